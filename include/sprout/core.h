@@ -1,0 +1,75 @@
+/* sprout core: errors, logging, counter-based RNG, timers, aligned arenas.
+ *
+ * Errors travel as return codes. A function that can fail takes an `sp_err *` as its
+ * last argument, fills it with sp_err_set() and returns the code; callers pass it up.
+ * Only main() turns a code into an exit status. */
+#ifndef SPROUT_CORE_H
+#define SPROUT_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* exit-status compatible error codes (design §8) */
+enum {
+    SP_OK = 0,
+    SP_ERUNTIME = 1, /* I/O failure, MPI failure, out of memory */
+    SP_EINPUT = 2,   /* bad usage, config, or input file */
+    SP_ESIGNAL = 3,  /* stopped on a signal after a checkpoint */
+};
+
+typedef struct sp_err {
+    int code;
+    char msg[512];
+} sp_err;
+
+/* Sets err (if not NULL) and returns code. The message is one line, no trailing newline. */
+int sp_err_set(sp_err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Prefixes an existing message: "ctx: old message". Returns err->code. */
+int sp_err_wrap(sp_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Logging goes to stderr; verbosity and rank prefix are owned by main and passed in. */
+typedef struct sp_log {
+    int rank;    /* prints only when rank == 0 unless all_ranks */
+    int quiet;   /* suppress info */
+} sp_log;
+void sp_info(const sp_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sp_warn(const sp_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- counter-based RNG (Philox4x32-10) ----
+ * Every random number is a pure function of (seed, purpose, a, b): no generator state.
+ * `a` and `b` are global indices (e.g. step and sample, or block and element). */
+enum sp_rng_purpose {
+    SP_RNG_INIT = 1,      /* a = tensor id, b = element */
+    SP_RNG_DATA = 2,      /* a = step, b = global sample index */
+    SP_RNG_SAMPLE = 3,    /* a = sample step, b = 0 */
+    SP_RNG_GROW_INIT = 4, /* a = event*65536 + block, b = element */
+    SP_RNG_LVPS = 5,
+    SP_RNG_RAPTR = 6,
+    SP_RNG_TEST = 15,
+};
+/* Four independent 32-bit words for counter (a, b). */
+void sp_rng4(uint64_t seed, uint32_t purpose, uint64_t a, uint64_t b, uint32_t out[4]);
+uint64_t sp_rng_u64(uint64_t seed, uint32_t purpose, uint64_t a, uint64_t b);
+/* uniform in [0,1) with 24 random bits */
+float sp_rng_uniform(uint64_t seed, uint32_t purpose, uint64_t a, uint64_t b);
+/* Fills x[i] = N(0, std) for global element indices base+i. Layout-independent: the value of
+ * element e depends only on (seed, purpose, a, e). */
+void sp_rng_normal_fill(float *x, size_t n, float std, uint64_t seed, uint32_t purpose, uint64_t a,
+                        uint64_t base);
+
+/* ---- timers ---- */
+double sp_now(void); /* monotonic seconds */
+
+/* ---- big buffers ----
+ * Allocated once, 2 MiB aligned, under MADV_HUGEPAGE, zeroed (touched) on allocation so that
+ * page faults happen at start-up, not inside a step. */
+void *sp_alloc_big(size_t bytes, sp_err *err);
+void sp_free_big(void *p, size_t bytes);
+
+/* peak resident set size of this process, in MiB */
+double sp_peak_rss_mib(void);
+
+/* crc32 (IEEE, as zlib) */
+uint32_t sp_crc32(uint32_t crc, const void *buf, size_t len);
+
+#endif
