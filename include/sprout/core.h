@@ -29,8 +29,8 @@ int sp_err_wrap(sp_err *err, const char *fmt, ...) __attribute__((format(printf,
 
 /* Logging goes to stderr; verbosity and rank prefix are owned by main and passed in. */
 typedef struct sp_log {
-    int rank;    /* prints only when rank == 0 unless all_ranks */
-    int quiet;   /* suppress info */
+    int rank;  /* prints only when rank == 0 unless all_ranks */
+    int quiet; /* suppress info */
 } sp_log;
 void sp_info(const sp_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sp_warn(const sp_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

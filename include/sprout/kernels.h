@@ -29,8 +29,8 @@ void sp_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
                            const float *w, const float *mean, const float *rstd, int N, int C);
 
 /* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL) */
-void sp_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N, int C,
-                       int OC);
+void sp_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N,
+                       int C, int OC);
 /* dinp[N,C] += dout @ w^T;  dw[C,OC] += inp^T @ dout;  dbias[OC] += sum_n dout
  * (dinp, dbias may be NULL to skip) */
 void sp_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,

@@ -1,0 +1,129 @@
+/* sprout model: the GPT-2 spec, block slabs and named views, activations, and the
+ * forward/backward of a stage (a contiguous block range plus the embedding and/or head).
+ *
+ * Slabs (design §1): every block's parameters live in one contiguous float array with the
+ * fixed internal order of sp_block_tensor; gradients and both AdamW moments use the same
+ * layout in parallel arenas. The globals (wte, wpe, ln_f) form one more slab. Moving,
+ * copying or checkpointing a block is an operation on slabs. */
+#ifndef SPROUT_MODEL_H
+#define SPROUT_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sprout/core.h"
+
+typedef struct sp_spec {
+    int vocab, seq_len, d_model, n_head, d_ff, n_layer;
+} sp_spec;
+
+/* order of the tensors inside a block slab */
+typedef enum {
+    SP_LN1_W,
+    SP_LN1_B,
+    SP_QKV_W, /* [C, 3C] */
+    SP_QKV_B,
+    SP_ATTPROJ_W, /* [C, C] */
+    SP_ATTPROJ_B,
+    SP_LN2_W,
+    SP_LN2_B,
+    SP_FC_W, /* [C, F] */
+    SP_FC_B,
+    SP_FCPROJ_W, /* [F, C] */
+    SP_FCPROJ_B,
+    SP_BLOCK_NT
+} sp_block_tensor;
+
+/* order of the tensors inside the globals slab */
+typedef enum { SP_WTE, SP_WPE, SP_LNF_W, SP_LNF_B, SP_GLOBAL_NT } sp_global_tensor;
+
+typedef struct sp_tensor_info {
+    const char *name; /* Hugging Face suffix: "attn.c_attn.weight" or "transformer.wte.weight" */
+    int ndim;
+    int64_t dims[2];
+    size_t offset; /* in floats, inside the slab */
+    size_t numel;
+    int decay;      /* AdamW weight decay applies (2-D weights only) */
+    int resid_proj; /* residual output projection: init std scaled by 1/sqrt(2*n_layer) */
+} sp_tensor_info;
+
+int sp_spec_check(const sp_spec *s, sp_err *err);
+void sp_spec_block_tensors(const sp_spec *s, sp_tensor_info out[SP_BLOCK_NT]);
+void sp_spec_global_tensors(const sp_spec *s, sp_tensor_info out[SP_GLOBAL_NT]);
+size_t sp_spec_block_numel(const sp_spec *s);
+size_t sp_spec_global_numel(const sp_spec *s);
+size_t sp_spec_num_params(const sp_spec *s); /* all parameters, tied head counted once */
+/* full HF name of a tensor: block >= 0 gives "transformer.h.<block>.<suffix>" */
+void sp_spec_hf_name(char *buf, size_t n, int block, const sp_tensor_info *t);
+/* Training FLOPs per token (forward + backward) when n_exec blocks run: 6 N_exec + 12 n_exec C T,
+ * N_exec = parameters touched per token (position embeddings excluded, as a lookup). */
+double sp_spec_flops_per_token(const sp_spec *s, int n_exec);
+
+/* A stage: blocks [lo, hi) plus the globals slab when it holds the embedding or the head. */
+typedef struct sp_model {
+    sp_spec spec;
+    int lo, hi;
+    int has_embed, has_head;
+    sp_tensor_info bt[SP_BLOCK_NT], gt[SP_GLOBAL_NT];
+    size_t block_numel, global_numel; /* global_numel is 0 if the stage holds no globals */
+    size_t numel;                     /* floats in each arena */
+    float *params, *grads, *m, *v;    /* arenas: [globals][block lo]...[block hi-1] */
+    uint64_t *steps;                  /* AdamW step per slab: [0] globals, [1 + b - lo] blocks */
+} sp_model;
+
+int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
+                    sp_err *err);
+void sp_model_free(sp_model *m);
+/* slab of block b (global index, lo <= b < hi) inside one of the arenas */
+float *sp_model_block(const sp_model *m, float *arena, int b);
+float *sp_model_globals(const sp_model *m, float *arena);
+/* GPT-2 init, layout-independent: element e of tensor id k is N(0,std)(seed, INIT, k, e) */
+void sp_model_init(sp_model *m, uint64_t seed);
+/* tensor id used by the init RNG and by checkpoints: globals 0..3, block b tensor j = 64(b+1)+j */
+uint64_t sp_model_tensor_id(int block, int j);
+
+/* AdamW over every slab of the stage; decay only on 2-D weights. Each slab's step count is
+ * advanced first (t starts at 1). */
+typedef struct sp_adamw {
+    float lr, beta1, beta2, eps, weight_decay;
+} sp_adamw;
+void sp_model_adamw(sp_model *m, const sp_adamw *h);
+
+/* Stored activations of one micro-batch on one stage; one allocation. */
+typedef struct sp_acts {
+    int B, T, nb; /* nb = hi - lo */
+    float *x;     /* [nb+1][N,C] residual at each block input; x[nb] = stage output */
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *x2, *ln2, *ln2_mean, *ln2_rstd, *fch,
+        *fchg;                                         /* per block, strided by the sizes below */
+    float *lnf, *lnf_mean, *lnf_rstd, *probs, *losses; /* head only */
+    size_t bytes;
+} sp_acts;
+
+/* Backward scratch shared by all micro-batches of a stage. */
+typedef struct sp_scratch {
+    float *dres, *dln, *dqkv, *datty, *dfch, *dfchg, *datt, *dprobs;
+    size_t bytes;
+} sp_scratch;
+
+int sp_acts_create(sp_acts *a, const sp_model *m, int B, int T, sp_err *err);
+void sp_acts_free(sp_acts *a);
+int sp_scratch_create(sp_scratch *s, const sp_model *m, int B, int T, sp_err *err);
+void sp_scratch_free(sp_scratch *s);
+
+/* inp [B,T] -> a->x[0] */
+void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);
+/* a->x[0] -> a->x[nb] through the stage's blocks */
+void sp_model_blocks_forward(const sp_model *m, sp_acts *a);
+/* a->x[nb] -> probs; returns the mean loss over the B*T tokens. With targets NULL, probs hold
+ * the raw logits instead and 0 is returned (for sampling). */
+float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets);
+/* head backward with dlogits = (probs - onehot) * scale; writes the gradient at x[nb] to s->dres
+ * (overwritten) and accumulates into the globals' grads */
+void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
+                            float scale);
+/* s->dres holds dL/dx[nb] on entry and dL/dx[0] on return; block grads accumulate */
+void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s);
+/* accumulates s->dres (dL/dx[0]) into the wte/wpe grads */
+void sp_model_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp);
+
+#endif

@@ -1,0 +1,67 @@
+/* sprout training: the step loop, LR schedule, evaluation, sampling and the benchmark.
+ * This is the one module that joins model, data, checkpoint and (later) parallel and growth. */
+#ifndef SPROUT_TRAIN_H
+#define SPROUT_TRAIN_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "sprout/ckpt.h"
+#include "sprout/config.h"
+#include "sprout/core.h"
+#include "sprout/data.h"
+#include "sprout/model.h"
+
+/* The state of a training run on one rank. */
+typedef struct sp_trainer {
+    const sp_config *cfg;
+    MPI_Comm comm;
+    int rank, world, dp, dp_rank;
+    int T, mb, n_micro; /* micro-batches per step on this rank */
+    sp_model model;
+    sp_acts acts;
+    sp_scratch scratch;
+    int32_t *inp, *tgt; /* [mb, T] */
+    sp_tokens train, val;
+    int have_train, have_val;
+    sp_train_state st;
+    double flops_per_token;
+} sp_trainer;
+
+/* need_data = 0 runs on synthetic tokens (benchmarks) */
+int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Comm comm,
+                    sp_err *err);
+void sp_trainer_free(sp_trainer *tr);
+/* One optimizer step at learning rate lr: returns the global mean loss; *grad_norm is the
+ * global norm before clipping. */
+float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm);
+/* Mean loss over the first n windows of tokens (n = 0: every whole window), in batches of the
+ * trainer's micro-batch; windows are split across data-parallel ranks and the result reduced. */
+double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows);
+
+/* learning rate at step (0-based) for the config's schedule */
+double sp_lr_at(const sp_config *cfg, int64_t step);
+
+/* `sprout train`: the whole run, rank 0 logs and writes OUT/metrics.jsonl and the final
+ * checkpoint OUT/ckpt/step_XXXXXXXX.h5 */
+int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, const sp_log *log,
+                 sp_err *err);
+
+/* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
+ * log and the result JSON line on stdout (rank 0). */
+int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log, sp_err *err);
+/* sgemm GFLOP/s over the transformer's matrix shapes (forward and backward) */
+double sp_bench_sgemm(const sp_config *cfg, int reps);
+
+/* Builds a one-rank trainer (on comm) from a checkpoint's own config and loads its weights;
+ * overrides micro_batch (and global_batch) when mb > 0. */
+int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int mb, MPI_Comm comm,
+                         sp_err *err);
+/* `sprout sample`: continues prompt by n tokens; writes prompt + continuation to out. */
+int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperature, uint64_t seed,
+                  void *out /* FILE* */, sp_err *err);
+/* `sprout eval`: mean loss over the first batches*micro_batch windows of data (0 = all). */
+int sp_eval_run(const char *ckpt, const char *data, int64_t batches, double *loss, MPI_Comm comm,
+                sp_err *err);
+
+#endif

@@ -1,0 +1,111 @@
+"""PyTorch training-step benchmark: the yardstick for sprout's CPU throughput.
+
+Times the model of tests/torch/gpt2_ref.py (sprout's spec) in float32: one step = forward +
+backward + clip_grad_norm_(1.0) + AdamW on a fresh random batch, --warmup untimed steps, then
+--steps timed with perf_counter. Prints one JSON line:
+  {"impl":"pytorch","threads":N,"blas_threads":..,"mkldnn":..,"tok_per_s":..,"ms_per_step":median,
+   "ms_per_step_min":..,"peak_rss_mib":..,"openblas_core":..,"torch":"1.13.x"}
+
+usage: torch_gpt.py --threads N [--blas-threads M] [--mkldnn on|off] [--vocab 256 --seq-len 256
+                    --d-model 384 --n-head 6 --n-layer 6 --batch 8 --steps 10 --warmup 2]
+
+How Debian's python3-torch gets its BLAS (checked on bookworm, torch 1.13.1+dfsg):
+  * torch.__config__.show() says BLAS_INFO=generic, MKL not found, MKL-DNN (oneDNN) 2.6.3, OpenMP.
+  * `ldd /usr/lib/x86_64-linux-gnu/libtorch_cpu.so.1.13` (torch/lib/libtorch_cpu.so symlinks
+    there): libtorch_cpu NEEDs the generic `libblas.so.3` / `liblapack.so.3`; update-alternatives
+    points those at /usr/lib/x86_64-linux-gnu/openblas-pthread/, whose libblas.so.3 is a thin
+    wrapper NEEDing libopenblas.so.0 -> openblas-pthread/libopenblasp-r0.3.21.so (pthread build).
+  * /proc/self/maps after a matmul shows that libopenblasp-r0.3.21.so mapped; openblas_core
+    below is its openblas_get_corename().
+  * So float32 GEMMs (aten addmm/mm/bmm -> cpublas::gemm -> sgemm_) run in OpenBLAS with its
+    own pthread pool, sized by OPENBLAS_NUM_THREADS (default: all cores), not by
+    torch.set_num_threads; torch's elementwise/LayerNorm/softmax kernels use OpenMP (libgomp)
+    sized by torch.set_num_threads. oneDNN is only used for convolutions and bf16 matmuls, so
+    torch.backends.mkldnn does not touch this model's float32 path.
+  This script sets both pools: torch.set_num_threads(--threads) and, through ctypes,
+  openblas_set_num_threads(--blas-threads, default --threads).
+"""
+import argparse
+import ctypes
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tests", "torch"))
+import gpt2_ref  # noqa: E402
+
+
+def blas_lib():
+    """ctypes handle of the BLAS library mapped into this process, or None."""
+    with open("/proc/self/maps") as f:
+        paths = {ln.split()[-1] for ln in f if "/" in ln}
+    for key in ("libopenblas", "libblas"):
+        for p in sorted(paths):
+            if key in os.path.basename(p):
+                try:
+                    return ctypes.CDLL(p)
+                except OSError:
+                    pass
+    return None
+
+
+def openblas_core(lib):
+    if lib is None or not hasattr(lib, "openblas_get_corename"):
+        return "unknown"
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    return lib.openblas_get_corename().decode()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads (0: --threads)")
+    ap.add_argument("--mkldnn", choices=["on", "off"], default="on")
+    for k, v in [("vocab", 256), ("seq-len", 256), ("d-model", 384), ("n-head", 6),
+                 ("n-layer", 6), ("d-ff", 0), ("batch", 8), ("steps", 10), ("warmup", 2),
+                 ("seed", 0)]:
+        ap.add_argument("--" + k, type=int, default=v)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.set_num_interop_threads(1)
+    torch.backends.mkldnn.enabled = a.mkldnn == "on"
+    torch.manual_seed(a.seed)
+    torch.ones(64, 64) @ torch.ones(64, 64)  # make sure BLAS is loaded and initialised
+    lib = blas_lib()
+    blas_threads = a.blas_threads or a.threads
+    if lib is not None and hasattr(lib, "openblas_set_num_threads"):
+        lib.openblas_set_num_threads(blas_threads)
+        blas_threads = lib.openblas_get_num_threads()
+    else:
+        blas_threads = None
+
+    cfg = gpt2_ref.Config(a.vocab, a.seq_len, a.d_model, a.n_head, a.n_layer, a.d_ff)
+    model = gpt2_ref.init_weights(gpt2_ref.GPT2(cfg), a.seed).float()
+    opt = gpt2_ref.make_optimizer(model, 3e-4, 0.9, 0.95, 1e-8, 0.1)
+    B, T = a.batch, a.seq_len
+    times = []
+    for i in range(a.warmup + a.steps):
+        x = torch.randint(a.vocab, (B, T))
+        y = torch.randint(a.vocab, (B, T))
+        t0 = time.perf_counter()
+        gpt2_ref.train_step(model, opt, x, y, 1.0)
+        if i >= a.warmup:
+            times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    print(json.dumps({
+        "impl": "pytorch", "threads": a.threads, "blas_threads": blas_threads,
+        "mkldnn": a.mkldnn, "tok_per_s": round(B * T / med, 1),
+        "ms_per_step": round(med * 1e3, 2), "ms_per_step_min": round(min(times) * 1e3, 2),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "openblas_core": openblas_core(lib), "torch": torch.__version__}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# mpirun wrapper for a workstation: N ranks (default: one per core), root allowed,
+# oversubscription allowed, ranks bound to cores when they fit.
+# Usage: jobs/workstation/train.sh [-n N] CONFIG.yaml [sprout train options...]
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=env.sh
+. "$HERE/env.sh"
+N=$(nproc)
+if [ "${1:-}" = "-n" ]; then N=$2; shift 2; fi
+BIND="--bind-to core"
+[ "$N" -le "$(nproc)" ] || BIND="--bind-to none"
+SPROUT=${SPROUT:-$HERE/../../build/sprout}
+# shellcheck disable=SC2086
+exec mpirun -n "$N" $BIND "$SPROUT" train "$@"

@@ -1,0 +1,128 @@
+/* Forward and backward of a stage: embedding, the block range, and the tied LM head. */
+#include "sprout/kernels.h"
+#include "sprout/model.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* pointers to block i's (local index) stored activations */
+typedef struct blk_acts {
+    float *x, *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *x2, *ln2, *ln2_mean, *ln2_rstd, *fch,
+        *fchg, *xout;
+} blk_acts;
+
+static blk_acts block_acts(const sp_model *m, const sp_acts *a, int i) {
+    const sp_spec *s = &m->spec;
+    size_t N = (size_t)a->B * a->T, C = s->d_model, F = s->d_ff;
+    size_t A = (size_t)a->B * s->n_head * a->T * a->T, k = (size_t)i;
+    blk_acts b = {
+        a->x + k * N * C,       a->ln1 + k * N * C,     a->ln1_mean + k * N, a->ln1_rstd + k * N,
+        a->qkv + k * N * 3 * C, a->att + k * A,         a->atty + k * N * C, a->x2 + k * N * C,
+        a->ln2 + k * N * C,     a->ln2_mean + k * N,    a->ln2_rstd + k * N, a->fch + k * N * F,
+        a->fchg + k * N * F,    a->x + (k + 1) * N * C,
+    };
+    return b;
+}
+
+void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
+    const float *g = sp_model_globals(m, m->params);
+    sp_encoder_forward(a->x, inp, g + m->gt[SP_WTE].offset, g + m->gt[SP_WPE].offset, a->B, a->T,
+                       m->spec.d_model);
+}
+
+void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
+    const sp_spec *s = &m->spec;
+    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T;
+    for (int i = 0; i < a->nb; i++) {
+        const float *w = sp_model_block(m, m->params, m->lo + i);
+        const sp_tensor_info *t = m->bt;
+        blk_acts b = block_acts(m, a, i);
+        sp_layernorm_forward(b.ln1, b.ln1_mean, b.ln1_rstd, b.x, w + t[SP_LN1_W].offset,
+                             w + t[SP_LN1_B].offset, N, C);
+        sp_matmul_forward(b.qkv, b.ln1, w + t[SP_QKV_W].offset, w + t[SP_QKV_B].offset, N, C,
+                          3 * C);
+        sp_attention_forward(b.atty, b.att, b.qkv, B, T, C, s->n_head);
+        /* the projection is written to x2 and the residual added in place: one pass fewer */
+        sp_matmul_forward(b.x2, b.atty, w + t[SP_ATTPROJ_W].offset, w + t[SP_ATTPROJ_B].offset, N,
+                          C, C);
+        sp_residual_forward(b.x2, b.x2, b.x, (size_t)N * C);
+        sp_layernorm_forward(b.ln2, b.ln2_mean, b.ln2_rstd, b.x2, w + t[SP_LN2_W].offset,
+                             w + t[SP_LN2_B].offset, N, C);
+        sp_matmul_forward(b.fch, b.ln2, w + t[SP_FC_W].offset, w + t[SP_FC_B].offset, N, C, F);
+        sp_gelu_forward(b.fchg, b.fch, (size_t)N * F);
+        sp_matmul_forward(b.xout, b.fchg, w + t[SP_FCPROJ_W].offset, w + t[SP_FCPROJ_B].offset, N,
+                          F, C);
+        sp_residual_forward(b.xout, b.xout, b.x2, (size_t)N * C);
+    }
+}
+
+float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {
+    const sp_spec *s = &m->spec;
+    int N = a->B * a->T, C = s->d_model, V = s->vocab;
+    const float *g = sp_model_globals(m, m->params);
+    sp_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->x + (size_t)a->nb * N * C,
+                         g + m->gt[SP_LNF_W].offset, g + m->gt[SP_LNF_B].offset, N, C);
+    /* tied head: logits[N,V] = lnf[N,C] @ wte[V,C]^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, a->lnf, C,
+                g + m->gt[SP_WTE].offset, C, 0.0f, a->probs, V);
+    if (!targets) return 0.0f; /* probs hold raw logits: the sampler applies its temperature */
+    return sp_crossentropy_forward(a->probs, a->losses, a->probs, targets, N, V);
+}
+
+void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
+                            float scale) {
+    const sp_spec *sp = &m->spec;
+    int N = a->B * a->T, C = sp->d_model, V = sp->vocab;
+    const float *g = sp_model_globals(m, m->params);
+    float *dg = sp_model_globals(m, m->grads);
+    sp_crossentropy_backward(s->dprobs, a->probs, targets, scale, N, V);
+    /* dwte[V,C] += dlogits^T @ lnf ;  dlnf[N,C] = dlogits @ wte */
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, N, 1.0f, s->dprobs, V, a->lnf, C,
+                1.0f, dg + m->gt[SP_WTE].offset, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, V, 1.0f, s->dprobs, V,
+                g + m->gt[SP_WTE].offset, C, 0.0f, s->dln, C);
+    memset(s->dres, 0, (size_t)N * C * sizeof(float));
+    sp_layernorm_backward(s->dres, dg + m->gt[SP_LNF_W].offset, dg + m->gt[SP_LNF_B].offset, s->dln,
+                          a->x + (size_t)a->nb * N * C, g + m->gt[SP_LNF_W].offset, a->lnf_mean,
+                          a->lnf_rstd, N, C);
+}
+
+void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s) {
+    const sp_spec *sp = &m->spec;
+    int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
+    size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    const sp_tensor_info *t = m->bt;
+    for (int i = a->nb - 1; i >= 0; i--) {
+        const float *w = sp_model_block(m, m->params, m->lo + i);
+        float *dw = sp_model_block(m, m->grads, m->lo + i);
+        blk_acts b = block_acts(m, a, i);
+        /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
+         * branch gradients are added onto it in place */
+        memset(s->dfchg, 0, NF * sizeof(float));
+        sp_matmul_backward(s->dfchg, dw + t[SP_FCPROJ_W].offset, dw + t[SP_FCPROJ_B].offset,
+                           s->dres, b.fchg, w + t[SP_FCPROJ_W].offset, N, F, C);
+        memset(s->dfch, 0, NF * sizeof(float));
+        sp_gelu_backward(s->dfch, b.fch, s->dfchg, NF);
+        memset(s->dln, 0, NC * sizeof(float));
+        sp_matmul_backward(s->dln, dw + t[SP_FC_W].offset, dw + t[SP_FC_B].offset, s->dfch, b.ln2,
+                           w + t[SP_FC_W].offset, N, C, F);
+        sp_layernorm_backward(s->dres, dw + t[SP_LN2_W].offset, dw + t[SP_LN2_B].offset, s->dln,
+                              b.x2, w + t[SP_LN2_W].offset, b.ln2_mean, b.ln2_rstd, N, C);
+        memset(s->datty, 0, NC * sizeof(float));
+        sp_matmul_backward(s->datty, dw + t[SP_ATTPROJ_W].offset, dw + t[SP_ATTPROJ_B].offset,
+                           s->dres, b.atty, w + t[SP_ATTPROJ_W].offset, N, C, C);
+        memset(s->dqkv, 0, 3 * NC * sizeof(float));
+        sp_attention_backward(s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C, sp->n_head);
+        memset(s->dln, 0, NC * sizeof(float));
+        sp_matmul_backward(s->dln, dw + t[SP_QKV_W].offset, dw + t[SP_QKV_B].offset, s->dqkv, b.ln1,
+                           w + t[SP_QKV_W].offset, N, C, 3 * C);
+        sp_layernorm_backward(s->dres, dw + t[SP_LN1_W].offset, dw + t[SP_LN1_B].offset, s->dln,
+                              b.x, w + t[SP_LN1_W].offset, b.ln1_mean, b.ln1_rstd, N, C);
+    }
+}
+
+void sp_model_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
+    float *dg = sp_model_globals(m, m->grads);
+    sp_encoder_backward(dg + m->gt[SP_WTE].offset, dg + m->gt[SP_WPE].offset, s->dres, inp, a->B,
+                        a->T, m->spec.d_model);
+}

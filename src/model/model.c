@@ -1,0 +1,104 @@
+/* A stage's arenas (params, grads, AdamW m and v), slab addressing, init and the optimizer. */
+#include "sprout/kernels.h"
+#include "sprout/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
+                    sp_err *err) {
+    memset(m, 0, sizeof *m);
+    if (sp_spec_check(s, err)) return err->code;
+    m->spec = *s;
+    m->lo = lo, m->hi = hi;
+    m->has_embed = has_embed, m->has_head = has_head;
+    sp_spec_block_tensors(s, m->bt);
+    sp_spec_global_tensors(s, m->gt);
+    m->block_numel = sp_spec_block_numel(s);
+    m->global_numel = (has_embed || has_head) ? sp_spec_global_numel(s) : 0;
+    m->numel = m->global_numel + (size_t)(hi - lo) * m->block_numel;
+    size_t bytes = m->numel * sizeof(float);
+    float **arenas[4] = {&m->params, &m->grads, &m->m, &m->v};
+    for (int i = 0; i < 4; i++) {
+        *arenas[i] = sp_alloc_big(bytes, err);
+        if (!*arenas[i]) {
+            sp_model_free(m);
+            return err->code;
+        }
+    }
+    m->steps = calloc((size_t)(hi - lo) + 1, sizeof *m->steps);
+    if (!m->steps) {
+        sp_model_free(m);
+        return sp_err_set(err, SP_ERUNTIME, "out of memory");
+    }
+    return SP_OK;
+}
+
+void sp_model_free(sp_model *m) {
+    size_t bytes = m->numel * sizeof(float);
+    sp_free_big(m->params, bytes);
+    sp_free_big(m->grads, bytes);
+    sp_free_big(m->m, bytes);
+    sp_free_big(m->v, bytes);
+    free(m->steps);
+    memset(m, 0, sizeof *m);
+}
+
+float *sp_model_block(const sp_model *m, float *arena, int b) {
+    return arena + m->global_numel + (size_t)(b - m->lo) * m->block_numel;
+}
+
+float *sp_model_globals(const sp_model *m, float *arena) {
+    return m->global_numel ? arena : NULL;
+}
+
+uint64_t sp_model_tensor_id(int block, int j) {
+    return block < 0 ? (uint64_t)j : 64u * (uint64_t)(block + 1) + (uint64_t)j;
+}
+
+void sp_model_init(sp_model *m, uint64_t seed) {
+    const sp_spec *s = &m->spec;
+    for (int b = m->lo; b < m->hi; b++) {
+        float *slab = sp_model_block(m, m->params, b);
+        for (int j = 0; j < SP_BLOCK_NT; j++) {
+            const sp_tensor_info *t = &m->bt[j];
+            float *p = slab + t->offset;
+            if (t->ndim == 2) {
+                float std = t->resid_proj ? 0.02f / sqrtf(2.0f * (float)s->n_layer) : 0.02f;
+                sp_rng_normal_fill(p, t->numel, std, seed, SP_RNG_INIT, sp_model_tensor_id(b, j),
+                                   0);
+            } else {
+                float v = (j == SP_LN1_W || j == SP_LN2_W) ? 1.0f : 0.0f;
+                for (size_t i = 0; i < t->numel; i++) p[i] = v;
+            }
+        }
+    }
+    float *g = sp_model_globals(m, m->params);
+    if (!g) return;
+    for (int j = 0; j < SP_GLOBAL_NT; j++) {
+        const sp_tensor_info *t = &m->gt[j];
+        float *p = g + t->offset;
+        if (t->ndim == 2)
+            sp_rng_normal_fill(p, t->numel, 0.02f, seed, SP_RNG_INIT, sp_model_tensor_id(-1, j), 0);
+        else
+            for (size_t i = 0; i < t->numel; i++) p[i] = j == SP_LNF_W ? 1.0f : 0.0f;
+    }
+}
+
+static void adamw_slab(sp_model *m, size_t base, const sp_tensor_info *t, int nt, uint64_t step,
+                       const sp_adamw *h) {
+    for (int j = 0; j < nt; j++) {
+        size_t o = base + t[j].offset;
+        sp_adamw_update(m->params + o, m->grads + o, m->m + o, m->v + o, t[j].numel, h->lr,
+                        h->beta1, h->beta2, h->eps, t[j].decay ? h->weight_decay : 0.0f, step);
+    }
+}
+
+void sp_model_adamw(sp_model *m, const sp_adamw *h) {
+    if (m->global_numel) adamw_slab(m, 0, m->gt, SP_GLOBAL_NT, ++m->steps[0], h);
+    for (int b = m->lo; b < m->hi; b++) {
+        size_t base = m->global_numel + (size_t)(b - m->lo) * m->block_numel;
+        adamw_slab(m, base, m->bt, SP_BLOCK_NT, ++m->steps[1 + b - m->lo], h);
+    }
+}

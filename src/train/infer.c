@@ -1,0 +1,106 @@
+/* Inference from a checkpoint: `sprout sample` and `sprout eval`. */
+#include "sprout/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int mb, MPI_Comm comm,
+                         sp_err *err) {
+    memset(tr, 0, sizeof *tr);
+    char *yaml = NULL;
+    if (sp_ckpt_read_config(ckpt, &yaml, err)) return err->code;
+    int rc = sp_cfg_load_text(cfg, yaml, strlen(yaml), ckpt, err);
+    free(yaml);
+    if (rc) return sp_err_wrap(err, "%s: /config", ckpt);
+    int world;
+    MPI_Comm_size(comm, &world);
+    if (mb > 0) cfg->train.micro_batch = mb;
+    cfg->train.global_batch = cfg->train.micro_batch * world;
+    if (sp_trainer_init(tr, cfg, 0, comm, err)) return err->code;
+    return sp_ckpt_load(ckpt, &tr->model, 0, err);
+}
+
+int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperature, uint64_t seed,
+                  void *out, sp_err *err) {
+    sp_config cfg;
+    sp_trainer tr;
+    memset(&cfg, 0, sizeof cfg);
+    int rc = sp_trainer_from_ckpt(&tr, &cfg, ckpt, 1, MPI_COMM_SELF, err);
+    if (rc) goto done;
+    int T = tr.T, V = tr.model.spec.vocab;
+    size_t plen = strlen(prompt);
+    int32_t *ctx = malloc((plen + (size_t)n + 1) * sizeof *ctx);
+    double *p = malloc((size_t)V * sizeof *p);
+    if (!ctx || !p) {
+        free(ctx), free(p);
+        rc = sp_err_set(err, SP_ERUNTIME, "out of memory");
+        goto done;
+    }
+    size_t len = 0;
+    for (size_t i = 0; i < plen; i++) ctx[len++] = (unsigned char)prompt[i];
+    if (len == 0) ctx[len++] = '\n'; /* the corpus' paragraph separator is a natural start */
+    for (size_t i = 0; i < len; i++)
+        if (ctx[i] >= V) {
+            rc = sp_err_set(err, SP_EINPUT, "prompt byte %d is outside the model's vocab %d",
+                            ctx[i], V);
+            free(ctx), free(p);
+            goto done;
+        }
+    FILE *f = out;
+    fwrite(prompt, 1, plen, f);
+    for (int k = 0; k < n; k++) {
+        /* causal attention: padding after the last real position cannot change its logits */
+        size_t w0 = len > (size_t)T ? len - (size_t)T : 0, wl = len - w0;
+        for (int i = 0; i < T; i++) tr.inp[i] = (size_t)i < wl ? ctx[w0 + (size_t)i] : 0;
+        sp_model_embed_forward(&tr.model, &tr.acts, tr.inp);
+        sp_model_blocks_forward(&tr.model, &tr.acts);
+        sp_model_head_forward(&tr.model, &tr.acts, NULL);
+        const float *logit = tr.acts.probs + (wl - 1) * (size_t)V;
+        int next = 0;
+        if (temperature <= 0) {
+            for (int v = 1; v < V; v++)
+                if (logit[v] > logit[next]) next = v;
+        } else {
+            double mx = logit[0], sum = 0;
+            for (int v = 1; v < V; v++) mx = logit[v] > mx ? logit[v] : mx;
+            for (int v = 0; v < V; v++) sum += p[v] = exp((logit[v] - mx) / temperature);
+            double u = sp_rng_uniform(seed, SP_RNG_SAMPLE, (uint64_t)k, 0) * sum, c = 0;
+            next = V - 1;
+            for (int v = 0; v < V; v++)
+                if ((c += p[v]) > u) {
+                    next = v;
+                    break;
+                }
+        }
+        ctx[len++] = next;
+        fputc(next, f);
+    }
+    fputc('\n', f);
+    fflush(f);
+    free(ctx), free(p);
+done:
+    sp_trainer_free(&tr);
+    if (cfg.run.out) sp_cfg_free(&cfg);
+    return rc;
+}
+
+int sp_eval_run(const char *ckpt, const char *data, int64_t batches, double *loss, MPI_Comm comm,
+                sp_err *err) {
+    sp_config cfg;
+    sp_trainer tr;
+    sp_tokens tok;
+    memset(&cfg, 0, sizeof cfg);
+    int rc = sp_trainer_from_ckpt(&tr, &cfg, ckpt, 0, comm, err);
+    if (!rc) rc = sp_data_open(&tok, data, err);
+    if (!rc) {
+        rc = sp_data_check_vocab(&tok, tr.model.spec.vocab, err);
+        if (!rc) rc = sp_data_check_context(&tok, tr.T, err);
+        if (!rc) *loss = sp_trainer_eval(&tr, &tok, batches * tr.mb);
+        sp_data_close(&tok);
+    }
+    sp_trainer_free(&tr);
+    if (cfg.run.out) sp_cfg_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,165 @@
+/* `sprout train`: the run loop with progress lines, evaluation, metrics and the final
+ * checkpoint. */
+#include "sprout/metrics.h"
+#include "sprout/train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *openblas_get_corename(void);
+int openblas_get_num_threads(void);
+
+static int mkdir_p(const char *path, sp_err *err) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) && errno != EEXIST)
+            return sp_err_set(err, SP_ERUNTIME, "%s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) && errno != EEXIST)
+        return sp_err_set(err, SP_ERUNTIME, "%s: %s", buf, strerror(errno));
+    return SP_OK;
+}
+
+static void fmt_eta(char *buf, size_t n, double s) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else
+        snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+}
+
+/* Writes OUT/ckpt/step_XXXXXXXX.h5 and points OUT/ckpt/latest at it (temp + rename). */
+static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, sp_err *err) {
+    const char *out = tr->cfg->run.out;
+    char dir[4096], path[4200], latest[4200], tmp[4300];
+    snprintf(dir, sizeof dir, "%s/ckpt", out);
+    snprintf(path, sizeof path, "%s/step_%08lld.h5", dir, (long long)tr->st.step);
+    double t0 = sp_now();
+    if (sp_ckpt_save(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, tr->comm, err))
+        return err->code;
+    if (tr->rank == 0) {
+        snprintf(latest, sizeof latest, "%s/latest", dir);
+        snprintf(tmp, sizeof tmp, "%s.tmp", latest);
+        FILE *f = fopen(tmp, "w");
+        const char *base = strrchr(path, '/') + 1;
+        if (!f || fprintf(f, "%s\n", base) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f) ||
+            rename(tmp, latest))
+            return sp_err_set(err, SP_ERUNTIME, "%s: cannot update", latest);
+    }
+    sp_info(log, "checkpoint %s (%.2f s)", path, sp_now() - t0);
+    return SP_OK;
+}
+
+int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, const sp_log *log,
+                 sp_err *err) {
+    sp_trainer tr;
+    int rc = sp_trainer_init(&tr, cfg, 1, comm, err);
+    sp_metrics mx = {0};
+    char path[4200];
+    if (!rc && tr.rank == 0) {
+        snprintf(path, sizeof path, "%s/ckpt", cfg->run.out);
+        rc = mkdir_p(path, err);
+        snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run.out);
+        if (!rc) rc = sp_metrics_open(&mx, path, 0, err);
+    }
+    /* every rank must agree before the loop, or a rank-0 failure would leave others waiting */
+    int ok = rc == 0;
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm);
+    if (!ok) {
+        if (!rc) rc = sp_err_set(err, SP_ERUNTIME, "set-up failed on another rank");
+        sp_metrics_close(&mx);
+        sp_trainer_free(&tr);
+        return rc;
+    }
+
+    const sp_spec *s = &tr.model.spec;
+    int64_t gb = cfg->train.global_batch, steps = cfg->train.steps;
+    double tok_per_step = (double)(gb * tr.T);
+    sp_info(log,
+            "sprout: GPT-2 %d layers, d_model %d, %d heads, d_ff %d, vocab %d, seq %d: %.2fM "
+            "parameters, %.1f MFLOP/token",
+            s->n_layer, s->d_model, s->n_head, s->d_ff, s->vocab, s->seq_len,
+            (double)sp_spec_num_params(s) / 1e6, tr.flops_per_token / 1e6);
+    sp_info(log,
+            "layout: pp 1 x dp %d (every rank holds blocks 0..%d), %d micro-batch(es) of %d "
+            "per rank per step",
+            tr.dp, s->n_layer - 1, tr.n_micro, tr.mb);
+    sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
+            openblas_get_num_threads());
+    sp_info(log, "data: %s (%llu tokens), %s (%llu tokens); out: %s", cfg->data.train,
+            (unsigned long long)tr.train.n, cfg->data.val, (unsigned long long)tr.val.n,
+            cfg->run.out);
+
+    int64_t eval_windows = cfg->eval.batches * cfg->train.micro_batch;
+    double t_start = sp_now(), t_window = t_start;
+    int64_t window_steps = 0;
+    double last_val = NAN;
+    for (int64_t step = tr.st.step; step < steps; step++) {
+        float lr = (float)sp_lr_at(cfg, step);
+        double t0 = sp_now(), gnorm = 0;
+        float loss = sp_trainer_step(&tr, lr, &gnorm);
+        double dt = sp_now() - t0;
+        window_steps++;
+        int64_t done = step + 1;
+        int do_eval = cfg->eval.every > 0 && (done % cfg->eval.every == 0 || done == steps);
+        double val = NAN;
+        if (do_eval) val = last_val = sp_trainer_eval(&tr, &tr.val, eval_windows);
+        int do_log = done == 1 || done % cfg->run.log_every == 0 || done == steps || do_eval;
+        if (!isfinite(loss)) {
+            rc = sp_err_set(err, SP_ERUNTIME, "loss is %f at step %lld: diverged", loss,
+                            (long long)done);
+            break;
+        }
+        if (!do_log) continue;
+        double now = sp_now();
+        double tps = tok_per_step * (double)window_steps / (now - t_window);
+        double eta = (now - t_start) / (double)(done - 0) * (double)(steps - done);
+        char etas[32], vals[48] = "";
+        fmt_eta(etas, sizeof etas, eta);
+        if (do_eval) snprintf(vals, sizeof vals, " | val %.4f", val);
+        sp_info(log, "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s",
+                (long long)done, (long long)steps, loss, vals, lr, gnorm, tps, etas);
+        if (tr.rank == 0) {
+            sp_json j;
+            sp_json_begin(&j);
+            sp_json_int(&j, "step", done);
+            sp_json_int(&j, "tokens", tr.st.tokens);
+            sp_json_num(&j, "flops", tr.st.flops);
+            sp_json_num(&j, "loss", loss);
+            sp_json_num(&j, "lr", lr);
+            sp_json_num(&j, "grad_norm", gnorm);
+            sp_json_int(&j, "n_layer", s->n_layer);
+            sp_json_int(&j, "d_model", s->d_model);
+            sp_json_int(&j, "pp", 1);
+            sp_json_int(&j, "dp", tr.dp);
+            sp_json_num(&j, "ms", dt * 1e3);
+            sp_json_num(&j, "tok_per_s", tps);
+            if (do_eval) sp_json_num(&j, "val_loss", val);
+            sp_metrics_write(&mx, &j);
+        }
+        t_window = now;
+        window_steps = 0;
+    }
+    tr.st.wallclock += sp_now() - t_start;
+    if (!rc) rc = save_checkpoint(&tr, config_yaml, log, err);
+    if (!rc) {
+        if (isfinite(last_val))
+            sp_info(log, "done: %lld steps, val loss %.4f, %.1f s", (long long)tr.st.step, last_val,
+                    tr.st.wallclock);
+        else
+            sp_info(log, "done: %lld steps, %.1f s", (long long)tr.st.step, tr.st.wallclock);
+    }
+    sp_metrics_close(&mx);
+    sp_trainer_free(&tr);
+    return rc;
+}

@@ -1,0 +1,140 @@
+/* Writes the PyTorch parity dump (format in tests/torch/check_parity.py): initial weights,
+ * one batch with its logits, loss and every parameter gradient, then S AdamW steps with their
+ * losses, all computed by sprout's own model and trainer code.
+ * usage: sp_parity_dump OUT.h5 */
+#include "sprout/train.h"
+
+#include <hdf5.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void put_attr_i(hid_t f, const char *k, long long v) {
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, k, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_LLONG, &v);
+    H5Aclose(a), H5Sclose(s);
+}
+
+static void put_attr_d(hid_t f, const char *k, double v) {
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(f, k, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+    H5Aclose(a), H5Sclose(s);
+}
+
+static void put(hid_t f, const char *name, int nd, const hsize_t *dims, int is_int,
+                const void *data) {
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    hid_t s = H5Screate_simple(nd, dims, NULL);
+    hid_t d = H5Dcreate2(f, name, is_int ? H5T_STD_I32LE : H5T_IEEE_F32LE, s, lcpl, H5P_DEFAULT,
+                         H5P_DEFAULT);
+    H5Dwrite(d, is_int ? H5T_NATIVE_INT32 : H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    H5Dclose(d), H5Sclose(s), H5Pclose(lcpl);
+}
+
+/* every tensor of the model arena `arena` under group/<HF name> */
+static void put_model(hid_t f, const char *group, const sp_model *m, float *arena) {
+    char name[256], path[320];
+    for (int b = -1; b < m->spec.n_layer; b++) {
+        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
+        const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
+        float *slab = b < 0 ? sp_model_globals(m, arena) : sp_model_block(m, arena, b);
+        for (int j = 0; j < nt; j++) {
+            sp_spec_hf_name(name, sizeof name, b, &ti[j]);
+            snprintf(path, sizeof path, "%s/%s", group, name);
+            hsize_t dims[2] = {(hsize_t)ti[j].dims[0], (hsize_t)ti[j].dims[1]};
+            put(f, path, ti[j].ndim, dims, 0, slab + ti[j].offset);
+        }
+    }
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    if (argc != 2) {
+        fprintf(stderr, "usage: sp_parity_dump OUT.h5\n");
+        return 2;
+    }
+    const int S = 20;
+    sp_config cfg;
+    sp_cfg_defaults(&cfg);
+    cfg.model.vocab = 64, cfg.model.seq_len = 16, cfg.model.d_model = 32;
+    cfg.model.n_head = 4, cfg.model.n_layer = 2, cfg.model.d_ff = 0;
+    cfg.train.global_batch = 4, cfg.train.micro_batch = 4, cfg.train.seed = 7;
+    cfg.train.lr = 1e-3, cfg.train.warmup_steps = 0, cfg.train.grad_clip = 0.5;
+    cfg.train.weight_decay = 0.1;
+    sp_err err = {0};
+    sp_trainer tr;
+    if (sp_trainer_init(&tr, &cfg, 0, MPI_COMM_SELF, &err)) {
+        fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
+        return 1;
+    }
+    sp_model *m = &tr.model;
+    const sp_spec *s = &m->spec;
+    /* LayerNorm gains 1 and biases 0 would hide errors in their gradients: perturb them */
+    for (int b = -1; b < s->n_layer; b++) {
+        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
+        const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
+        float *slab = b < 0 ? sp_model_globals(m, m->params) : sp_model_block(m, m->params, b);
+        for (int j = 0; j < nt; j++) {
+            if (ti[j].ndim != 1) continue;
+            for (size_t i = 0; i < ti[j].numel; i++)
+                slab[ti[j].offset + i] +=
+                    0.1f * (sp_rng_uniform(3, SP_RNG_TEST, sp_model_tensor_id(b, j), i) - 0.5f);
+        }
+    }
+    int B = tr.mb, T = tr.T, V = s->vocab;
+    size_t N = (size_t)B * T;
+    hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    put_attr_i(f, "vocab", V), put_attr_i(f, "seq_len", T), put_attr_i(f, "d_model", s->d_model);
+    put_attr_i(f, "n_head", s->n_head), put_attr_i(f, "d_ff", s->d_ff);
+    put_attr_i(f, "n_layer", s->n_layer), put_attr_i(f, "batch", B), put_attr_i(f, "steps", S);
+    put_attr_d(f, "lr", cfg.train.lr), put_attr_d(f, "beta1", cfg.train.beta1);
+    put_attr_d(f, "beta2", cfg.train.beta2), put_attr_d(f, "eps", cfg.train.eps);
+    put_attr_d(f, "weight_decay", cfg.train.weight_decay);
+    put_attr_d(f, "grad_clip", cfg.train.grad_clip);
+    put_model(f, "model", m, m->params);
+
+    /* one batch: logits, loss and raw gradients (no clipping) */
+    for (size_t i = 0; i < N; i++) {
+        tr.inp[i] = (int32_t)(sp_rng_u64(11, SP_RNG_TEST, 0, i) % (uint64_t)V);
+        tr.tgt[i] = (int32_t)(sp_rng_u64(11, SP_RNG_TEST, 1, i) % (uint64_t)V);
+    }
+    hsize_t bt[2] = {(hsize_t)B, (hsize_t)T}, btv[3] = {(hsize_t)B, (hsize_t)T, (hsize_t)V};
+    put(f, "batch/inputs", 2, bt, 1, tr.inp);
+    put(f, "batch/targets", 2, bt, 1, tr.tgt);
+    sp_model_embed_forward(m, &tr.acts, tr.inp);
+    sp_model_blocks_forward(m, &tr.acts);
+    sp_model_head_forward(m, &tr.acts, NULL);
+    put(f, "out/logits", 3, btv, 0, tr.acts.probs);
+    float loss = sp_model_head_forward(m, &tr.acts, tr.tgt);
+    hsize_t one = 1;
+    put(f, "out/loss", 1, &one, 0, &loss);
+    memset(m->grads, 0, m->numel * sizeof(float));
+    sp_model_head_backward(m, &tr.acts, &tr.scratch, tr.tgt, 1.0f / (float)N);
+    sp_model_blocks_backward(m, &tr.acts, &tr.scratch);
+    sp_model_embed_backward(m, &tr.acts, &tr.scratch, tr.inp);
+    put_model(f, "grad", m, m->grads);
+
+    /* S optimizer steps through the trainer; with one micro-batch per step, tr.inp/tgt hold
+     * the step's batch afterwards */
+    int32_t *ins = malloc((size_t)S * N * sizeof *ins), *tgs = malloc((size_t)S * N * sizeof *tgs);
+    float *losses = malloc((size_t)S * sizeof *losses);
+    for (int k = 0; k < S; k++) {
+        double gn;
+        losses[k] = sp_trainer_step(&tr, (float)cfg.train.lr, &gn);
+        memcpy(ins + (size_t)k * N, tr.inp, N * sizeof *ins);
+        memcpy(tgs + (size_t)k * N, tr.tgt, N * sizeof *tgs);
+    }
+    hsize_t sbt[3] = {(hsize_t)S, (hsize_t)B, (hsize_t)T}, sd = (hsize_t)S;
+    put(f, "train/inputs", 3, sbt, 1, ins);
+    put(f, "train/targets", 3, sbt, 1, tgs);
+    put(f, "train/losses", 1, &sd, 0, losses);
+    H5Fclose(f);
+    free(ins), free(tgs), free(losses);
+    sp_trainer_free(&tr);
+    sp_cfg_free(&cfg);
+    MPI_Finalize();
+    return 0;
+}

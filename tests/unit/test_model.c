@@ -1,0 +1,122 @@
+/* Whole-model checks: gradient accumulation over micro-batches and layout-independent init.
+ * The whole model's gradients are checked against central finite differences in double in
+ * tests/torch/check_parity.py: an fp32 forward is too noisy (~1e-7 per token loss) for a sharp
+ * finite-difference check of small gradients, so the float64 reference model provides the
+ * function and sprout provides the gradients. */
+#include "sprout/kernels.h"
+#include "sprout/model.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const sp_spec k_spec = {17, 8, 16, 2, 64, 2};
+enum { B = 2 };
+
+typedef struct fixture {
+    sp_model m;
+    sp_acts a;
+    sp_scratch s;
+    int32_t inp[B * 8], tgt[B * 8];
+} fixture;
+
+static void setup(fixture *f, tu_ctx *t) {
+    sp_err err = {0};
+    int rc = sp_model_create(&f->m, &k_spec, 0, k_spec.n_layer, 1, 1, &err);
+    rc |= sp_acts_create(&f->a, &f->m, B, k_spec.seq_len, &err);
+    rc |= sp_scratch_create(&f->s, &f->m, B, k_spec.seq_len, &err);
+    tu_check(t, rc == 0, "model set-up: %s", err.msg);
+    sp_model_init(&f->m, 5);
+    /* unit gains and zero biases would hide mistakes in their gradients */
+    for (size_t i = 0; i < f->m.numel; i++)
+        f->m.params[i] += 0.05f * (sp_rng_uniform(9, SP_RNG_TEST, 0, i) - 0.5f);
+    for (int i = 0; i < B * k_spec.seq_len; i++) {
+        f->inp[i] = (int32_t)(sp_rng_u64(9, SP_RNG_TEST, 1, (uint64_t)i) % 17);
+        f->tgt[i] = (int32_t)(sp_rng_u64(9, SP_RNG_TEST, 2, (uint64_t)i) % 17);
+    }
+}
+
+static void teardown(fixture *f) {
+    sp_model_free(&f->m);
+    sp_acts_free(&f->a);
+    sp_scratch_free(&f->s);
+}
+
+static double loss_of(fixture *f) {
+    sp_model_embed_forward(&f->m, &f->a, f->inp);
+    sp_model_blocks_forward(&f->m, &f->a);
+    sp_model_head_forward(&f->m, &f->a, f->tgt);
+    double s = 0;
+    for (int i = 0; i < B * k_spec.seq_len; i++) s += f->a.losses[i];
+    return s / (B * k_spec.seq_len);
+}
+
+static void backward(fixture *f) {
+    memset(f->m.grads, 0, f->m.numel * sizeof(float));
+    loss_of(f);
+    sp_model_head_backward(&f->m, &f->a, &f->s, f->tgt, 1.0f / (B * k_spec.seq_len));
+    sp_model_blocks_backward(&f->m, &f->a, &f->s);
+    sp_model_embed_backward(&f->m, &f->a, &f->s, f->inp);
+}
+
+/* Two half-size micro-batches accumulate to the full batch's gradient. */
+static void test_accumulation(tu_ctx *t) {
+    fixture f;
+    setup(&f, t);
+    backward(&f);
+    size_t n = f.m.numel;
+    float *full = malloc(n * sizeof(float));
+    memcpy(full, f.m.grads, n * sizeof(float));
+    sp_acts half;
+    sp_err err = {0};
+    sp_acts_create(&half, &f.m, 1, k_spec.seq_len, &err);
+    memset(f.m.grads, 0, n * sizeof(float));
+    int T = k_spec.seq_len;
+    for (int k = 0; k < B; k++) {
+        sp_model_embed_forward(&f.m, &half, f.inp + k * T);
+        sp_model_blocks_forward(&f.m, &half);
+        sp_model_head_forward(&f.m, &half, f.tgt + k * T);
+        sp_model_head_backward(&f.m, &half, &f.s, f.tgt + k * T, 1.0f / (B * T));
+        sp_model_blocks_backward(&f.m, &half, &f.s);
+        sp_model_embed_backward(&f.m, &half, &f.s, f.inp + k * T);
+    }
+    double rel = tu_rel_maxabs(f.m.grads, full, n);
+    tu_check(t, rel < 1e-5, "accumulated micro-batch gradients differ: %.3g", rel);
+    sp_acts_free(&half);
+    free(full);
+    teardown(&f);
+}
+
+/* A stage holding blocks [1, 2) initialises them exactly as the whole model does. */
+static void test_init_layout(tu_ctx *t) {
+    sp_model a, b;
+    sp_err err = {0};
+    sp_model_create(&a, &k_spec, 0, 2, 1, 1, &err);
+    sp_model_create(&b, &k_spec, 1, 2, 0, 1, &err);
+    sp_model_init(&a, 77);
+    sp_model_init(&b, 77);
+    tu_check(t,
+             !memcmp(sp_model_block(&a, a.params, 1), sp_model_block(&b, b.params, 1),
+                     a.block_numel * sizeof(float)),
+             "block 1 init depends on the stage layout");
+    tu_check(t, !memcmp(a.params, b.params, a.global_numel * sizeof(float)),
+             "globals init depends on the stage layout");
+    /* residual projections get the 1/sqrt(2 n_layer) scaled std */
+    const sp_tensor_info *w = &a.bt[SP_ATTPROJ_W], *q = &a.bt[SP_QKV_W];
+    float *s = sp_model_block(&a, a.params, 0);
+    double sw = sqrt(sp_sumsq(s + w->offset, w->numel) / (double)w->numel);
+    double sq = sqrt(sp_sumsq(s + q->offset, q->numel) / (double)q->numel);
+    tu_check(t, fabs(sq - 0.02) < 0.002, "qkv init std %.4f, want 0.02", sq);
+    tu_check(t, fabs(sw - 0.01) < 0.0015, "attn proj init std %.4f, want 0.02/sqrt(4)", sw);
+    sp_model_free(&a);
+    sp_model_free(&b);
+}
+
+int main(void) {
+    tu_ctx t = {0};
+    test_accumulation(&t);
+    test_init_layout(&t);
+    return tu_finish(&t, "model");
+}
