@@ -3,11 +3,12 @@
 Times the model of tests/torch/gpt2_ref.py (sprout's spec) in float32: one step = forward +
 backward + clip_grad_norm_(1.0) + AdamW on a fresh random batch, --warmup untimed steps, then
 --steps timed with perf_counter. Prints one JSON line:
-  {"impl":"pytorch","threads":N,"blas_threads":..,"mkldnn":..,"tok_per_s":..,"ms_per_step":median,
-   "ms_per_step_min":..,"peak_rss_mib":..,"openblas_core":..,"torch":"1.13.x"}
+  {"impl":"pytorch","threads":N,"blas_threads":..,"mkldnn":..,"omp_wait":..,"tok_per_s":..,
+   "ms_per_step":median,"ms_per_step_min":..,"peak_rss_mib":..,"openblas_core":..,"torch":..}
 
-usage: torch_gpt.py --threads N [--blas-threads M] [--mkldnn on|off] [--vocab 256 --seq-len 256
-                    --d-model 384 --n-head 6 --n-layer 6 --batch 8 --steps 10 --warmup 2]
+usage: torch_gpt.py --threads N [--blas-threads M] [--mkldnn on|off] [--omp-wait passive|active|env]
+                    [--vocab 256 --seq-len 256 --d-model 384 --n-head 6 --n-layer 6 --batch 8
+                     --steps 10 --warmup 2]
 
 How Debian's python3-torch gets its BLAS (checked on bookworm, torch 1.13.1+dfsg):
   * torch.__config__.show() says BLAS_INFO=generic, MKL not found, MKL-DNN (oneDNN) 2.6.3, OpenMP.
@@ -16,14 +17,16 @@ How Debian's python3-torch gets its BLAS (checked on bookworm, torch 1.13.1+dfsg
     points those at /usr/lib/x86_64-linux-gnu/openblas-pthread/, whose libblas.so.3 is a thin
     wrapper NEEDing libopenblas.so.0 -> openblas-pthread/libopenblasp-r0.3.21.so (pthread build).
   * /proc/self/maps after a matmul shows that libopenblasp-r0.3.21.so mapped; openblas_core
-    below is its openblas_get_corename().
+    below is its openblas_get_corename() (a DYNAMIC_ARCH build: "Zen" on the AMD EPYC here).
   * So float32 GEMMs (aten addmm/mm/bmm -> cpublas::gemm -> sgemm_) run in OpenBLAS with its
     own pthread pool, sized by OPENBLAS_NUM_THREADS (default: all cores), not by
     torch.set_num_threads; torch's elementwise/LayerNorm/softmax kernels use OpenMP (libgomp)
     sized by torch.set_num_threads. oneDNN is only used for convolutions and bf16 matmuls, so
     torch.backends.mkldnn does not touch this model's float32 path.
   This script sets both pools: torch.set_num_threads(--threads) and, through ctypes,
-  openblas_set_num_threads(--blas-threads, default --threads).
+  openblas_set_num_threads(--blas-threads, default --threads). With 2+ threads the two pools
+  share the cores: libgomp's workers spin after every parallel region and steal the cores from
+  OpenBLAS's threads, so the default here is OMP_WAIT_POLICY=PASSIVE (set before torch loads).
 """
 import argparse
 import ctypes
@@ -34,11 +37,8 @@ import statistics
 import sys
 import time
 
-import torch
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                 "tests", "torch"))
-import gpt2_ref  # noqa: E402
 
 
 def blas_lib():
@@ -67,11 +67,17 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads (0: --threads)")
     ap.add_argument("--mkldnn", choices=["on", "off"], default="on")
+    ap.add_argument("--omp-wait", choices=["passive", "active", "env"], default="passive",
+                    help="OMP_WAIT_POLICY for torch's OpenMP pool (env: leave as is)")
     for k, v in [("vocab", 256), ("seq-len", 256), ("d-model", 384), ("n-head", 6),
                  ("n-layer", 6), ("d-ff", 0), ("batch", 8), ("steps", 10), ("warmup", 2),
                  ("seed", 0)]:
         ap.add_argument("--" + k, type=int, default=v)
     a = ap.parse_args()
+    if a.omp_wait != "env":  # read by libgomp when torch loads it, so set before the import
+        os.environ["OMP_WAIT_POLICY"] = a.omp_wait.upper()
+    import torch
+    import gpt2_ref  # needs torch; path set above
 
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
@@ -101,7 +107,8 @@ def main():
     med = statistics.median(times)
     print(json.dumps({
         "impl": "pytorch", "threads": a.threads, "blas_threads": blas_threads,
-        "mkldnn": a.mkldnn, "tok_per_s": round(B * T / med, 1),
+        "mkldnn": a.mkldnn, "omp_wait": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "tok_per_s": round(B * T / med, 1),
         "ms_per_step": round(med * 1e3, 2), "ms_per_step_min": round(min(times) * 1e3, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "openblas_core": openblas_core(lib), "torch": torch.__version__}))

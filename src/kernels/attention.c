@@ -91,10 +91,10 @@ void sp_attention_backward(float *restrict dqkv, const float *restrict dout,
                 int r1 = r0 + ATT_TILE < T ? r0 + ATT_TILE : T, tq = r1 - r0;
                 const float *at = a + (size_t)r0 * T, *dt = d + (size_t)r0 * C;
                 /* the tile's dP / dS rows live in scratch with row stride r1 */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, r1, hd, 1.0f, dt, C, v,
-                            C3, 0.0f, scratch, r1);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, tq, 1.0f, at, T, dt,
-                            C, 1.0f, dv, C3);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, tq, r1, hd, 1.0f, dt, C, v, C3,
+                            0.0f, scratch, r1);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, r1, hd, tq, 1.0f, at, T, dt, C,
+                            1.0f, dv, C3);
                 softmax_backward_tile(scratch, r1, a, r0, r1, T);
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, tq, hd, r1, scale, scratch,
                             r1, k, C3, 1.0f, dq + (size_t)r0 * C3, C3);

@@ -11,7 +11,7 @@
  * The loss is taken as log(sum) - (x_target - max), not -log(p_target), so a confidently wrong
  * row gives a large finite loss instead of -log(0) = inf. */
 SP_HOT float sp_crossentropy_forward(float *probs, float *restrict losses, const float *logits,
-                              const int32_t *restrict targets, int N, int V) {
+                                     const int32_t *restrict targets, int N, int V) {
     double total = 0.0;
     for (int n = 0; n < N; n++) {
         const float *x = logits + (size_t)n * V;

@@ -15,7 +15,7 @@
  * AVX2 + FMA runs the exp-heavy loops ~3x faster, and the build still needs no -march flag.
  * Built with -march=native (or a non-GCC compiler, or -DSP_NO_CLONES to test the baseline path)
  * the attribute is dropped. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) &&      \
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(__AVX2__) &&       \
     !defined(SP_NO_CLONES)
 #define SP_HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else

@@ -11,8 +11,8 @@
  * Two passes for the variance (sum of squared deviations) rather than E[x^2] - E[x]^2: the
  * residual stream can have a large mean relative to its spread. */
 SP_HOT void sp_layernorm_forward(float *restrict out, float *restrict mean, float *restrict rstd,
-                          const float *restrict inp, const float *restrict w,
-                          const float *restrict b, int N, int C) {
+                                 const float *restrict inp, const float *restrict w,
+                                 const float *restrict b, int N, int C) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
@@ -31,9 +31,9 @@ SP_HOT void sp_layernorm_forward(float *restrict out, float *restrict mean, floa
  * With xhat = (x - mean) rstd and g = dout * w:
  *   dinp = rstd (g - mean(g) - xhat mean(g xhat)). */
 SP_HOT void sp_layernorm_backward(float *restrict dinp, float *restrict dw, float *restrict db,
-                           const float *restrict dout, const float *restrict inp,
-                           const float *restrict w, const float *restrict mean,
-                           const float *restrict rstd, int N, int C) {
+                                  const float *restrict dout, const float *restrict inp,
+                                  const float *restrict w, const float *restrict mean,
+                                  const float *restrict rstd, int N, int C) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C, *d = dout + (size_t)n * C;
         float *di = dinp + (size_t)n * C;
