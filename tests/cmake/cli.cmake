@@ -1,7 +1,12 @@
 # Command-line behaviour: bad inputs, and learning on the real corpus (needs SPROUT_BROWN_DIR)
 add_test(NAME cli_bad_inputs COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/bad_inputs.sh $<TARGET_FILE:sprout>)
-set_tests_properties(cli_bad_inputs PROPERTIES TIMEOUT 120 ENVIRONMENT "${SP_TEST_ENV}")
+set_tests_properties(cli_bad_inputs PROPERTIES TIMEOUT 120 ENVIRONMENT "${SP_MPI_ENV}")
 add_test(NAME cli_learning_np2
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/learning.sh $<TARGET_FILE:sprout>
                  ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
-set_tests_properties(cli_learning_np2 PROPERTIES TIMEOUT 600 PROCESSORS 2 ENVIRONMENT "${SP_TEST_ENV}")
+set_tests_properties(cli_learning_np2 PROPERTIES TIMEOUT 600 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+find_program(SP_VALGRIND valgrind)
+if(SP_VALGRIND AND NOT CMAKE_BUILD_TYPE STREQUAL "Asan")
+  add_test(NAME valgrind_train COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/valgrind.sh $<TARGET_FILE:sprout>)
+  set_tests_properties(valgrind_train PROPERTIES TIMEOUT 600 ENVIRONMENT "${SP_TEST_ENV}")
+endif()
