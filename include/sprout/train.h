@@ -50,7 +50,8 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, c
 /* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
  * log and the result JSON line on stdout (rank 0). */
 int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log, sp_err *err);
-/* sgemm GFLOP/s over the transformer's matrix shapes (forward and backward) */
+/* sgemm GFLOP/s over the transformer's matrix shapes (forward and backward) at run.threads,
+ * the best of reps repetitions */
 double sp_bench_sgemm(const sp_config *cfg, int reps);
 
 /* Builds a one-rank trainer (on comm) from a checkpoint's own config and loads its weights;

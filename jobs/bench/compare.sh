@@ -29,7 +29,9 @@ for r in $(seq "$ROUNDS"); do
     /usr/bin/python3 jobs/bench/torch_gpt.py --threads "$t" --steps "$STEPS" |
       sed "s/^{/{\"cfg\":\"pytorch-$t\",/" >>"$OUT"
   done
+  # the same global batch of 8 sequences, split 4 + 4 over the two replicas
   mpirun -n 2 --bind-to core "$SPROUT" bench "$CFG" --steps "$STEPS" --set run.threads=1 \
+    --set train.micro_batch=4 \
     2>/dev/null | sed 's/^{/{"cfg":"sprout-2ranks",/' >>"$OUT"
 done
 
