@@ -104,17 +104,17 @@ int main(int argc, char **argv) {
     hsize_t bt[2] = {(hsize_t)B, (hsize_t)T}, btv[3] = {(hsize_t)B, (hsize_t)T, (hsize_t)V};
     put(f, "batch/inputs", 2, bt, 1, tr.inp);
     put(f, "batch/targets", 2, bt, 1, tr.tgt);
-    sp_model_embed_forward(m, &tr.acts, tr.inp);
-    sp_model_blocks_forward(m, &tr.acts);
-    sp_model_head_forward(m, &tr.acts, NULL);
-    put(f, "out/logits", 3, btv, 0, tr.acts.probs);
-    float loss = sp_model_head_forward(m, &tr.acts, tr.tgt);
+    sp_model_embed_forward(m, &tr.acts[0], tr.inp);
+    sp_model_blocks_forward(m, &tr.acts[0]);
+    sp_model_head_forward(m, &tr.acts[0], NULL);
+    put(f, "out/logits", 3, btv, 0, tr.acts[0].probs);
+    float loss = sp_model_head_forward(m, &tr.acts[0], tr.tgt);
     hsize_t one = 1;
     put(f, "out/loss", 1, &one, 0, &loss);
     memset(m->grads, 0, m->numel * sizeof(float));
-    sp_model_head_backward(m, &tr.acts, &tr.scratch, tr.tgt, 1.0f / (float)N);
-    sp_model_blocks_backward(m, &tr.acts, &tr.scratch);
-    sp_model_embed_backward(m, &tr.acts, &tr.scratch, tr.inp);
+    sp_model_head_backward(m, &tr.acts[0], &tr.scratch, tr.tgt, 1.0f / (float)N);
+    sp_model_blocks_backward(m, &tr.acts[0], &tr.scratch);
+    sp_model_embed_backward(m, &tr.acts[0], &tr.scratch, tr.inp);
     put_model(f, "grad", m, m->grads);
 
     /* S optimizer steps through the trainer; with one micro-batch per step, tr.inp/tgt hold

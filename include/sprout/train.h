@@ -10,18 +10,25 @@
 #include "sprout/config.h"
 #include "sprout/core.h"
 #include "sprout/data.h"
+#include "sprout/grid.h"
 #include "sprout/model.h"
+#include "sprout/schedule.h"
 
 /* The state of a training run on one rank. */
 typedef struct sp_trainer {
     const sp_config *cfg;
     MPI_Comm comm;
-    int rank, world, dp, dp_rank;
-    int T, mb, n_micro; /* micro-batches per step on this rank */
+    sp_grid grid;
+    int rank, world, dp, dp_rank; /* copies of grid fields, for brevity */
+    int T, mb, n_micro;           /* micro-batches per step on this replica */
     sp_model model;
-    sp_acts acts;
+    sp_schedule sched;
+    int nslots;    /* activation sets held at once (the schedule's peak) */
+    sp_acts *acts; /* [nslots] */
     sp_scratch scratch;
-    int32_t *inp, *tgt; /* [mb, T] */
+    int32_t *inp, *tgt; /* [nslots][mb, T] */
+    float *gsend;       /* [nslots][mb*T*C] gradients in flight to the previous stage */
+    MPI_Request *req;   /* [2*nslots]: activation and gradient send of each slot */
     sp_tokens train, val;
     int have_train, have_val;
     sp_train_state st;

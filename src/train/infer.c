@@ -16,6 +16,10 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
     if (rc) return sp_err_wrap(err, "%s: /config", ckpt);
     int world;
     MPI_Comm_size(comm, &world);
+    /* inference places the model afresh on the ranks at hand, whatever layout trained it */
+    if (sp_cfg_set(cfg, comm == MPI_COMM_SELF ? "parallel.pipeline=1" : "parallel.pipeline=auto",
+                   err))
+        return err->code;
     if (mb > 0) cfg->train.micro_batch = mb;
     cfg->train.global_batch = cfg->train.micro_batch * world;
     if (sp_trainer_init(tr, cfg, 0, comm, err)) return err->code;
@@ -54,10 +58,10 @@ int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperatur
         /* causal attention: padding after the last real position cannot change its logits */
         size_t w0 = len > (size_t)T ? len - (size_t)T : 0, wl = len - w0;
         for (int i = 0; i < T; i++) tr.inp[i] = (size_t)i < wl ? ctx[w0 + (size_t)i] : 0;
-        sp_model_embed_forward(&tr.model, &tr.acts, tr.inp);
-        sp_model_blocks_forward(&tr.model, &tr.acts);
-        sp_model_head_forward(&tr.model, &tr.acts, NULL);
-        const float *logit = tr.acts.probs + (wl - 1) * (size_t)V;
+        sp_model_embed_forward(&tr.model, &tr.acts[0], tr.inp);
+        sp_model_blocks_forward(&tr.model, &tr.acts[0]);
+        sp_model_head_forward(&tr.model, &tr.acts[0], NULL);
+        const float *logit = tr.acts[0].probs + (wl - 1) * (size_t)V;
         int next = 0;
         if (temperature <= 0) {
             for (int v = 1; v < V; v++)

@@ -90,10 +90,22 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, c
             "parameters, %.1f MFLOP/token",
             s->n_layer, s->d_model, s->n_head, s->d_ff, s->vocab, s->seq_len,
             (double)sp_spec_num_params(s) / 1e6, tr.flops_per_token / 1e6);
+    const sp_grid *g = &tr.grid;
     sp_info(log,
-            "layout: pp 1 x dp %d (every rank holds blocks 0..%d), %d micro-batch(es) of %d "
-            "per rank per step",
-            tr.dp, s->n_layer - 1, tr.n_micro, tr.mb);
+            "layout: pp %d x dp %d, %s schedule, %d micro-batch(es) of %d per replica per step",
+            g->pp, g->dp, cfg->parallel.schedule, tr.n_micro, tr.mb);
+    for (int st = 0; st < g->pp; st++) {
+        int lo, hi;
+        sp_grid_stage_range(s->n_layer, g->pp, st, &lo, &hi);
+        char ranks[256] = "";
+        size_t n = 0;
+        for (int r = 0; r < g->dp && n + 16 < sizeof ranks; r++)
+            n +=
+                (size_t)snprintf(ranks + n, sizeof ranks - n, "%s%d", r ? "," : "", r * g->pp + st);
+        sp_info(log, "  stage %d: blocks %d..%d%s%s on rank(s) %s", st, lo, hi - 1,
+                st == 0 ? " + embedding" : "", st == g->pp - 1 ? " + final LN and tied head" : "",
+                ranks);
+    }
     sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
             openblas_get_num_threads());
     sp_info(log, "data: %s (%llu tokens), %s (%llu tokens); out: %s", cfg->data.train,
@@ -140,7 +152,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, c
             sp_json_num(&j, "grad_norm", gnorm);
             sp_json_int(&j, "n_layer", s->n_layer);
             sp_json_int(&j, "d_model", s->d_model);
-            sp_json_int(&j, "pp", 1);
+            sp_json_int(&j, "pp", g->pp);
             sp_json_int(&j, "dp", tr.dp);
             sp_json_num(&j, "ms", dt * 1e3);
             sp_json_num(&j, "tok_per_s", tps);

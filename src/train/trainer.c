@@ -19,16 +19,17 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     memset(tr, 0, sizeof *tr);
     tr->cfg = cfg;
     tr->comm = comm;
+    tr->grid.pipe = tr->grid.dpc = tr->grid.tie = MPI_COMM_NULL;
     MPI_Comm_rank(comm, &tr->rank);
     MPI_Comm_size(comm, &tr->world);
-    int pp = sp_cfg_pipeline(cfg);
-    if (pp > 1)
-        return sp_err_set(err, SP_EINPUT,
-                          "parallel.pipeline = %d: pipeline stages are not supported yet (use 1 "
-                          "or auto)",
-                          pp);
-    tr->dp = tr->world;
-    tr->dp_rank = tr->rank;
+    sp_spec spec = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
+                    (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
+    if (sp_spec_check(&spec, err)) return err->code;
+    int pp;
+    if (sp_grid_choose_pp(&spec, tr->world, sp_cfg_pipeline(cfg), cfg->parallel.max_stage_mib, &pp,
+                          err))
+        return err->code;
+    tr->dp = tr->world / pp;
     tr->T = (int)cfg->model.seq_len;
     tr->mb = (int)cfg->train.micro_batch;
     int64_t gb = cfg->train.global_batch;
@@ -38,17 +39,28 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
                           "x train.micro_batch (%d)",
                           (long long)gb, tr->dp, tr->mb);
     tr->n_micro = (int)(gb / ((int64_t)tr->dp * tr->mb));
-
-    sp_spec spec = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                    (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
-    if (sp_model_create(&tr->model, &spec, 0, spec.n_layer, 1, 1, err)) return err->code;
-    sp_model_init(&tr->model, cfg->train.seed);
-    if (sp_acts_create(&tr->acts, &tr->model, tr->mb, tr->T, err) ||
-        sp_scratch_create(&tr->scratch, &tr->model, tr->mb, tr->T, err))
+    if (sp_grid_create(&tr->grid, comm, pp, spec.n_layer, err)) return err->code;
+    sp_grid *g = &tr->grid;
+    tr->dp_rank = g->dp_rank;
+    if (sp_sched_build(cfg->parallel.schedule, pp, g->stage, tr->n_micro, &tr->sched, err))
         return err->code;
-    tr->inp = malloc((size_t)tr->mb * tr->T * sizeof(int32_t));
-    tr->tgt = malloc((size_t)tr->mb * tr->T * sizeof(int32_t));
-    if (!tr->inp || !tr->tgt) return sp_err_set(err, SP_ERUNTIME, "out of memory");
+    tr->nslots = sp_sched_peak_live(&tr->sched);
+
+    if (sp_model_create(&tr->model, &spec, g->lo, g->hi, g->stage == 0, g->stage == pp - 1, err))
+        return err->code;
+    sp_model_init(&tr->model, cfg->train.seed);
+    size_t mbT = (size_t)tr->mb * tr->T;
+    tr->acts = calloc((size_t)tr->nslots, sizeof *tr->acts);
+    tr->inp = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
+    tr->tgt = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
+    tr->gsend = malloc((size_t)tr->nslots * mbT * (size_t)spec.d_model * sizeof(float));
+    tr->req = malloc(2 * (size_t)tr->nslots * sizeof *tr->req);
+    if (!tr->acts || !tr->inp || !tr->tgt || !tr->gsend || !tr->req)
+        return sp_err_set(err, SP_ERUNTIME, "out of memory");
+    for (int i = 0; i < 2 * tr->nslots; i++) tr->req[i] = MPI_REQUEST_NULL;
+    for (int i = 0; i < tr->nslots; i++)
+        if (sp_acts_create(&tr->acts[i], &tr->model, tr->mb, tr->T, err)) return err->code;
+    if (sp_scratch_create(&tr->scratch, &tr->model, tr->mb, tr->T, err)) return err->code;
 
     if (need_data) {
         if (sp_data_open(&tr->train, cfg->data.train, err) ||
@@ -70,22 +82,30 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
 }
 
 void sp_trainer_free(sp_trainer *tr) {
+    if (tr->req)
+        for (int i = 0; i < 2 * tr->nslots; i++)
+            if (tr->req[i] != MPI_REQUEST_NULL) MPI_Wait(&tr->req[i], MPI_STATUS_IGNORE);
     sp_model_free(&tr->model);
-    sp_acts_free(&tr->acts);
+    for (int i = 0; tr->acts && i < tr->nslots; i++) sp_acts_free(&tr->acts[i]);
+    free(tr->acts);
     sp_scratch_free(&tr->scratch);
+    sp_sched_free(&tr->sched);
     free(tr->inp);
     free(tr->tgt);
+    free(tr->gsend);
+    free(tr->req);
     if (tr->have_train) sp_data_close(&tr->train);
     if (tr->have_val) sp_data_close(&tr->val);
+    sp_grid_free(&tr->grid);
     memset(tr, 0, sizeof *tr);
 }
 
 /* Fills the micro-batch whose first global sample index is s0 for data step t. Without data
  * the tokens are synthetic but still a pure function of (seed, t, sample). */
-static void fill_batch(sp_trainer *tr, int64_t t, int64_t s0) {
+static void fill_batch(sp_trainer *tr, int64_t t, int64_t s0, int32_t *inp0, int32_t *tgt0) {
     int T = tr->T, V = (int)tr->model.spec.vocab;
     for (int i = 0; i < tr->mb; i++) {
-        int32_t *inp = tr->inp + (size_t)i * T, *tgt = tr->tgt + (size_t)i * T;
+        int32_t *inp = inp0 + (size_t)i * T, *tgt = tgt0 + (size_t)i * T;
         uint64_t k = (uint64_t)(s0 + i);
         if (tr->have_train) {
             sp_data_train_sample(&tr->train, tr->st.seed, (uint64_t)t, k, T, inp, tgt);
@@ -108,29 +128,85 @@ static void allreduce_inplace(float *x, size_t n, MPI_Comm comm) {
     }
 }
 
+enum { TAG_ACT = 0, TAG_GRAD = 1 };
+
+/* Runs this stage's schedule for one step: forward and backward of every micro-batch of the
+ * replica, activations and their gradients exchanged with the neighbouring stages. Returns the
+ * summed token loss of the micro-batches whose loss this stage computed (last stage). */
+static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
+    sp_model *m = &tr->model;
+    const sp_grid *g = &tr->grid;
+    int first = g->stage == 0, last = g->stage == g->pp - 1;
+    size_t mbT = (size_t)tr->mb * tr->T, NC = mbT * (size_t)m->spec.d_model;
+    int nb = m->hi - m->lo;
+    double loss_sum = 0;
+    for (int k = 0; k < tr->sched.n; k++) {
+        sp_action a = tr->sched.a[k];
+        int slot = a.mb % tr->nslots;
+        sp_acts *acts = &tr->acts[slot];
+        int32_t *inp = tr->inp + (size_t)slot * mbT, *tgt = tr->tgt + (size_t)slot * mbT;
+        int tag = 2 * a.mb;
+        switch (a.kind) {
+        case SP_ACT_RECV_ACT:
+            MPI_Recv(acts->x, (int)NC, MPI_FLOAT, g->stage - 1, tag + TAG_ACT, g->pipe,
+                     MPI_STATUS_IGNORE);
+            break;
+        case SP_ACT_FWD:
+            /* the slot's previous activation send must be done before x is overwritten */
+            MPI_Wait(&tr->req[2 * slot], MPI_STATUS_IGNORE);
+            if (first || last)
+                fill_batch(tr, t, ((int64_t)tr->dp_rank * tr->n_micro + a.mb) * tr->mb, inp, tgt);
+            if (first) sp_model_embed_forward(m, acts, inp);
+            sp_model_blocks_forward(m, acts);
+            if (last) loss_sum += (double)sp_model_head_forward(m, acts, tgt) * (double)mbT;
+            break;
+        case SP_ACT_SEND_ACT:
+            MPI_Isend(acts->x + (size_t)nb * NC, (int)NC, MPI_FLOAT, g->stage + 1, tag + TAG_ACT,
+                      g->pipe, &tr->req[2 * slot]);
+            break;
+        case SP_ACT_RECV_GRAD:
+            MPI_Recv(tr->scratch.dres, (int)NC, MPI_FLOAT, g->stage + 1, tag + TAG_GRAD, g->pipe,
+                     MPI_STATUS_IGNORE);
+            break;
+        case SP_ACT_BWD:
+            if (last) sp_model_head_backward(m, acts, &tr->scratch, tgt, scale);
+            sp_model_blocks_backward(m, acts, &tr->scratch);
+            if (first) sp_model_embed_backward(m, acts, &tr->scratch, inp);
+            break;
+        case SP_ACT_SEND_GRAD: {
+            float *buf = tr->gsend + (size_t)slot * NC;
+            MPI_Wait(&tr->req[2 * slot + 1], MPI_STATUS_IGNORE);
+            memcpy(buf, tr->scratch.dres, NC * sizeof(float));
+            MPI_Isend(buf, (int)NC, MPI_FLOAT, g->stage - 1, tag + TAG_GRAD, g->pipe,
+                      &tr->req[2 * slot + 1]);
+            break;
+        }
+        }
+    }
+    MPI_Waitall(2 * tr->nslots, tr->req, MPI_STATUSES_IGNORE);
+    return loss_sum;
+}
+
 float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     const sp_config *cfg = tr->cfg;
+    const sp_grid *g = &tr->grid;
     sp_model *m = &tr->model;
-    int64_t t = tr->st.data_cursor;
     int64_t gb = cfg->train.global_batch;
     float scale = 1.0f / (float)(gb * tr->T);
     memset(m->grads, 0, m->numel * sizeof(float));
-    double loss_sum = 0;
-    for (int j = 0; j < tr->n_micro; j++) {
-        int64_t s0 = ((int64_t)tr->dp_rank * tr->n_micro + j) * tr->mb;
-        fill_batch(tr, t, s0);
-        sp_model_embed_forward(m, &tr->acts, tr->inp);
-        sp_model_blocks_forward(m, &tr->acts);
-        loss_sum += (double)sp_model_head_forward(m, &tr->acts, tr->tgt) * tr->mb * tr->T;
-        sp_model_head_backward(m, &tr->acts, &tr->scratch, tr->tgt, scale);
-        sp_model_blocks_backward(m, &tr->acts, &tr->scratch);
-        sp_model_embed_backward(m, &tr->acts, &tr->scratch, tr->inp);
-    }
-    if (tr->dp > 1) {
-        allreduce_inplace(m->grads, m->numel, tr->comm);
-        MPI_Allreduce(MPI_IN_PLACE, &loss_sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
-    }
-    double norm = sqrt(sp_sumsq(m->grads, m->numel));
+    double loss_sum = run_schedule(tr, tr->st.data_cursor, scale);
+    /* the tied embedding (and the rest of the globals slab) lives on the first and the last
+     * stage; summing their gradients keeps both copies identical bit for bit */
+    if (g->tie != MPI_COMM_NULL) allreduce_inplace(m->grads, m->global_numel, g->tie);
+    if (tr->dp > 1) allreduce_inplace(m->grads, m->numel, g->dpc);
+    /* global norm: every parameter once, so the last stage leaves the globals to the first */
+    size_t skip = (g->pp > 1 && g->stage == g->pp - 1) ? m->global_numel : 0;
+    double sq = sp_sumsq(m->grads + skip, m->numel - skip);
+    double red[2] = {sq, loss_sum};
+    if (g->pp > 1) MPI_Allreduce(MPI_IN_PLACE, &red[0], 1, MPI_DOUBLE, MPI_SUM, g->pipe);
+    /* each replica's last stage holds its share of the loss */
+    MPI_Allreduce(MPI_IN_PLACE, &red[1], 1, MPI_DOUBLE, MPI_SUM, tr->comm);
+    double norm = sqrt(red[0]);
     *grad_norm = norm;
     /* torch.nn.utils.clip_grad_norm_ semantics, so the PyTorch reference matches */
     if (cfg->train.grad_clip > 0) {
@@ -145,31 +221,40 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     tr->st.tokens += gb * tr->T;
     tr->st.flops += tr->flops_per_token * (double)(gb * tr->T);
     tr->st.lr = lr;
-    return (float)(loss_sum / (double)(gb * tr->T));
+    return (float)(red[1] / (double)(gb * tr->T));
 }
 
 double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) {
     sp_model *m = &tr->model;
-    int T = tr->T;
+    const sp_grid *g = &tr->grid;
+    int T = tr->T, first = g->stage == 0, last = g->stage == g->pp - 1;
     int64_t avail = sp_data_num_windows(tok, T);
     if (n_windows <= 0 || n_windows > avail) n_windows = avail;
     int64_t nbatch = (n_windows + tr->mb - 1) / tr->mb;
     double sum = 0;
-    int B0 = tr->acts.B;
+    sp_acts *a = &tr->acts[0];
+    int B0 = a->B, nb = m->hi - m->lo;
     for (int64_t b = tr->dp_rank; b < nbatch; b += tr->dp) {
         int64_t w0 = b * tr->mb;
         int B = (int)(n_windows - w0 < tr->mb ? n_windows - w0 : tr->mb);
-        for (int i = 0; i < B; i++)
+        size_t NC = (size_t)B * T * (size_t)m->spec.d_model;
+        for (int i = 0; (first || last) && i < B; i++)
             sp_data_eval_window(tok, (uint64_t)(w0 + i), T, tr->inp + (size_t)i * T,
                                 tr->tgt + (size_t)i * T);
         /* a short last batch: the activation strides shrink with B and still fit */
-        tr->acts.B = B;
-        sp_model_embed_forward(m, &tr->acts, tr->inp);
-        sp_model_blocks_forward(m, &tr->acts);
-        sum += (double)sp_model_head_forward(m, &tr->acts, tr->tgt) * B * T;
-        tr->acts.B = B0;
+        a->B = B;
+        if (first)
+            sp_model_embed_forward(m, a, tr->inp);
+        else
+            MPI_Recv(a->x, (int)NC, MPI_FLOAT, g->stage - 1, 0, g->pipe, MPI_STATUS_IGNORE);
+        sp_model_blocks_forward(m, a);
+        if (last)
+            sum += (double)sp_model_head_forward(m, a, tr->tgt) * B * T;
+        else
+            MPI_Send(a->x + (size_t)nb * NC, (int)NC, MPI_FLOAT, g->stage + 1, 0, g->pipe);
+        a->B = B0;
     }
-    if (tr->dp > 1) MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
+    MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
     return n_windows > 0 ? sum / ((double)n_windows * T) : NAN;
 }
 

@@ -12,7 +12,8 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$SPROUT" prepare brown "$SPROUT_BROWN_DIR" --out "$T/data" >/dev/null 2>&1
 "${MPIEXEC[@]}" -n 2 "$SPROUT" train "$SRC/configs/tiny.yaml" --set train.steps=120 \
-  --set train.warmup_steps=30 --set eval.every=60 --set run.out="$T/run" \
+  --set train.warmup_steps=30 --set train.global_batch=16 --set train.micro_batch=8 \
+  --set train.lr=1e-3 --set train.min_lr=1e-4 --set eval.every=60 --set run.out="$T/run" \
   --set data.train="$T/data/train.bin" --set data.val="$T/data/val.bin" 2>"$T/log"
 cat "$T/log"
 CKPT="$T/run/ckpt/$(cat "$T/run/ckpt/latest")"

@@ -10,3 +10,7 @@ if(SP_VALGRIND AND NOT CMAKE_BUILD_TYPE STREQUAL "Asan")
   add_test(NAME valgrind_train COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/valgrind.sh $<TARGET_FILE:sprout>)
   set_tests_properties(valgrind_train PROPERTIES TIMEOUT 600 ENVIRONMENT "${SP_TEST_ENV}")
 endif()
+add_test(NAME mpi_layout_invariance
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/layout.sh $<TARGET_FILE:sprout>
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(mpi_layout_invariance PROPERTIES TIMEOUT 900 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")

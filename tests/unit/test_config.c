@@ -420,9 +420,9 @@ static void test_shipped(tu_ctx *t) {
         if (i == 0)
             tu_check(t,
                      c.model.seq_len == 128 && c.model.d_model == 128 && c.model.n_head == 4 &&
-                         c.model.n_layer == 4 && c.train.global_batch == 16 &&
-                         c.train.micro_batch == 8 && c.train.steps == 600 && c.train.lr == 1e-3 &&
-                         c.train.min_lr == 1e-4 && c.train.warmup_steps == 50 &&
+                         c.model.n_layer == 4 && c.train.global_batch == 32 &&
+                         c.train.micro_batch == 16 && c.train.steps == 1200 && c.train.lr == 2e-3 &&
+                         c.train.min_lr == 2e-4 && c.train.warmup_steps == 100 &&
                          !strcmp(c.run.out, "runs/tiny"),
                      "tiny.yaml values");
         else
