@@ -113,7 +113,7 @@ int main(int argc, char **argv) {
     put(f, "out/loss", 1, &one, 0, &loss);
     memset(m->grads, 0, m->numel * sizeof(float));
     sp_model_head_backward(m, &tr.acts[0], &tr.scratch, tr.tgt, 1.0f / (float)N);
-    sp_model_blocks_backward(m, &tr.acts[0], &tr.scratch);
+    sp_model_blocks_backward(m, &tr.acts[0], &tr.scratch, NULL, NULL);
     sp_model_embed_backward(m, &tr.acts[0], &tr.scratch, tr.inp);
     put_model(f, "grad", m, m->grads);
 

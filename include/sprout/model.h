@@ -121,8 +121,13 @@ float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *target
  * (overwritten) and accumulates into the globals' grads */
 void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
                             float scale);
-/* s->dres holds dL/dx[nb] on entry and dL/dx[0] on return; block grads accumulate */
-void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s);
+/* called after each block's backward with its global index, so that its gradient reduction can
+ * start while earlier blocks are still being differentiated */
+typedef void (*sp_block_done_fn)(void *ctx, int block);
+/* s->dres holds dL/dx[nb] on entry and dL/dx[0] on return; block grads accumulate. done may be
+ * NULL. */
+void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
+                              void *ctx);
 /* accumulates s->dres (dL/dx[0]) into the wte/wpe grads */
 void sp_model_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp);
 

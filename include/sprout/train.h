@@ -29,6 +29,9 @@ typedef struct sp_trainer {
     int32_t *inp, *tgt; /* [nslots][mb, T] */
     float *gsend;       /* [nslots][mb*T*C] gradients in flight to the previous stage */
     MPI_Request *req;   /* [2*nslots]: activation and gradient send of each slot */
+    MPI_Request *red;   /* gradient buckets being all-reduced across replicas */
+    int n_red, max_red;
+    int last_bwd; /* index in the schedule of the step's last backward */
     sp_tokens train, val;
     int have_train, have_val;
     sp_train_state st;

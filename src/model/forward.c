@@ -87,7 +87,8 @@ void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
                           a->lnf_rstd, N, C);
 }
 
-void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s) {
+void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
+                              void *ctx) {
     const sp_spec *sp = &m->spec;
     int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
@@ -118,6 +119,7 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s) {
                            w + t[SP_QKV_W].offset, N, C, 3 * C);
         sp_layernorm_backward(s->dres, dw + t[SP_LN1_W].offset, dw + t[SP_LN1_B].offset, s->dln,
                               b.x, w + t[SP_LN1_W].offset, b.ln1_mean, b.ln1_rstd, N, C);
+        if (done) done(ctx, m->lo + i);
     }
 }
 

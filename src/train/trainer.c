@@ -45,6 +45,8 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     if (sp_sched_build(cfg->parallel.schedule, pp, g->stage, tr->n_micro, &tr->sched, err))
         return err->code;
     tr->nslots = sp_sched_peak_live(&tr->sched);
+    for (int k = 0; k < tr->sched.n; k++)
+        if (tr->sched.a[k].kind == SP_ACT_BWD) tr->last_bwd = k;
 
     if (sp_model_create(&tr->model, &spec, g->lo, g->hi, g->stage == 0, g->stage == pp - 1, err))
         return err->code;
@@ -58,6 +60,10 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     if (!tr->acts || !tr->inp || !tr->tgt || !tr->gsend || !tr->req)
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
     for (int i = 0; i < 2 * tr->nslots; i++) tr->req[i] = MPI_REQUEST_NULL;
+    size_t per_block = (tr->model.block_numel + REDUCE_BUCKET_FLOATS - 1) / REDUCE_BUCKET_FLOATS;
+    tr->max_red = (int)(per_block * (size_t)(g->hi - g->lo)) + 1;
+    tr->red = malloc((size_t)tr->max_red * sizeof *tr->red);
+    if (!tr->red) return sp_err_set(err, SP_ERUNTIME, "out of memory");
     for (int i = 0; i < tr->nslots; i++)
         if (sp_acts_create(&tr->acts[i], &tr->model, tr->mb, tr->T, err)) return err->code;
     if (sp_scratch_create(&tr->scratch, &tr->model, tr->mb, tr->T, err)) return err->code;
@@ -94,6 +100,7 @@ void sp_trainer_free(sp_trainer *tr) {
     free(tr->tgt);
     free(tr->gsend);
     free(tr->req);
+    free(tr->red);
     if (tr->have_train) sp_data_close(&tr->train);
     if (tr->have_val) sp_data_close(&tr->val);
     sp_grid_free(&tr->grid);
@@ -129,6 +136,23 @@ static void allreduce_inplace(float *x, size_t n, MPI_Comm comm) {
 }
 
 enum { TAG_ACT = 0, TAG_GRAD = 1 };
+
+/* Called after each block's last backward of the step: its gradient is final, so its
+ * reduction across replicas starts now and overlaps the backward of the blocks below. */
+static void reduce_block(void *ctx, int b) {
+    sp_trainer *tr = ctx;
+    sp_model *m = &tr->model;
+    float *g = sp_model_block(m, m->grads, b);
+    for (size_t o = 0; o < m->block_numel && tr->n_red < tr->max_red; o += REDUCE_BUCKET_FLOATS) {
+        size_t c =
+            m->block_numel - o < REDUCE_BUCKET_FLOATS ? m->block_numel - o : REDUCE_BUCKET_FLOATS;
+        MPI_Iallreduce(MPI_IN_PLACE, g + o, (int)c, MPI_FLOAT, MPI_SUM, tr->grid.dpc,
+                       &tr->red[tr->n_red++]);
+    }
+    /* non-blocking collectives advance only inside MPI calls: give the earlier buckets a turn */
+    int flag;
+    MPI_Testall(tr->n_red, tr->red, &flag, MPI_STATUSES_IGNORE);
+}
 
 /* Runs this stage's schedule for one step: forward and backward of every micro-batch of the
  * replica, activations and their gradients exchanged with the neighbouring stages. Returns the
@@ -170,7 +194,8 @@ static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
             break;
         case SP_ACT_BWD:
             if (last) sp_model_head_backward(m, acts, &tr->scratch, tgt, scale);
-            sp_model_blocks_backward(m, acts, &tr->scratch);
+            sp_model_blocks_backward(m, acts, &tr->scratch,
+                                     tr->dp > 1 && k == tr->last_bwd ? reduce_block : NULL, tr);
             if (first) sp_model_embed_backward(m, acts, &tr->scratch, inp);
             break;
         case SP_ACT_SEND_GRAD: {
@@ -194,11 +219,15 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     int64_t gb = cfg->train.global_batch;
     float scale = 1.0f / (float)(gb * tr->T);
     memset(m->grads, 0, m->numel * sizeof(float));
+    tr->n_red = 0;
     double loss_sum = run_schedule(tr, tr->st.data_cursor, scale);
     /* the tied embedding (and the rest of the globals slab) lives on the first and the last
      * stage; summing their gradients keeps both copies identical bit for bit */
     if (g->tie != MPI_COMM_NULL) allreduce_inplace(m->grads, m->global_numel, g->tie);
-    if (tr->dp > 1) allreduce_inplace(m->grads, m->numel, g->dpc);
+    if (tr->dp > 1) {
+        allreduce_inplace(m->grads, m->global_numel, g->dpc);
+        MPI_Waitall(tr->n_red, tr->red, MPI_STATUSES_IGNORE);
+    }
     /* global norm: every parameter once, so the last stage leaves the globals to the first */
     size_t skip = (g->pp > 1 && g->stage == g->pp - 1) ? m->global_numel : 0;
     double sq = sp_sumsq(m->grads + skip, m->numel - skip);

@@ -57,7 +57,7 @@ static void backward(fixture *f) {
     memset(f->m.grads, 0, f->m.numel * sizeof(float));
     loss_of(f);
     sp_model_head_backward(&f->m, &f->a, &f->s, f->tgt, 1.0f / (B * k_spec.seq_len));
-    sp_model_blocks_backward(&f->m, &f->a, &f->s);
+    sp_model_blocks_backward(&f->m, &f->a, &f->s, NULL, NULL);
     sp_model_embed_backward(&f->m, &f->a, &f->s, f->inp);
 }
 
@@ -79,7 +79,7 @@ static void test_accumulation(tu_ctx *t) {
         sp_model_blocks_forward(&f.m, &half);
         sp_model_head_forward(&f.m, &half, f.tgt + k * T);
         sp_model_head_backward(&f.m, &half, &f.s, f.tgt + k * T, 1.0f / (B * T));
-        sp_model_blocks_backward(&f.m, &half, &f.s);
+        sp_model_blocks_backward(&f.m, &half, &f.s, NULL, NULL);
         sp_model_embed_backward(&f.m, &half, &f.s, f.inp + k * T);
     }
     double rel = tu_rel_maxabs(f.m.grads, full, n);
