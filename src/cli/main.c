@@ -147,8 +147,9 @@ static int cmd_train(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv)) {
         printf("usage: sprout train CONFIG.yaml [--set key.path=value]...\n"
                "Trains the model the config describes (see configs/ and docs/config.md); writes\n"
-               "OUT/metrics.jsonl and OUT/ckpt/step_XXXXXXXX.h5 (OUT = run.out). Run under\n"
-               "mpirun -n N for N data-parallel ranks.\n");
+               "OUT/metrics.jsonl and OUT/ckpt/step_XXXXXXXX.h5 (OUT = run.out). Under\n"
+               "mpirun -n N the ranks form parallel.pipeline stages x N/pipeline replicas\n"
+               "(pipeline: auto picks the fewest stages that fit parallel.max_stage_mib).\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "train", "missing CONFIG.yaml");
