@@ -10,17 +10,13 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 STEPS=${2:-6}
-SPROUT=${SPROUT:-build/sprout}
-CFG=configs/bench.yaml
-# shellcheck source=../workstation/env.sh
-. jobs/workstation/env.sh
+# shellcheck source=common.sh
+. jobs/bench/common.sh
 # Some machines force an older OpenBLAS kernel through these; both programs must run the same
 # core, and the auto-detected one is the honest peak (see docs/performance.md)
 if [ "${KEEP_OPENBLAS_ENV:-0}" != 1 ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
 unset OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 
-OUT=$(mktemp)
-trap 'rm -f "$OUT"' EXIT
 for r in $(seq "$ROUNDS"); do
   for t in 1 2; do
     echo "round $r/$ROUNDS, $t thread(s)" >&2

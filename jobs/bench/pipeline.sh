@@ -10,12 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 STEPS=${1:-3}
 MB=${2:-2}
-SPROUT=${SPROUT:-build/sprout}
-CFG=configs/bench.yaml
-# shellcheck source=../workstation/env.sh
-. jobs/workstation/env.sh
-OUT=$(mktemp)
-trap 'rm -f "$OUT"' EXIT
+# shellcheck source=common.sh
+. jobs/bench/common.sh
 bench() { # label np args...
   local label=$1 np=$2; shift 2
   mpirun -n "$np" --bind-to core "$SPROUT" bench "$CFG" --steps "$STEPS" --set run.threads=1 "$@" \
