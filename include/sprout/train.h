@@ -52,10 +52,22 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows);
 /* learning rate at step (0-based) for the config's schedule */
 double sp_lr_at(const sp_config *cfg, int64_t step);
 
-/* `sprout train`: the whole run, rank 0 logs and writes OUT/metrics.jsonl and the final
- * checkpoint OUT/ckpt/step_XXXXXXXX.h5 */
-int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, const sp_log *log,
-                 sp_err *err);
+/* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
+ * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh
+ * run), "auto" (the newest checkpoint in OUT/ckpt that verifies, else fresh) or a file.
+ * SIGUSR1 or SIGTERM: all ranks stop at the next step boundary after a checkpoint, SP_ESIGNAL. */
+int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, MPI_Comm comm,
+                 const sp_log *log, sp_err *err);
+
+/* Rank 0: the checkpoint to resume from. "auto" takes the newest OUT/ckpt/step_*.h5 that
+ * verifies and logs each one it skips and why; path is "" when there is none. */
+int sp_resume_pick(const char *arg, const char *out, char *path, size_t n, const sp_log *log,
+                   sp_err *err);
+/* All ranks: weights, AdamW moments and steps, and the training state from path, whatever
+ * layout wrote it. A spec that differs from the config's is refused naming the field. */
+int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err);
+/* Rank 0: deletes all but the newest keep checkpoints in dir. */
+void sp_ckpt_prune(const char *dir, int keep, const sp_log *log);
 
 /* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
  * log and the result JSON line on stdout (rank 0). */

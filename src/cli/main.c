@@ -21,7 +21,7 @@ static const char *k_usage =
     "usage: sprout COMMAND [ARGS]\n"
     "\n"
     "  prepare brown|text INPUT... --out DIR [--val-fraction F]   make DIR/train.bin, val.bin\n"
-    "  train CONFIG.yaml [--set key.path=value]...                 train (under mpirun too)\n"
+    "  train CONFIG.yaml [--set key.path=value]... [--resume auto|FILE]   train (mpirun too)\n"
     "  sample CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--seed S]\n"
     "  eval CKPT --data FILE [--batches N]                         prints: val_loss <float>\n"
     "  inspect CKPT                                                spec, state, tensor checksums\n"
@@ -116,7 +116,7 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
 /* Config file + --set overrides, validated; the resolved YAML text is returned for the
  * checkpoint. Consumes --set options from argv and leaves others to the caller. */
 static int load_config(cli *c, const char *cmd, const char *path, int argc, char **argv,
-                       sp_config *cfg, char **yaml, int *steps, int *sgemm) {
+                       sp_config *cfg, char **yaml, int *steps, int *sgemm, const char **resume) {
     if (sp_cfg_load(cfg, path, &c->err)) return c->err.code;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--set")) {
@@ -133,6 +133,9 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
             *steps = (int)n;
         } else if (sgemm && !strcmp(argv[i], "--sgemm")) {
             *sgemm = 1;
+        } else if (resume && !strcmp(argv[i], "--resume")) {
+            if (!(*resume = opt_value(argc, argv, &i)))
+                return usage_error(c, cmd, "--resume takes auto or a checkpoint file");
         } else {
             return usage_error(c, cmd, "unknown argument");
         }
@@ -145,18 +148,22 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
 
 static int cmd_train(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv)) {
-        printf("usage: sprout train CONFIG.yaml [--set key.path=value]...\n"
+        printf("usage: sprout train CONFIG.yaml [--set key.path=value]... [--resume auto|FILE]\n"
                "Trains the model the config describes (see configs/ and docs/config.md); writes\n"
                "OUT/metrics.jsonl and OUT/ckpt/step_XXXXXXXX.h5 (OUT = run.out). Under\n"
                "mpirun -n N the ranks form parallel.pipeline stages x N/pipeline replicas\n"
-               "(pipeline: auto picks the fewest stages that fit parallel.max_stage_mib).\n");
+               "(pipeline: auto picks the fewest stages that fit parallel.max_stage_mib).\n"
+               "--resume auto continues from the newest checkpoint in OUT/ckpt that verifies\n"
+               "(a fresh start when there is none); --resume FILE from that file, on any layout.\n"
+               "SIGUSR1 or SIGTERM: checkpoint at the next step, then exit with status 3.\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "train", "missing CONFIG.yaml");
     sp_config cfg;
     char *yaml = NULL;
-    int rc = load_config(c, "train", argv[0], argc - 1, argv + 1, &cfg, &yaml, NULL, NULL);
-    if (!rc) rc = sp_train_run(&cfg, yaml, MPI_COMM_WORLD, &c->log, &c->err);
+    const char *resume = NULL;
+    int rc = load_config(c, "train", argv[0], argc - 1, argv + 1, &cfg, &yaml, NULL, NULL, &resume);
+    if (!rc) rc = sp_train_run(&cfg, yaml, resume, MPI_COMM_WORLD, &c->log, &c->err);
     free(yaml);
     sp_cfg_free(&cfg);
     return rc;
@@ -175,7 +182,8 @@ static int cmd_bench(cli *c, int argc, char **argv) {
     sp_config cfg;
     char *yaml = NULL;
     int steps = 10, sgemm = 0;
-    int rc = load_config(c, "bench", argv[0], argc - 1, argv + 1, &cfg, &yaml, &steps, &sgemm);
+    int rc =
+        load_config(c, "bench", argv[0], argc - 1, argv + 1, &cfg, &yaml, &steps, &sgemm, NULL);
     if (!rc && sgemm && c->rank == 0) {
         double g = sp_bench_sgemm(&cfg, 7);
         sp_info(&c->log, "sgemm on the model's shapes: %.1f GFLOP/s (best of 7)", g);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,14 @@
 
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
+
+/* Set by SIGUSR1/SIGTERM; read at step boundaries. A signal handler can only talk through a
+ * static sig_atomic_t, so this is the module's one piece of mutable global state. */
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_stop_signal(int sig) {
+    g_stop_signal = sig;
+}
 
 static int mkdir_p(const char *path, sp_err *err) {
     char buf[4096];
@@ -57,20 +66,71 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
             return sp_err_set(err, SP_ERUNTIME, "%s: cannot update", latest);
     }
     sp_info(log, "checkpoint %s (%.2f s)", path, sp_now() - t0);
+    if (tr->rank == 0) sp_ckpt_prune(dir, (int)tr->cfg->checkpoint.keep, log);
     return SP_OK;
 }
 
-int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, const sp_log *log,
-                 sp_err *err) {
+/* Resumes from the checkpoint --resume names (rank 0 chooses, everyone loads its own part). */
+static int resume(sp_trainer *tr, const char *arg, const sp_log *log, sp_err *err) {
+    char path[4096] = "";
+    int rc = SP_OK;
+    if (tr->rank == 0) rc = sp_resume_pick(arg, tr->cfg->run.out, path, sizeof path, log, err);
+    MPI_Bcast(&rc, 1, MPI_INT, 0, tr->comm);
+    if (rc) return tr->rank == 0 ? rc : sp_err_set(err, rc, "resume failed on rank 0");
+    MPI_Bcast(path, sizeof path, MPI_CHAR, 0, tr->comm);
+    if (!path[0]) return SP_OK;
+    rc = sp_resume_load(tr, path, err);
+    int ok = rc == 0;
+    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, tr->comm);
+    if (!ok && !rc) rc = sp_err_set(err, SP_EINPUT, "%s: loading failed on another rank", path);
+    if (!rc)
+        sp_info(log, "resumed from %s at step %lld (%lld tokens)", path, (long long)tr->st.step,
+                (long long)tr->st.tokens);
+    return rc;
+}
+
+/* One progress line on the log and one metrics line (rank 0). val is NaN when not evaluated. */
+static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64_t done,
+                     float loss, float lr, double gnorm, double dt, double val, double tps,
+                     double eta) {
+    const sp_spec *s = &tr->model.spec;
+    char etas[32], vals[48] = "";
+    fmt_eta(etas, sizeof etas, eta);
+    if (isfinite(val)) snprintf(vals, sizeof vals, " | val %.4f", val);
+    sp_info(log, "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s",
+            (long long)done, (long long)tr->cfg->train.steps, loss, vals, lr, gnorm, tps, etas);
+    if (tr->rank != 0) return;
+    sp_json j;
+    sp_json_begin(&j);
+    sp_json_int(&j, "step", done);
+    sp_json_int(&j, "tokens", tr->st.tokens);
+    sp_json_num(&j, "flops", tr->st.flops);
+    sp_json_num(&j, "loss", loss);
+    sp_json_num(&j, "lr", lr);
+    sp_json_num(&j, "grad_norm", gnorm);
+    sp_json_int(&j, "n_layer", s->n_layer);
+    sp_json_int(&j, "d_model", s->d_model);
+    sp_json_int(&j, "pp", tr->grid.pp);
+    sp_json_int(&j, "dp", tr->dp);
+    sp_json_num(&j, "ms", dt * 1e3);
+    sp_json_num(&j, "tok_per_s", tps);
+    if (isfinite(val)) sp_json_num(&j, "val_loss", val);
+    sp_metrics_write(mx, &j);
+}
+
+int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg,
+                 MPI_Comm comm, const sp_log *log, sp_err *err) {
     sp_trainer tr;
     int rc = sp_trainer_init(&tr, cfg, 1, comm, err);
+    /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
+    if (!rc) rc = resume(&tr, resume_arg, log, err);
     sp_metrics mx = {0};
     char path[4200];
     if (!rc && tr.rank == 0) {
         snprintf(path, sizeof path, "%s/ckpt", cfg->run.out);
         rc = mkdir_p(path, err);
         snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run.out);
-        if (!rc) rc = sp_metrics_open(&mx, path, 0, err);
+        if (!rc) rc = sp_metrics_open(&mx, path, tr.st.step > 0, err);
     }
     /* every rank must agree before the loop, or a rank-0 failure would leave others waiting */
     int ok = rc == 0;
@@ -112,9 +172,25 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, c
             (unsigned long long)tr.train.n, cfg->data.val, (unsigned long long)tr.val.n,
             cfg->run.out);
 
+    if (tr.st.step > 0 && tr.rank == 0) {
+        sp_json j;
+        sp_json_begin(&j);
+        sp_json_str(&j, "event", "restart");
+        sp_json_int(&j, "step", tr.st.step);
+        sp_json_int(&j, "tokens", tr.st.tokens);
+        sp_json_int(&j, "pp", g->pp);
+        sp_json_int(&j, "dp", tr.dp);
+        sp_metrics_write(&mx, &j);
+    }
+    struct sigaction sa = {0}, old_usr1, old_term;
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGUSR1, &sa, &old_usr1);
+    sigaction(SIGTERM, &sa, &old_term);
+    g_stop_signal = 0;
+
     int64_t eval_windows = cfg->eval.batches * cfg->train.micro_batch;
-    double t_start = sp_now(), t_window = t_start;
-    int64_t window_steps = 0;
+    double t_start = sp_now(), t_window = t_start, wall0 = tr.st.wallclock;
+    int64_t window_steps = 0, first = tr.st.step, saved_at = -1;
     double last_val = NAN;
     for (int64_t step = tr.st.step; step < steps; step++) {
         float lr = (float)sp_lr_at(cfg, step);
@@ -132,38 +208,32 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, MPI_Comm comm, c
                             (long long)done);
             break;
         }
-        if (!do_log) continue;
-        double now = sp_now();
-        double tps = tok_per_step * (double)window_steps / (now - t_window);
-        double eta = (now - t_start) / (double)(done - 0) * (double)(steps - done);
-        char etas[32], vals[48] = "";
-        fmt_eta(etas, sizeof etas, eta);
-        if (do_eval) snprintf(vals, sizeof vals, " | val %.4f", val);
-        sp_info(log, "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s",
-                (long long)done, (long long)steps, loss, vals, lr, gnorm, tps, etas);
-        if (tr.rank == 0) {
-            sp_json j;
-            sp_json_begin(&j);
-            sp_json_int(&j, "step", done);
-            sp_json_int(&j, "tokens", tr.st.tokens);
-            sp_json_num(&j, "flops", tr.st.flops);
-            sp_json_num(&j, "loss", loss);
-            sp_json_num(&j, "lr", lr);
-            sp_json_num(&j, "grad_norm", gnorm);
-            sp_json_int(&j, "n_layer", s->n_layer);
-            sp_json_int(&j, "d_model", s->d_model);
-            sp_json_int(&j, "pp", g->pp);
-            sp_json_int(&j, "dp", tr.dp);
-            sp_json_num(&j, "ms", dt * 1e3);
-            sp_json_num(&j, "tok_per_s", tps);
-            if (do_eval) sp_json_num(&j, "val_loss", val);
-            sp_metrics_write(&mx, &j);
+        if (do_log)
+            log_step(&tr, &mx, log, done, loss, lr, gnorm, dt, do_eval ? val : NAN,
+                     tok_per_step * (double)window_steps / (sp_now() - t_window),
+                     (sp_now() - t_start) / (double)(done - first) * (double)(steps - done));
+        if (do_log) t_window = sp_now(), window_steps = 0;
+        /* every rank must see the same decision: a signal may reach only some of them */
+        int stop = g_stop_signal;
+        MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm);
+        int every = cfg->checkpoint.every > 0 && done % cfg->checkpoint.every == 0;
+        if (every || stop || done == steps) {
+            tr.st.wallclock = wall0 + (sp_now() - t_start);
+            if ((rc = save_checkpoint(&tr, config_yaml, log, err))) break;
+            saved_at = done;
         }
-        t_window = now;
-        window_steps = 0;
+        if (stop) {
+            rc = sp_err_set(err, SP_ESIGNAL, "stopped by signal %d at step %lld after a checkpoint",
+                            stop, (long long)done);
+            break;
+        }
     }
-    tr.st.wallclock += sp_now() - t_start;
-    if (!rc) rc = save_checkpoint(&tr, config_yaml, log, err);
+    if (!rc && saved_at != tr.st.step) { /* nothing to train: keep the state as a checkpoint */
+        tr.st.wallclock = wall0 + (sp_now() - t_start);
+        rc = save_checkpoint(&tr, config_yaml, log, err);
+    }
+    sigaction(SIGUSR1, &old_usr1, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (!rc) {
         if (isfinite(last_val))
             sp_info(log, "done: %lld steps, val loss %.4f, %.1f s", (long long)tr.st.step, last_val,

@@ -18,3 +18,7 @@ add_test(NAME mpi_bad_layouts
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/bad_layouts.sh $<TARGET_FILE:sprout>
                  ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 set_tests_properties(mpi_bad_layouts PROPERTIES TIMEOUT 300 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+add_test(NAME mpi_restart
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/restart.sh $<TARGET_FILE:sprout>
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(mpi_restart PROPERTIES TIMEOUT 900 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
