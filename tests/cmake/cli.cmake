@@ -22,3 +22,11 @@ add_test(NAME mpi_restart
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/restart.sh $<TARGET_FILE:sprout>
                  ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 set_tests_properties(mpi_restart PROPERTIES TIMEOUT 900 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+add_test(NAME ckpt_interop
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/ckpt_interop.sh $<TARGET_FILE:sprout>
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(ckpt_interop PROPERTIES TIMEOUT 300 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+add_test(NAME mpi_faults
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/faults.sh $<TARGET_FILE:sprout>
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(mpi_faults PROPERTIES TIMEOUT 600 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
