@@ -300,7 +300,9 @@ int main(int argc, char **argv) {
     else
         rc = sp_err_set(&c.err, SP_EINPUT, "sprout: unknown command '%s' (see sprout --help)", cmd);
 
-    if (rc && c.err.msg[0]) {
+    if (rc == SP_ESIGNAL && c.rank == 0) {
+        fprintf(stderr, "sprout: %s\n", c.err.msg);
+    } else if (rc && rc != SP_ESIGNAL && c.err.msg[0]) {
         /* input errors are found identically on every rank: say them once */
         if (c.rank == 0 || rc != SP_EINPUT) fprintf(stderr, "sprout: error: %s\n", c.err.msg);
     }

@@ -30,3 +30,7 @@ add_test(NAME mpi_faults
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/faults.sh $<TARGET_FILE:sprout>
                  ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 set_tests_properties(mpi_faults PROPERTIES TIMEOUT 600 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+# a real single-node Slurm (munge, slurmctld, slurmd started by the test): preemption + requeue
+add_test(NAME slurm_preempt COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/preempt.sh $<TARGET_FILE:sprout>)
+set_tests_properties(slurm_preempt PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+                     ENVIRONMENT "${SP_MPI_ENV}")
