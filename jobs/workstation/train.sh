@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # mpirun wrapper for a workstation: N ranks (default: one per core), root allowed,
-# oversubscription allowed, ranks bound to cores when they fit.
+# oversubscription allowed, ranks bound to cores when they fit, and --resume auto (a run that
+# was stopped continues from its newest good checkpoint; `kill -USR1 <mpirun pid>` makes every
+# rank checkpoint at the next step and exit with status 3).
 # Usage: jobs/workstation/train.sh [-n N] CONFIG.yaml [sprout train options...]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -12,4 +14,7 @@ BIND="--bind-to core"
 [ "$N" -le "$(nproc)" ] || BIND="--bind-to none"
 SPROUT=${SPROUT:-$HERE/../../build/sprout}
 # shellcheck disable=SC2086
-exec mpirun -n "$N" $BIND "$SPROUT" train "$@"
+RESUME="--resume auto"
+for a in "$@"; do [ "$a" = "--resume" ] && RESUME=""; done
+# shellcheck disable=SC2086
+exec mpirun -n "$N" $BIND "$SPROUT" train "$@" $RESUME

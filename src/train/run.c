@@ -228,7 +228,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
             break;
         }
     }
-    if (!rc && saved_at != tr.st.step) { /* nothing to train: keep the state as a checkpoint */
+    if (!rc && saved_at != tr.st.step && tr.st.step != first) {
         tr.st.wallclock = wall0 + (sp_now() - t_start);
         rc = save_checkpoint(&tr, config_yaml, log, err);
     }
