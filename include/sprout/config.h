@@ -41,6 +41,7 @@ typedef struct sp_growth_event {
     char *lr;             /* continue|rewarm, default continue */
     int64_t rewarm_steps; /* default 0 */
     char *pipeline;       /* "auto" or a positive integer, default "auto" */
+    int64_t ramp_steps;   /* op random: steps over which new blocks fade in, default 100 */
 } sp_growth_event;
 
 #define SP_CFG_UNSET (-1) /* at_step / at_tokens not given */

@@ -42,7 +42,7 @@ enum sp_rng_purpose {
     SP_RNG_INIT = 1,      /* a = tensor id, b = element */
     SP_RNG_DATA = 2,      /* a = step, b = global sample index */
     SP_RNG_SAMPLE = 3,    /* a = sample step, b = 0 */
-    SP_RNG_GROW_INIT = 4, /* a = event*65536 + block, b = element */
+    SP_RNG_GROW_INIT = 4, /* a = (event << 32) | tensor id, b = element */
     SP_RNG_LVPS = 5,
     SP_RNG_RAPTR = 6,
     SP_RNG_TEST = 15,

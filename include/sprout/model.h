@@ -59,6 +59,26 @@ void sp_spec_hf_name(char *buf, size_t n, int block, const sp_tensor_info *t);
  * N_exec = parameters touched per token (position embeddings excluded, as a lookup). */
 double sp_spec_flops_per_token(const sp_spec *s, int n_exec);
 
+/* The block map (design §1): new block j of a depth change is made from old block src (or from
+ * nothing, src = -1) by a local transform. Growth produces it; redistribution moves the source
+ * slabs to the ranks that hold the new blocks; the growth module then applies the transform.
+ * Plain data, so neither module needs the other. */
+typedef enum {
+    SP_XF_COPY = 0,     /* the source slab unchanged */
+    SP_XF_ZERO_OUT = 1, /* the source slab with both output projections (w and b) zeroed */
+    SP_XF_RANDOM = 2,   /* fresh init (src = -1), its branches ramped in by a scale 0 -> 1 */
+} sp_block_xf;
+
+typedef struct sp_block_src {
+    int src; /* old block index, -1 = none */
+    int xf;  /* sp_block_xf */
+} sp_block_src;
+
+typedef struct sp_block_map {
+    int n_old, n_new;
+    sp_block_src *b; /* [n_new], malloc'd */
+} sp_block_map;
+
 /* A stage: blocks [lo, hi) plus the globals slab when it holds the embedding or the head. */
 typedef struct sp_model {
     sp_spec spec;
@@ -69,6 +89,9 @@ typedef struct sp_model {
     size_t numel;                     /* floats in each arena */
     float *params, *grads, *m, *v;    /* arenas: [globals][block lo]...[block hi-1] */
     uint64_t *steps;                  /* AdamW step per slab: [0] globals, [1 + b - lo] blocks */
+    /* [hi - lo] scale of both residual branches of each block, 1 by default: x += c*attn(ln1(x)),
+     * x += c*mlp(ln2(x)). G_random ramps new blocks' c from 0 (identity) to 1. */
+    float *bscale;
 } sp_model;
 
 int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
@@ -79,6 +102,11 @@ float *sp_model_block(const sp_model *m, float *arena, int b);
 float *sp_model_globals(const sp_model *m, float *arena);
 /* GPT-2 init, layout-independent: element e of tensor id k is N(0,std)(seed, INIT, k, e) */
 void sp_model_init(sp_model *m, uint64_t seed);
+/* The init of one block (global index b) alone: tensor j draws from
+ * (seed, purpose, a_hi | sp_model_tensor_id(b, j), element), residual projections scaled by the
+ * spec's n_layer. sp_model_init uses (SP_RNG_INIT, 0); growth's fresh blocks (SP_RNG_GROW_INIT,
+ * event << 32). */
+void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, uint64_t a_hi);
 /* tensor id used by the init RNG and by checkpoints: globals 0..3, block b tensor j = 64(b+1)+j */
 uint64_t sp_model_tensor_id(int block, int j);
 

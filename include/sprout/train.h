@@ -11,6 +11,7 @@
 #include "sprout/core.h"
 #include "sprout/data.h"
 #include "sprout/grid.h"
+#include "sprout/growth.h"
 #include "sprout/model.h"
 #include "sprout/schedule.h"
 
@@ -34,14 +35,26 @@ typedef struct sp_trainer {
     int last_bwd; /* index in the schedule of the step's last backward */
     sp_tokens train, val;
     int have_train, have_val;
-    sp_train_state st;
+    sp_train_state st; /* st.growth_index = growth events applied */
     double flops_per_token;
+    sp_grow_sched gs; /* the config's growth events, resolved */
 } sp_trainer;
 
 /* need_data = 0 runs on synthetic tokens (benchmarks) */
 int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Comm comm,
                     sp_err *err);
 void sp_trainer_free(sp_trainer *tr);
+/* Re-creates the layout and an uninitialised model for growth stage k (the spec after the first
+ * k events), e.g. before loading a checkpoint written at that stage. Collective. */
+int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err);
+/* Applies the next growth event (index st.growth_index) on the live job: the new layout is laid
+ * out, the slabs move through the redistribution engine, the operator's transforms and the
+ * optimizer policy are applied. Collective; errors are the same on every rank. */
+int sp_trainer_grow(sp_trainer *tr, sp_err *err);
+/* Sets the stage's branch scales for 0-based step `step` (random-growth ramps). */
+void sp_trainer_set_scales(sp_trainer *tr, int64_t step);
+/* Learning rate of 0-based step `step`: the config's schedule times the growth re-warm-up. */
+double sp_trainer_lr(const sp_trainer *tr, int64_t step);
 /* One optimizer step at learning rate lr: returns the global mean loss; *grad_norm is the
  * global norm before clipping. */
 float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm);

@@ -83,6 +83,7 @@ const sp_cfg_key sp_cfg_ev_keys[] = {
     EROW(lr, CFG_STR, "continue", 0, INF, "continue|rewarm"),
     EROW(rewarm_steps, CFG_INT, "0", 0, INF, NULL),
     EROW(pipeline, CFG_AUTOSTR, "auto", 1, 65536, NULL),
+    EROW(ramp_steps, CFG_INT, "100", 1, INF, NULL), /* random: branch scale 0 -> 1 */
 };
 #define N_EV (sizeof sp_cfg_ev_keys / sizeof sp_cfg_ev_keys[0])
 const size_t sp_cfg_nev = N_EV;

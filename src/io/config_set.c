@@ -18,21 +18,29 @@ int sp_cfg_set(sp_config *cfg, const char *assignment, sp_err *err) {
     memcpy(path, assignment, (size_t)(eq - assignment));
     path[eq - assignment] = 0;
     const char *value = eq + 1;
+    void *base = cfg;
     if (!strcmp(path, "growth") || !strncmp(path, "growth[", 7) || !strncmp(path, "growth.", 7)) {
         if (!strcmp(path, "growth") && !strcmp(value, "[]")) {
             sp_cfg_free_growth(cfg);
             return SP_OK;
         }
-        return sp_err_set(err, SP_EINPUT,
-                          "%s: --set supports only growth=[] (clear the list); edit growth events "
-                          "in the config file",
-                          path);
+        /* one key of an existing event: growth[1].pipeline=2 (events are added in the file) */
+        char *end;
+        long e = strtol(path + 7, &end, 10);
+        if (strncmp(path, "growth[", 7) || end == path + 7 || strncmp(end, "].", 2))
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: --set takes growth=[] (clear the list) or growth[i].key=value",
+                              path);
+        if (e < 0 || e >= (long)cfg->growth_count)
+            return sp_err_set(err, SP_EINPUT, "%s: the config has %u growth event(s)", path,
+                              cfg->growth_count);
+        base = &cfg->growth[e];
     }
     const sp_cfg_key *k = sp_cfg_lookup(path);
     if (!k) return sp_err_set(err, SP_EINPUT, "unknown key '%s'", path);
     sp_cfg_val v;
     if (sp_cfg_parse_val(k, value, &v, path, err)) return err->code;
-    return sp_cfg_put_val(cfg, k, &v, err);
+    return sp_cfg_put_val(base, k, &v, err);
 }
 
 /* ---- YAML output ---------------------------------------------------------------------------- */

@@ -1,4 +1,5 @@
-/* Forward and backward of a stage: embedding, the block range, and the tied LM head. */
+/* Forward and backward of a stage: embedding, the block range, and the tied LM head.
+ * Each block's two residual branches are scaled by m->bscale (1 by default: plain GPT-2). */
 #include "sprout/kernels.h"
 #include "sprout/model.h"
 
@@ -30,12 +31,31 @@ void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
                        m->spec.d_model);
 }
 
+/* y[n] = x[n] + c * y[n]: a residual branch (y holds its output) added onto the stream x. c = 1
+ * is the plain residual add, bit for bit; c = 0 gives y = x exactly (x + 0), so a block whose
+ * branches are scaled to 0 is the identity. */
+static void add_branch(float *y, const float *x, float c, size_t n) {
+    if (c == 1.0f) {
+        sp_residual_forward(y, y, x, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) y[i] = x[i] + c * y[i];
+}
+
+/* out[n] = c * dout[n]: the gradient reaching a branch output scaled by the block's c */
+static const float *scaled_dout(float *out, const float *dout, float c, size_t n) {
+    if (c == 1.0f) return dout;
+    for (size_t i = 0; i < n; i++) out[i] = c * dout[i];
+    return out;
+}
+
 void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
     const sp_spec *s = &m->spec;
     int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T;
     for (int i = 0; i < a->nb; i++) {
         const float *w = sp_model_block(m, m->params, m->lo + i);
         const sp_tensor_info *t = m->bt;
+        const float c = m->bscale[i];
         blk_acts b = block_acts(m, a, i);
         sp_layernorm_forward(b.ln1, b.ln1_mean, b.ln1_rstd, b.x, w + t[SP_LN1_W].offset,
                              w + t[SP_LN1_B].offset, N, C);
@@ -45,14 +65,14 @@ void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
         /* the projection is written to x2 and the residual added in place: one pass fewer */
         sp_matmul_forward(b.x2, b.atty, w + t[SP_ATTPROJ_W].offset, w + t[SP_ATTPROJ_B].offset, N,
                           C, C);
-        sp_residual_forward(b.x2, b.x2, b.x, (size_t)N * C);
+        add_branch(b.x2, b.x, c, (size_t)N * C);
         sp_layernorm_forward(b.ln2, b.ln2_mean, b.ln2_rstd, b.x2, w + t[SP_LN2_W].offset,
                              w + t[SP_LN2_B].offset, N, C);
         sp_matmul_forward(b.fch, b.ln2, w + t[SP_FC_W].offset, w + t[SP_FC_B].offset, N, C, F);
         sp_gelu_forward(b.fchg, b.fch, (size_t)N * F);
         sp_matmul_forward(b.xout, b.fchg, w + t[SP_FCPROJ_W].offset, w + t[SP_FCPROJ_B].offset, N,
                           F, C);
-        sp_residual_forward(b.xout, b.xout, b.x2, (size_t)N * C);
+        add_branch(b.xout, b.x2, c, (size_t)N * C);
     }
 }
 
@@ -97,11 +117,16 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
         const float *w = sp_model_block(m, m->params, m->lo + i);
         float *dw = sp_model_block(m, m->grads, m->lo + i);
         blk_acts b = block_acts(m, a, i);
+        const float c = m->bscale[i];
         /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
-         * branch gradients are added onto it in place */
+         * branch gradients are added onto it in place. The branch outputs see c * dres; when
+         * c != 1 it is staged in a scratch buffer that is free at that point (datty is zeroed
+         * again below before its own use, dln is consumed by the ln2 backward before the
+         * attn-proj backward and zeroed again after it). */
+        const float *dout = scaled_dout(s->datty, s->dres, c, NC); /* [N,C] */
         memset(s->dfchg, 0, NF * sizeof(float));
-        sp_matmul_backward(s->dfchg, dw + t[SP_FCPROJ_W].offset, dw + t[SP_FCPROJ_B].offset,
-                           s->dres, b.fchg, w + t[SP_FCPROJ_W].offset, N, F, C);
+        sp_matmul_backward(s->dfchg, dw + t[SP_FCPROJ_W].offset, dw + t[SP_FCPROJ_B].offset, dout,
+                           b.fchg, w + t[SP_FCPROJ_W].offset, N, F, C);
         memset(s->dfch, 0, NF * sizeof(float));
         sp_gelu_backward(s->dfch, b.fch, s->dfchg, NF);
         memset(s->dln, 0, NC * sizeof(float));
@@ -109,9 +134,10 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
                            w + t[SP_FC_W].offset, N, C, F);
         sp_layernorm_backward(s->dres, dw + t[SP_LN2_W].offset, dw + t[SP_LN2_B].offset, s->dln,
                               b.x2, w + t[SP_LN2_W].offset, b.ln2_mean, b.ln2_rstd, N, C);
+        dout = scaled_dout(s->dln, s->dres, c, NC);
         memset(s->datty, 0, NC * sizeof(float));
-        sp_matmul_backward(s->datty, dw + t[SP_ATTPROJ_W].offset, dw + t[SP_ATTPROJ_B].offset,
-                           s->dres, b.atty, w + t[SP_ATTPROJ_W].offset, N, C, C);
+        sp_matmul_backward(s->datty, dw + t[SP_ATTPROJ_W].offset, dw + t[SP_ATTPROJ_B].offset, dout,
+                           b.atty, w + t[SP_ATTPROJ_W].offset, N, C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward(s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C, sp->n_head);
         memset(s->dln, 0, NC * sizeof(float));

@@ -28,10 +28,13 @@ int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed
         }
     }
     m->steps = calloc((size_t)(hi - lo) + 1, sizeof *m->steps);
-    if (!m->steps) {
+    /* +1: a stage with no blocks still gets a valid (unused) pointer */
+    m->bscale = calloc((size_t)(hi - lo) + 1, sizeof *m->bscale);
+    if (!m->steps || !m->bscale) {
         sp_model_free(m);
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
     }
+    for (int i = 0; i < hi - lo; i++) m->bscale[i] = 1.0f;
     return SP_OK;
 }
 
@@ -42,6 +45,7 @@ void sp_model_free(sp_model *m) {
     sp_free_big(m->m, bytes);
     sp_free_big(m->v, bytes);
     free(m->steps);
+    free(m->bscale);
     memset(m, 0, sizeof *m);
 }
 
@@ -57,23 +61,24 @@ uint64_t sp_model_tensor_id(int block, int j) {
     return block < 0 ? (uint64_t)j : 64u * (uint64_t)(block + 1) + (uint64_t)j;
 }
 
-void sp_model_init(sp_model *m, uint64_t seed) {
+void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, uint64_t a_hi) {
     const sp_spec *s = &m->spec;
-    for (int b = m->lo; b < m->hi; b++) {
-        float *slab = sp_model_block(m, m->params, b);
-        for (int j = 0; j < SP_BLOCK_NT; j++) {
-            const sp_tensor_info *t = &m->bt[j];
-            float *p = slab + t->offset;
-            if (t->ndim == 2) {
-                float std = t->resid_proj ? 0.02f / sqrtf(2.0f * (float)s->n_layer) : 0.02f;
-                sp_rng_normal_fill(p, t->numel, std, seed, SP_RNG_INIT, sp_model_tensor_id(b, j),
-                                   0);
-            } else {
-                float v = (j == SP_LN1_W || j == SP_LN2_W) ? 1.0f : 0.0f;
-                for (size_t i = 0; i < t->numel; i++) p[i] = v;
-            }
+    float *slab = sp_model_block(m, m->params, b);
+    for (int j = 0; j < SP_BLOCK_NT; j++) {
+        const sp_tensor_info *t = &m->bt[j];
+        float *p = slab + t->offset;
+        if (t->ndim == 2) {
+            float std = t->resid_proj ? 0.02f / sqrtf(2.0f * (float)s->n_layer) : 0.02f;
+            sp_rng_normal_fill(p, t->numel, std, seed, purpose, a_hi | sp_model_tensor_id(b, j), 0);
+        } else {
+            float v = (j == SP_LN1_W || j == SP_LN2_W) ? 1.0f : 0.0f;
+            for (size_t i = 0; i < t->numel; i++) p[i] = v;
         }
     }
+}
+
+void sp_model_init(sp_model *m, uint64_t seed) {
+    for (int b = m->lo; b < m->hi; b++) sp_model_init_block(m, b, seed, SP_RNG_INIT, 0);
     float *g = sp_model_globals(m, m->params);
     if (!g) return;
     for (int j = 0; j < SP_GLOBAL_NT; j++) {

@@ -22,8 +22,20 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
         return err->code;
     if (mb > 0) cfg->train.micro_batch = mb;
     cfg->train.global_batch = cfg->train.micro_batch * world;
+    sp_spec fs;
+    sp_train_state st;
+    if (sp_ckpt_read_header(ckpt, &fs, &st, err)) return err->code;
     if (sp_trainer_init(tr, cfg, 0, comm, err)) return err->code;
-    return sp_ckpt_load(ckpt, &tr->model, 0, err);
+    /* the config describes the whole run: take the model of the checkpoint's growth stage,
+     * placed by pipeline = auto/1 (inference does not care where training put it) */
+    if (st.growth_index > 0 && st.growth_index <= tr->gs.n) {
+        tr->gs.ev[st.growth_index - 1].pipeline = sp_cfg_pipeline(cfg);
+        if (sp_trainer_relayout(tr, (int)st.growth_index, err)) return err->code;
+    }
+    if (sp_ckpt_load(ckpt, &tr->model, 0, err)) return err->code;
+    tr->st.step = st.step;
+    sp_trainer_set_scales(tr, st.step);
+    return SP_OK;
 }
 
 int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperature, uint64_t seed,

@@ -73,19 +73,30 @@ int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err) {
     sp_spec fs;
     sp_train_state st;
     if (sp_ckpt_read_header(path, &fs, &st, err)) return err->code;
-    const sp_spec *s = &tr->model.spec;
+    if (st.growth_index < 0 || st.growth_index > tr->gs.n)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: checkpoint is at growth stage %lld but the config has %d growth "
+                          "event(s)",
+                          path, (long long)st.growth_index, tr->gs.n);
+    /* the config's model is the one after the checkpoint's growth events */
+    sp_spec want = sp_grow_spec_at(tr->cfg, &tr->gs, (int)st.growth_index);
+    const sp_spec *s = &want;
     const char *names[6] = {"vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer"};
     int file[6] = {fs.vocab, fs.seq_len, fs.d_model, fs.n_head, fs.d_ff, fs.n_layer};
     int mine[6] = {s->vocab, s->seq_len, s->d_model, s->n_head, s->d_ff, s->n_layer};
     for (int i = 0; i < 6; i++)
         if (file[i] != mine[i])
             return sp_err_set(err, SP_EINPUT,
-                              "%s: checkpoint has model.%s = %d but the config says %d", path,
-                              names[i], file[i], mine[i]);
+                              "%s: checkpoint has model.%s = %d but the config says %d (at "
+                              "growth stage %lld)",
+                              path, names[i], file[i], mine[i], (long long)st.growth_index);
     if (st.seed != tr->cfg->train.seed)
         return sp_err_set(err, SP_EINPUT,
                           "%s: checkpoint has train.seed = %llu but the config says %llu", path,
                           (unsigned long long)st.seed, (unsigned long long)tr->cfg->train.seed);
+    if (st.growth_index != tr->st.growth_index &&
+        sp_trainer_relayout(tr, (int)st.growth_index, err))
+        return err->code;
     if (sp_ckpt_load(path, &tr->model, 1, err)) return err->code;
     tr->st = st;
     return SP_OK;

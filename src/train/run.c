@@ -118,6 +118,76 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
     sp_metrics_write(mx, &j);
 }
 
+/* Which rank holds which blocks (printed at start and after every growth event). */
+static void log_layout(const sp_trainer *tr, const sp_log *log) {
+    const sp_grid *g = &tr->grid;
+    const sp_spec *s = &tr->model.spec;
+    sp_info(log,
+            "layout: pp %d x dp %d, %s schedule, %d micro-batch(es) of %d per replica per step",
+            g->pp, g->dp, tr->cfg->parallel.schedule, tr->n_micro, tr->mb);
+    for (int st = 0; st < g->pp; st++) {
+        int lo, hi;
+        sp_grid_stage_range(s->n_layer, g->pp, st, &lo, &hi);
+        char ranks[256] = "";
+        size_t n = 0;
+        for (int r = 0; r < g->dp && n + 16 < sizeof ranks; r++)
+            n +=
+                (size_t)snprintf(ranks + n, sizeof ranks - n, "%s%d", r ? "," : "", r * g->pp + st);
+        sp_info(log, "  stage %d: blocks %d..%d%s%s on rank(s) %s", st, lo, hi - 1,
+                st == 0 ? " + embedding" : "", st == g->pp - 1 ? " + final LN and tied head" : "",
+                ranks);
+    }
+}
+
+/* Applies the next growth event before 0-based step `step`: the held-out loss just before and
+ * just after (equal for function-preserving operators), the new layout, a metrics line. */
+static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64_t step,
+                        int64_t eval_windows, sp_err *err) {
+    int e = (int)tr->st.growth_index;
+    const sp_grow_event *ev = &tr->gs.ev[e];
+    sp_spec before = tr->model.spec;
+    int pp0 = tr->grid.pp, dp0 = tr->dp;
+    double t0 = sp_now();
+    double loss0 = sp_trainer_eval(tr, &tr->val, eval_windows);
+    if (sp_trainer_grow(tr, err)) return sp_err_wrap(err, "growth[%d] (%s)", e, ev->op);
+    sp_trainer_set_scales(tr, step);
+    double loss1 = sp_trainer_eval(tr, &tr->val, eval_windows);
+    const sp_spec *s = &tr->model.spec;
+    sp_info(log,
+            "growth[%d] before step %lld: %s x%d, %d -> %d blocks, pp %d x dp %d -> pp %d x dp "
+            "%d, held-out loss %.4f -> %.4f, %.1f MFLOP/token (%.2f s)",
+            e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, pp0, dp0,
+            tr->grid.pp, tr->dp, loss0, loss1, tr->flops_per_token / 1e6, sp_now() - t0);
+    /* reduction order can change with the layout: equal to float rounding, not bit for bit */
+    if (sp_grow_preserves(ev->op) && fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
+        sp_warn(log, "growth[%d]: %s should preserve the function but the loss moved by %.3g", e,
+                ev->op, loss1 - loss0);
+    log_layout(tr, log);
+    if (tr->rank != 0) return SP_OK;
+    sp_json j;
+    sp_json_begin(&j);
+    sp_json_str(&j, "event", "growth");
+    sp_json_int(&j, "step", step);
+    sp_json_int(&j, "growth_index", e);
+    sp_json_str(&j, "op", ev->op);
+    sp_json_int(&j, "factor", ev->factor);
+    sp_json_int(&j, "tokens", tr->st.tokens);
+    sp_json_num(&j, "flops", tr->st.flops);
+    sp_json_int(&j, "n_layer_before", before.n_layer);
+    sp_json_int(&j, "n_layer_after", s->n_layer);
+    sp_json_int(&j, "d_model_before", before.d_model);
+    sp_json_int(&j, "d_model_after", s->d_model);
+    sp_json_num(&j, "loss_before", loss0);
+    sp_json_num(&j, "loss_after", loss1);
+    sp_json_int(&j, "pp_before", pp0);
+    sp_json_int(&j, "dp_before", dp0);
+    sp_json_int(&j, "pp", tr->grid.pp);
+    sp_json_int(&j, "dp", tr->dp);
+    sp_json_num(&j, "flops_per_token", tr->flops_per_token);
+    sp_metrics_write(mx, &j);
+    return SP_OK;
+}
+
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg,
                  MPI_Comm comm, const sp_log *log, sp_err *err) {
     sp_trainer tr;
@@ -150,21 +220,13 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
             "parameters, %.1f MFLOP/token",
             s->n_layer, s->d_model, s->n_head, s->d_ff, s->vocab, s->seq_len,
             (double)sp_spec_num_params(s) / 1e6, tr.flops_per_token / 1e6);
-    const sp_grid *g = &tr.grid;
-    sp_info(log,
-            "layout: pp %d x dp %d, %s schedule, %d micro-batch(es) of %d per replica per step",
-            g->pp, g->dp, cfg->parallel.schedule, tr.n_micro, tr.mb);
-    for (int st = 0; st < g->pp; st++) {
-        int lo, hi;
-        sp_grid_stage_range(s->n_layer, g->pp, st, &lo, &hi);
-        char ranks[256] = "";
-        size_t n = 0;
-        for (int r = 0; r < g->dp && n + 16 < sizeof ranks; r++)
-            n +=
-                (size_t)snprintf(ranks + n, sizeof ranks - n, "%s%d", r ? "," : "", r * g->pp + st);
-        sp_info(log, "  stage %d: blocks %d..%d%s%s on rank(s) %s", st, lo, hi - 1,
-                st == 0 ? " + embedding" : "", st == g->pp - 1 ? " + final LN and tied head" : "",
-                ranks);
+    log_layout(&tr, log);
+    for (int e = 0; e < tr.gs.n; e++) {
+        const sp_grow_event *ev = &tr.gs.ev[e];
+        sp_info(log, "growth[%d]%s: before step %lld, %s x%d: %d -> %d blocks, optimizer %s, %s", e,
+                e < tr.st.growth_index ? " (done)" : "", (long long)ev->step, ev->op, ev->factor,
+                ev->n_before, ev->n_after, ev->reset_optim ? "reset" : "copy",
+                ev->rewarm_steps ? "lr re-warm-up" : "lr continues");
     }
     sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
             openblas_get_num_threads());
@@ -178,7 +240,9 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         sp_json_str(&j, "event", "restart");
         sp_json_int(&j, "step", tr.st.step);
         sp_json_int(&j, "tokens", tr.st.tokens);
-        sp_json_int(&j, "pp", g->pp);
+        sp_json_int(&j, "growth_index", tr.st.growth_index);
+        sp_json_int(&j, "n_layer", s->n_layer);
+        sp_json_int(&j, "pp", tr.grid.pp);
         sp_json_int(&j, "dp", tr.dp);
         sp_metrics_write(&mx, &j);
     }
@@ -193,7 +257,11 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     int64_t window_steps = 0, first = tr.st.step, saved_at = -1;
     double last_val = NAN;
     for (int64_t step = tr.st.step; step < steps; step++) {
-        float lr = (float)sp_lr_at(cfg, step);
+        while (tr.st.growth_index < tr.gs.n && tr.gs.ev[tr.st.growth_index].step <= step)
+            if ((rc = apply_growth(&tr, &mx, log, step, eval_windows, err))) break;
+        if (rc) break;
+        if (tr.gs.n) sp_trainer_set_scales(&tr, step);
+        float lr = (float)sp_trainer_lr(&tr, step);
         double t0 = sp_now(), gnorm = 0;
         float loss = sp_trainer_step(&tr, lr, &gnorm);
         double dt = sp_now() - t0;

@@ -1,6 +1,8 @@
 /* One training step and evaluation on a rank: micro-batches, gradient accumulation, the
  * data-parallel gradient reduction, global-norm clipping and AdamW. */
+#include "sprout/growth.h"
 #include "sprout/kernels.h"
+#include "sprout/redist.h"
 #include "sprout/train.h"
 
 #include <cblas.h>
@@ -14,24 +16,70 @@
 
 void openblas_set_num_threads(int);
 
-int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Comm comm,
-                    sp_err *err) {
-    memset(tr, 0, sizeof *tr);
-    tr->cfg = cfg;
-    tr->comm = comm;
+/* Frees what depends on the layout (grid, schedule, activations, buffers), not the model. */
+static void layout_free(sp_trainer *tr) {
+    if (tr->req)
+        for (int i = 0; i < 2 * tr->nslots; i++)
+            if (tr->req[i] != MPI_REQUEST_NULL) MPI_Wait(&tr->req[i], MPI_STATUS_IGNORE);
+    for (int i = 0; tr->acts && i < tr->nslots; i++) sp_acts_free(&tr->acts[i]);
+    free(tr->acts);
+    sp_scratch_free(&tr->scratch);
+    sp_sched_free(&tr->sched);
+    free(tr->inp);
+    free(tr->tgt);
+    free(tr->gsend);
+    free(tr->req);
+    free(tr->red);
+    sp_grid_free(&tr->grid);
+    tr->acts = NULL, tr->inp = tr->tgt = NULL, tr->gsend = NULL, tr->req = tr->red = NULL;
+    tr->nslots = 0;
+    memset(&tr->grid, 0, sizeof tr->grid);
     tr->grid.pipe = tr->grid.dpc = tr->grid.tie = MPI_COMM_NULL;
-    MPI_Comm_rank(comm, &tr->rank);
-    MPI_Comm_size(comm, &tr->world);
-    sp_spec spec = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                    (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
-    if (sp_spec_check(&spec, err)) return err->code;
+}
+
+/* The pipeline stages requested for growth stage k: parallel.pipeline before the first event,
+ * the event's own `pipeline` after it (0 = auto). */
+static int pipeline_at(const sp_trainer *tr, int k) {
+    return k > 0 ? tr->gs.ev[k - 1].pipeline : sp_cfg_pipeline(tr->cfg);
+}
+
+/* Checks up front that the layout after every growth event exists, so that a bad `pipeline`
+ * stops the run at start with the event's key named, not half-way through training. */
+static int check_growth_layouts(const sp_trainer *tr, sp_err *err) {
+    for (int k = 1; k <= tr->gs.n; k++) {
+        sp_spec s = sp_grow_spec_at(tr->cfg, &tr->gs, k);
+        int req = pipeline_at(tr, k), pp;
+        if (req > s.n_layer)
+            return sp_err_set(err, SP_EINPUT,
+                              "growth[%d].pipeline = %d is larger than the %d blocks after the "
+                              "event",
+                              k - 1, req, s.n_layer);
+        if (req > 0 && tr->world % req)
+            return sp_err_set(err, SP_EINPUT,
+                              "growth[%d].pipeline = %d does not divide the %d MPI ranks", k - 1,
+                              req, tr->world);
+        if (sp_grid_choose_pp(&s, tr->world, req, tr->cfg->parallel.max_stage_mib, &pp, err))
+            return sp_err_wrap(err, "growth[%d]", k - 1);
+        int64_t per = (int64_t)(tr->world / pp) * tr->mb;
+        if (tr->cfg->train.global_batch % per)
+            return sp_err_set(err, SP_EINPUT,
+                              "growth[%d]: train.global_batch = %lld is not divisible by "
+                              "data-parallel ranks (%d) x train.micro_batch (%d) after the event",
+                              k - 1, (long long)tr->cfg->train.global_batch, tr->world / pp,
+                              tr->mb);
+    }
+    return SP_OK;
+}
+
+/* Lays the model of `spec` out on the ranks: grid, schedule, this rank's stage (created, not
+ * initialised), activations and message buffers. Errors are the same on every rank. */
+static int layout_create(sp_trainer *tr, const sp_spec *spec, int requested_pp, sp_err *err) {
+    const sp_config *cfg = tr->cfg;
+    if (sp_spec_check(spec, err)) return err->code;
     int pp;
-    if (sp_grid_choose_pp(&spec, tr->world, sp_cfg_pipeline(cfg), cfg->parallel.max_stage_mib, &pp,
-                          err))
+    if (sp_grid_choose_pp(spec, tr->world, requested_pp, cfg->parallel.max_stage_mib, &pp, err))
         return err->code;
     tr->dp = tr->world / pp;
-    tr->T = (int)cfg->model.seq_len;
-    tr->mb = (int)cfg->train.micro_batch;
     int64_t gb = cfg->train.global_batch;
     if (gb % ((int64_t)tr->dp * tr->mb))
         return sp_err_set(err, SP_EINPUT,
@@ -39,7 +87,7 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
                           "x train.micro_batch (%d)",
                           (long long)gb, tr->dp, tr->mb);
     tr->n_micro = (int)(gb / ((int64_t)tr->dp * tr->mb));
-    if (sp_grid_create(&tr->grid, comm, pp, spec.n_layer, err)) return err->code;
+    if (sp_grid_create(&tr->grid, tr->comm, pp, spec->n_layer, err)) return err->code;
     sp_grid *g = &tr->grid;
     tr->dp_rank = g->dp_rank;
     if (sp_sched_build(cfg->parallel.schedule, pp, g->stage, tr->n_micro, &tr->sched, err))
@@ -48,14 +96,13 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     for (int k = 0; k < tr->sched.n; k++)
         if (tr->sched.a[k].kind == SP_ACT_BWD) tr->last_bwd = k;
 
-    if (sp_model_create(&tr->model, &spec, g->lo, g->hi, g->stage == 0, g->stage == pp - 1, err))
+    if (sp_model_create(&tr->model, spec, g->lo, g->hi, g->stage == 0, g->stage == pp - 1, err))
         return err->code;
-    sp_model_init(&tr->model, cfg->train.seed);
     size_t mbT = (size_t)tr->mb * tr->T;
     tr->acts = calloc((size_t)tr->nslots, sizeof *tr->acts);
     tr->inp = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
     tr->tgt = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
-    tr->gsend = malloc((size_t)tr->nslots * mbT * (size_t)spec.d_model * sizeof(float));
+    tr->gsend = malloc((size_t)tr->nslots * mbT * (size_t)spec->d_model * sizeof(float));
     tr->req = malloc(2 * (size_t)tr->nslots * sizeof *tr->req);
     if (!tr->acts || !tr->inp || !tr->tgt || !tr->gsend || !tr->req)
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
@@ -67,6 +114,27 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     for (int i = 0; i < tr->nslots; i++)
         if (sp_acts_create(&tr->acts[i], &tr->model, tr->mb, tr->T, err)) return err->code;
     if (sp_scratch_create(&tr->scratch, &tr->model, tr->mb, tr->T, err)) return err->code;
+    tr->flops_per_token = sp_spec_flops_per_token(spec, spec->n_layer);
+    return SP_OK;
+}
+
+int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Comm comm,
+                    sp_err *err) {
+    memset(tr, 0, sizeof *tr);
+    tr->cfg = cfg;
+    tr->comm = comm;
+    tr->grid.pipe = tr->grid.dpc = tr->grid.tie = MPI_COMM_NULL;
+    MPI_Comm_rank(comm, &tr->rank);
+    MPI_Comm_size(comm, &tr->world);
+    tr->T = (int)cfg->model.seq_len;
+    tr->mb = (int)cfg->train.micro_batch;
+    /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
+    sp_log quiet = {tr->rank, tr->rank != 0};
+    if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
+    sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
+    if (layout_create(tr, &spec, pipeline_at(tr, 0), err) || check_growth_layouts(tr, err))
+        return err->code;
+    sp_model_init(&tr->model, cfg->train.seed);
 
     if (need_data) {
         if (sp_data_open(&tr->train, cfg->data.train, err) ||
@@ -83,28 +151,67 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     }
     openblas_set_num_threads((int)cfg->run.threads);
     tr->st.seed = cfg->train.seed;
-    tr->flops_per_token = sp_spec_flops_per_token(&spec, spec.n_layer);
     return SP_OK;
 }
 
 void sp_trainer_free(sp_trainer *tr) {
-    if (tr->req)
-        for (int i = 0; i < 2 * tr->nslots; i++)
-            if (tr->req[i] != MPI_REQUEST_NULL) MPI_Wait(&tr->req[i], MPI_STATUS_IGNORE);
+    layout_free(tr);
     sp_model_free(&tr->model);
-    for (int i = 0; tr->acts && i < tr->nslots; i++) sp_acts_free(&tr->acts[i]);
-    free(tr->acts);
-    sp_scratch_free(&tr->scratch);
-    sp_sched_free(&tr->sched);
-    free(tr->inp);
-    free(tr->tgt);
-    free(tr->gsend);
-    free(tr->req);
-    free(tr->red);
     if (tr->have_train) sp_data_close(&tr->train);
     if (tr->have_val) sp_data_close(&tr->val);
-    sp_grid_free(&tr->grid);
+    sp_grow_sched_free(&tr->gs);
     memset(tr, 0, sizeof *tr);
+}
+
+int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err) {
+    if (k < 0 || k > tr->gs.n)
+        return sp_err_set(err, SP_EINPUT, "growth stage %d: the config has %d growth event(s)", k,
+                          tr->gs.n);
+    layout_free(tr);
+    sp_model_free(&tr->model);
+    sp_spec spec = sp_grow_spec_at(tr->cfg, &tr->gs, k);
+    tr->st.growth_index = k;
+    return layout_create(tr, &spec, pipeline_at(tr, k), err);
+}
+
+int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
+    int e = (int)tr->st.growth_index;
+    if (e >= tr->gs.n) return sp_err_set(err, SP_ERUNTIME, "no growth event left to apply");
+    const sp_grow_event *ev = &tr->gs.ev[e];
+    sp_block_map map;
+    if (sp_grow_plan(ev->op, ev->n_before, ev->factor, &map, err)) return err->code;
+    sp_layout old_l = {tr->grid.pp, tr->dp, ev->n_before};
+    sp_model old = tr->model;
+    memset(&tr->model, 0, sizeof tr->model);
+    layout_free(tr);
+    sp_spec spec = sp_grow_spec_at(tr->cfg, &tr->gs, e + 1);
+    /* layout errors (a pipeline that does not fit the grown model) are the same on every rank */
+    int rc = layout_create(tr, &spec, pipeline_at(tr, e + 1), err);
+    if (!rc) {
+        sp_layout new_l = {tr->grid.pp, tr->dp, ev->n_after};
+        rc = sp_redist(&old, &old_l, &tr->model, &new_l, &map, tr->comm, err);
+    }
+    if (!rc) {
+        sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
+        if (ev->reset_optim) sp_grow_reset_optim(&tr->model);
+        tr->st.growth_index = e + 1;
+    }
+    sp_model_free(&old);
+    sp_grow_map_free(&map);
+    return rc;
+}
+
+void sp_trainer_set_scales(sp_trainer *tr, int64_t step) {
+    int n = tr->model.spec.n_layer;
+    float *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
+    if (!c) return; /* keeps the previous scales; only a random-growth ramp would notice */
+    sp_grow_block_scales(&tr->gs, (int)tr->st.growth_index, step, c);
+    for (int b = tr->model.lo; b < tr->model.hi; b++) tr->model.bscale[b - tr->model.lo] = c[b];
+    free(c);
+}
+
+double sp_trainer_lr(const sp_trainer *tr, int64_t step) {
+    return sp_lr_at(tr->cfg, step) * sp_grow_lr_factor(&tr->gs, (int)tr->st.growth_index, step);
 }
 
 /* Fills the micro-batch whose first global sample index is s0 for data step t. Without data

@@ -34,3 +34,9 @@ set_tests_properties(mpi_faults PROPERTIES TIMEOUT 600 PROCESSORS 2 ENVIRONMENT 
 add_test(NAME slurm_preempt COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/slurm/preempt.sh $<TARGET_FILE:sprout>)
 set_tests_properties(slurm_preempt PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
                      ENVIRONMENT "${SP_MPI_ENV}")
+# growth on the live job: G_stack across a layout change, restart across growth stages,
+# function-preserving operators, auto timing, bad growth configs
+add_test(NAME mpi_growth_restart
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/growth.sh $<TARGET_FILE:sprout>
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(mpi_growth_restart PROPERTIES TIMEOUT 900 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")

@@ -51,7 +51,8 @@ static int cfg_equal(const sp_config *a, const sp_config *b) {
         const sp_growth_event *x = &a->growth[i], *y = &b->growth[i];
         eq = x->at_step == y->at_step && x->at_tokens == y->at_tokens && str_eq(x->op, y->op) &&
              x->factor == y->factor && str_eq(x->optimizer, y->optimizer) && str_eq(x->lr, y->lr) &&
-             x->rewarm_steps == y->rewarm_steps && str_eq(x->pipeline, y->pipeline);
+             x->rewarm_steps == y->rewarm_steps && str_eq(x->pipeline, y->pipeline) &&
+             x->ramp_steps == y->ramp_steps;
     }
     return eq;
 }
@@ -292,11 +293,26 @@ static void test_set(tu_ctx *t) {
     tu_check(t, rc == SP_EINPUT && has(err.msg, "key.path=value"), "--set without '=': '%s'",
              err.msg);
     rc = sp_cfg_set(&c, "growth[0].op=widen", &err);
-    tu_check(t, rc == SP_EINPUT && has(err.msg, "growth=[]"), "--set growth edit: '%s'", err.msg);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "growth[0].op: the config has 0 growth event"),
+             "--set growth edit without events: '%s'", err.msg);
     sp_cfg_free(&c);
 
     rc = load(&c, "g.yaml", "growth:\n  - {at_step: 5, op: widen}\n", &err);
     tu_check(t, rc == SP_OK && c.growth_count == 1, "one growth event: %s", err.msg);
+    rc = sp_cfg_set(&c, "growth[0].pipeline=4", &err);
+    tu_check(t, rc == SP_OK && !strcmp(c.growth[0].pipeline, "4"), "--set growth[0].pipeline: %s",
+             err.msg);
+    rc = sp_cfg_set(&c, "growth[0].at_step=7", &err);
+    tu_check(t, rc == SP_OK && c.growth[0].at_step == 7, "--set growth[0].at_step: %s", err.msg);
+    rc = sp_cfg_set(&c, "growth[1].op=zero", &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "1 growth event"),
+             "--set growth[1] out of range: '%s'", err.msg);
+    rc = sp_cfg_set(&c, "growth[0].optimizer=keep", &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "growth[0].optimizer"),
+             "--set bad event value: '%s'", err.msg);
+    rc = sp_cfg_set(&c, "growth.op=zero", &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "growth[i].key=value"), "--set growth.op: '%s'",
+             err.msg);
     rc = sp_cfg_set(&c, "growth=[]", &err);
     tu_check(t, rc == SP_OK && c.growth_count == 0 && !c.growth, "--set growth=[] clears");
     sp_cfg_free(&c);
