@@ -2,7 +2,7 @@
  * that turns the config's `growth:` list into events at known steps. No MPI in here: the
  * redistribution engine (sprout/redist.h) moves slabs, the step loop (src/train/) joins both.
  *
- * The math of every operator is in docs/growth.md (after growth-operators.md §1-§2):
+ * The math of every operator is in docs/growth.md:
  *
  *   op            new block j of L = factor*l          transform            function-preserving
  *   stack/direct  old block j mod l (G_stack=G^direct) copy                 no
@@ -72,7 +72,7 @@ typedef struct sp_grow_sched {
 } sp_grow_sched;
 
 /* Resolves cfg->growth against cfg->model and cfg->train (at_tokens/factor `auto` per
- * growth-operators.md §2.12; warnings go to log). Errors name the key, e.g. growth[1].at_step. */
+ * docs/growth.md; warnings go to log). Errors name the key, e.g. growth[1].at_step. */
 int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err);
 void sp_grow_sched_free(sp_grow_sched *gs);
 /* the model spec after the first k events (k = growth_index) */

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* G_stack's growth-timing fit (growth-operators §2.12): tokens for the base model, from the
+/* G_stack's growth-timing fit (docs/growth.md, "Growth schedule"): tokens for the base model, from the
  * target's parameters N and the planned compute C = 6 N D. The fit was made for 1e20..1e21
  * FLOPs and explodes below; there the base gets 10% of the token budget. */
 static int64_t auto_at_tokens(double n_params, double total_tokens, const sp_log *log, int e) {

@@ -32,8 +32,8 @@ void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
 }
 
 /* y[n] = x[n] + c * y[n]: a residual branch (y holds its output) added onto the stream x. c = 1
- * is the plain residual add, bit for bit; c = 0 gives y = x exactly (x + 0), so a block whose
- * branches are scaled to 0 is the identity. */
+ * is the plain residual add, bit for bit; c = 0 gives x + 0 = x for any finite branch output, so
+ * a block whose branches are scaled to 0 is the identity. */
 static void add_branch(float *y, const float *x, float c, size_t n) {
     if (c == 1.0f) {
         sp_residual_forward(y, y, x, n);
