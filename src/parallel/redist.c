@@ -19,8 +19,13 @@ enum { ARENAS = 3 }; /* params, m, v: the grads are not state and are never move
 
 /* Messages above INT_MAX elements cannot be described by an int count; slabs are split into
  * chunks of this many floats (8 GiB slabs are plausible for wide models). Chunks of one slab
- * share a tag: MPI's non-overtaking rule matches them in order. */
+ * share a tag: MPI's non-overtaking rule matches them in order. A test build shrinks the chunk
+ * to exercise the split on small models. */
+#ifdef SP_REDIST_CHUNK
+#define CHUNK ((size_t)(SP_REDIST_CHUNK))
+#else
 #define CHUNK ((size_t)1 << 30)
+#endif
 _Static_assert(CHUNK <= INT_MAX, "a chunk must fit an int count");
 
 static int stage_of(int n_layer, int pp, int b) {
