@@ -35,6 +35,29 @@ double tu_rel_maxabs_d(const double *a, const double *b, size_t n) {
     return dmax / (bmax > 1e-30 ? bmax : 1e-30);
 }
 
+double tu_max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+int tu_model_trained(sp_model *m, const sp_spec *s, uint64_t seed, tu_ctx *t) {
+    sp_err err = {0};
+    if (sp_model_create(m, s, 0, s->n_layer, 1, 1, &err)) {
+        tu_check(t, 0, "model set-up: %s", err.msg);
+        return 1;
+    }
+    sp_model_init(m, seed);
+    for (size_t i = 0; i < m->numel; i++)
+        m->params[i] += 0.1f * (sp_rng_uniform(9, SP_RNG_TEST, 0, i) - 0.5f);
+    sp_rng_normal_fill(m->m, m->numel, 1e-3f, 9, SP_RNG_TEST, 1, 0);
+    sp_rng_normal_fill(m->v, m->numel, 1e-6f, 9, SP_RNG_TEST, 2, 0);
+    for (size_t i = 0; i < m->numel; i++) m->v[i] = fabsf(m->v[i]);
+    for (int i = 0; i <= s->n_layer; i++) m->steps[i] = 100 + 7 * (uint64_t)i;
+    if (s->n_layer > 1) m->bscale[1] = 0.75f;
+    return 0;
+}
+
 int tu_finish(tu_ctx *t, const char *name) {
     printf("%s: %d passed, %d failed\n", name, t->checks - t->failures, t->failures);
     return t->failures ? 1 : 0;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "sprout/model.h"
+
 typedef struct tu_ctx {
     int checks, failures;
 } tu_ctx;
@@ -14,6 +16,13 @@ void tu_check(tu_ctx *t, int ok, const char *fmt, ...) __attribute__((format(pri
 /* max|a-b| / max(max|b|, tiny): the "max-abs difference over max-abs" measure */
 double tu_rel_maxabs(const float *a, const float *b, size_t n);
 double tu_rel_maxabs_d(const double *a, const double *b, size_t n);
+/* max|a-b| (absolute) */
+double tu_max_abs_diff(const float *a, const float *b, size_t n);
+/* A trained-looking full model of spec s (every block, embedding and head): init(seed), then
+ * every parameter perturbed by U(-0.05, 0.05) so that gains and biases are not 1 and 0, moments
+ * and step counts distinct, block 1's branch scale 0.75 when there is a block 1. Returns nonzero
+ * (after a failed check) when the model cannot be created. */
+int tu_model_trained(sp_model *m, const sp_spec *s, uint64_t seed, tu_ctx *t);
 /* prints "N passed, M failed" and returns the exit status */
 int tu_finish(tu_ctx *t, const char *name);
 

@@ -21,8 +21,26 @@ typedef struct sp_train_state {
     double wallclock;    /* seconds of training so far */
 } sp_train_state;
 
+/* A weight-only model stored beside the live one, under /<group>/<HF name> (e.g. group
+ * "vcycle/level_1"), with its spec as attributes of /<group>. V-cycle training keeps there the
+ * larger models saved on the way down, to interpolate with them on the way up. The group is a
+ * relative path of plain components, not under /model, /optim, /spec, /train or /config, and
+ * neither equal to nor nested in another extra's group. */
+typedef struct sp_ckpt_extra {
+    const char *group;
+    const sp_model *m; /* this rank's stage of it (params only; its m/v are not written) */
+} sp_ckpt_extra;
+
 /* Writes PATH atomically: PATH.tmp collectively, fsync, rename by rank 0.
- * `owner` says whether this rank writes the stage's tensors (dp rank 0). */
+ * `owner` says whether this rank writes the stage's tensors (dp rank 0); the same flag covers
+ * the extras: an owner writes the blocks of each extra stage it holds, and that extra's globals
+ * if its stage holds the embedding. Collective: every rank passes the same n_extra, groups (in
+ * the same order) and extra specs; a mismatch or an invalid group is refused with SP_EINPUT on
+ * every rank before the file is created. */
+int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_train_state *st,
+                    const char *config_yaml, const sp_ckpt_extra *extra, int n_extra, MPI_Comm comm,
+                    sp_err *err);
+/* sp_ckpt_save_ex with no extra models. */
 int sp_ckpt_save(const char *path, const sp_model *m, int owner, const sp_train_state *st,
                  const char *config_yaml, MPI_Comm comm, sp_err *err);
 
@@ -34,8 +52,16 @@ int sp_ckpt_read_config(const char *path, char **yaml, sp_err *err);
  * verifying each tensor's crc32. The model must be created with the file's spec. */
 int sp_ckpt_load(const char *path, sp_model *m, int with_optim, sp_err *err);
 
-/* Checks every dataset's crc32; prints one line per tensor to `out` when out is not NULL.
- * Returns SP_OK when all verify, SP_EINPUT naming the first bad tensor otherwise. */
+/* Reads the spec stored for an extra group (any rank, independent); SP_EINPUT naming the group
+ * if it is absent. */
+int sp_ckpt_read_extra_spec(const char *path, const char *group, sp_spec *spec, sp_err *err);
+/* Fills the params of this rank's stage of an extra model (created with that spec) from
+ * /<group>, checking shapes and crc32 as sp_ckpt_load does. */
+int sp_ckpt_load_extra(const char *path, const char *group, sp_model *m, sp_err *err);
+
+/* Checks the crc32 of every dataset in every group of the file (the live model, its moments and
+ * step counts, and all extra groups); prints one line per dataset to `out` when out is not NULL.
+ * Returns SP_OK when all verify, SP_EINPUT naming the first bad tensor's path otherwise. */
 int sp_ckpt_verify(const char *path, void *out /* FILE* */, sp_err *err);
 
 #endif

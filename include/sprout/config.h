@@ -42,6 +42,7 @@ typedef struct sp_growth_event {
     int64_t rewarm_steps; /* default 0 */
     char *pipeline;       /* "auto" or a positive integer, default "auto" */
     int64_t ramp_steps;   /* op random: steps over which new blocks fade in, default 100 */
+    double noise;         /* op widen_direct: std of the uneven split, default 0.01 */
 } sp_growth_event;
 
 #define SP_CFG_UNSET (-1) /* at_step / at_tokens not given */
@@ -77,6 +78,14 @@ typedef struct sp_config {
     struct {
         int64_t every, keep; /* every 0 = only at the end */
     } checkpoint;
+    struct {
+        int64_t levels;       /* 0 or 1 = off */
+        char *coalesce;       /* per level, comma-separated: width|depth|both */
+        int64_t down_steps;   /* steps of each level on the way down; 0 = 5% of train.steps */
+        int64_t bottom_steps; /* steps of the smallest level; 0 = 50% of train.steps */
+        double alpha;         /* interpolation weight of the de-coalesced model */
+        double lr_scale;      /* learning rate of level k: x lr_scale^(k-1) */
+    } vcycle;
     sp_growth_event *growth;
     unsigned growth_count;
     /* Where the values came from (the path or name given to load), used as the prefix of error

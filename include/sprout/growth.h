@@ -32,8 +32,10 @@
 
 /* 1 if op names a depth operator this module plans (stack, direct, interpolate, zero, random) */
 int sp_grow_is_depth_op(const char *op);
-/* 1 if the operator preserves the network function exactly at the event (zero; random while
- * its branch scale is 0), 0 otherwise */
+/* 1 if the operator preserves the network function at the event: exactly for zero and random
+ * (while its branch scale is 0), up to fp32 rounding for decoalesce_width and widen_direct, and
+ * for widen_zero and widen_random while their new channels are masked out (mask_c = 0; the wider
+ * matmuls reduce over more, zero, terms in another order) */
 int sp_grow_preserves(const char *op);
 /* The block map of op from n_old blocks to factor*n_old blocks. Errors name the op. */
 int sp_grow_plan(const char *op, int n_old, int factor, sp_block_map *map, sp_err *err);
@@ -51,28 +53,92 @@ void sp_grow_transform(sp_model *m, const sp_block_map *map, uint64_t seed, int 
 /* optimizer: reset -- every slab's m, v and step count to 0 */
 void sp_grow_reset_optim(sp_model *m);
 
+/* ---- width operators (docs/growth.md, "Width operators") ----
+ * A width change maps every slab of the old spec to a slab of the new spec, block by block, on
+ * one rank's stage: dst holds the same block range and the same globals as src, with the new
+ * widths. The pipeline layout then changes through redistribution like after any event. Channel
+ * groups of factor k use the strided fold: small channel c <-> large channels c, c + d_small, ...
+ * (heads h, h + H_small, ...; MLP units u, u + f_small, ...), so a channel keeps its index.
+ * widen_zero / widen_random keep only copy 0 (the old channel, in place) and fill the appended
+ * channels afresh; the model's fade-in mask (sp_model.mask_*) hides them until mask_c ramps up.
+ *
+ *   op                to widths        function-preserving          coalesce(decoalesce(M)) == M
+ *   decoalesce_width  k*d, k*H, k*f    yes (fp32 rounding)          bit for bit for k = 2
+ *   widen_direct      k*d, k*H, k*f    yes (fp32 rounding)          -
+ *   widen_zero        k*d, k*H, k*f    at mask_c = 0 (fp32 round.)  -
+ *   widen_random      k*d, k*H, k*f    at mask_c = 0 (fp32 round.)  -
+ *   coalesce_width    d/k, H/k, f/k    no (lossy)                   -
+ */
+/* 1 if op names a width operator (decoalesce_width, coalesce_width, widen_direct, widen_zero,
+ * widen_random) */
+int sp_grow_is_width_op(const char *op);
+/* The spec after op with factor k; errors (k does not divide d_model, n_head, d_ff, or the head
+ * size would change) name the op and the field. */
+int sp_grow_width_spec(const char *op, const sp_spec *from, int k, sp_spec *to, sp_err *err);
+/* dst = op(src) on every block slab src holds and on its globals. dst must be created with the
+ * spec sp_grow_width_spec gives, on the same block range, with the same globals.
+ *  - decoalesce_width: out-axes copied, in-axes split evenly (1/k), ln_f weight and bias / k
+ *    (the head is tied to wte);
+ *  - widen_direct: as decoalesce_width but the in-axis split is uneven, a_j = 1/k + e_j -
+ *    mean(e over the copies), e_j ~ N(0, noise^2) from (seed, SP_RNG_GROW_INIT, event, ...):
+ *    still function-preserving, and the copies are no longer symmetric, so they can diverge;
+ *  - coalesce_width: out-axes averaged over each group, in-axes summed, ln_f weight and bias * k;
+ *  - widen_zero: old entries in place; in [in, out] layout, new columns of old rows 0, new rows
+ *    from the init distribution (0.02, residual projections 0.02/sqrt(2 n_layer)); new bias
+ *    entries 0, new LayerNorm gains 1; new wte/wpe columns 0;
+ *  - widen_random: old entries in place, every other matrix entry (wte/wpe included) from the
+ *    init distribution, new biases 0, new LayerNorm gains 1.
+ *  The fills of both draw element e of the NEW tensor id from
+ *  (seed, SP_RNG_GROW_INIT, ((event + 1) << 48) | (1 << 47) | id, e), and both leave dst with
+ *  mask_d = d, mask_f = f, mask_c = 0 and mask_out = 1 for widen_random only; every other op
+ *  leaves the mask off. A src whose own mask is still active (mask_d > 0, mask_c < 1) is an error.
+ * moments = 1: m goes through the same map as the weights, v through the map with squared
+ * coefficients (an approximation for averaging; for widen_zero / widen_random the old entries'
+ * m, v are kept and new ones are 0); the step counts are kept. moments = 0: m, v and the step
+ * counts of dst are 0. */
+int sp_grow_width(const char *op, int k, const sp_model *src, sp_model *dst, int moments,
+                  double noise, uint64_t seed, int event, sp_err *err);
+
 /* ---- the growth schedule ----
- * model.n_layer in the config is the depth the run ends with (the target); the run starts at
- * n_layer divided by every event's factor. Each event is resolved to the step before which it
- * is applied (at_tokens rounds up to whole steps). */
+ * The model.* keys of the config describe the model the run ENDS with (the target); the run
+ * starts with that spec undone by every event, last to first. Events come from the `growth:`
+ * list, or from `vcycle:` (a V-cycle: coalesce down level by level, then de-coalesce and
+ * interpolate back up). Each event is resolved to the step before which it is applied
+ * (at_tokens rounds up to whole steps). */
+typedef enum {
+    SP_GROW_DEPTH = 0,   /* a depth operator of the growth list (block map) */
+    SP_GROW_WIDTH = 1,   /* a width operator of the growth list */
+    SP_GROW_VC_DOWN = 2, /* V-cycle: save the level's model, coalesce width and/or depth */
+    SP_GROW_VC_UP = 3,   /* V-cycle: de-coalesce, then interpolate with the saved model */
+} sp_grow_kind;
+
 typedef struct sp_grow_event {
     int64_t step; /* applied before 0-based step `step` runs (after step-1 finished) */
-    int n_before, n_after, factor;
+    int kind;     /* sp_grow_kind */
+    sp_spec before, after;
+    int n_before, n_after, factor; /* depth before/after; the operator's factor */
+    int wk, dk;           /* V-cycle: width and depth factors (1 = that dimension unchanged) */
+    int level;            /* V-cycle: the level after the event (1 = full size) */
+    double alpha;         /* V-cycle up: weight of the de-coalesced model */
+    double lr_mult;       /* learning-rate multiplier from this event on */
+    double noise;         /* widen_direct */
     int pipeline;         /* 0 = auto */
     int reset_optim;      /* optimizer: reset */
     int64_t rewarm_steps; /* > 0 when lr: rewarm (0 in the config resolved to the default) */
     int64_t ramp_steps;   /* random: steps over which new blocks' branch scale goes 0 -> 1 */
-    const char *op;       /* points into the config */
+    const char *op;       /* the operator's name (points into the config or a literal) */
 } sp_grow_event;
 
 typedef struct sp_grow_sched {
     int n;             /* events */
     int n_layer0;      /* depth at step 0 */
+    sp_spec spec0;     /* model at step 0 */
+    int levels;        /* V-cycle levels (0 = none) */
     sp_grow_event *ev; /* [n], in step order, malloc'd */
 } sp_grow_sched;
 
-/* Resolves cfg->growth against cfg->model and cfg->train (at_tokens/factor `auto` per
- * docs/growth.md; warnings go to log). Errors name the key, e.g. growth[1].at_step. */
+/* Resolves cfg->growth (or cfg->vcycle) against cfg->model and cfg->train (at_tokens/factor
+ * `auto` per docs/growth.md; warnings go to log). Errors name the key, e.g. growth[1].at_step. */
 int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err);
 void sp_grow_sched_free(sp_grow_sched *gs);
 /* the model spec after the first k events (k = growth_index) */
@@ -81,8 +147,11 @@ sp_spec sp_grow_spec_at(const sp_config *cfg, const sp_grow_sched *gs, int k);
  * (c[n_layer after k events]): 1, except blocks made by `random` events (and copies of them)
  * whose ramp is not over: min(1, (step - event step) / ramp_steps). */
 void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c);
-/* Learning-rate multiplier at step after the first k events: the linear re-warm-up of the
- * newest event with lr: rewarm, min(1, (step - event step + 1) / rewarm_steps); 1 otherwise. */
+/* Learning-rate multiplier at step after the first k events: the newest event's lr_mult (the
+ * V-cycle level's scale), times the linear re-warm-up of the newest event with lr: rewarm,
+ * min(1, (step - event step + 1) / rewarm_steps). */
 double sp_grow_lr_factor(const sp_grow_sched *gs, int k, int64_t step);
+/* 1 if op names an operator the growth list accepts (depth or width) */
+int sp_grow_is_op(const char *op);
 
 #endif

@@ -28,6 +28,26 @@ void sp_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
 void sp_layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                            const float *w, const float *mean, const float *rstd, int N, int C);
 
+/* Masked LayerNorm for the fade-in of new channels (docs/growth.md, widen_zero / widen_random):
+ * channel weights m_i = 1 for i < n_old, c for i >= n_old, W = sum m_i;
+ * out[N,C] = m * ((inp - mean) * rstd * w + b) with mean = sum m x / W,
+ * var = sum m (x - mean)^2 / W, rstd = 1/sqrt(var + 1e-5);  saves mean[N], rstd[N].
+ * c = 1 is sp_layernorm_forward up to the order of the sums; at c = 0 the new channels are 0. */
+void sp_layernorm_masked_forward(float *out, float *mean, float *rstd, const float *inp,
+                                 const float *w, const float *b, int N, int C, int n_old, float c);
+/* dinp[N,C] +=, dw[C] +=, db[C] += (the exact gradient of the weighted statistics) */
+void sp_layernorm_masked_backward(float *dinp, float *dw, float *db, const float *dout,
+                                  const float *inp, const float *w, const float *mean,
+                                  const float *rstd, int N, int C, int n_old, float c);
+
+/* out[N,OC] *= m per column, in place: OC is `sections` equal sections (3 for q|k|v), in each the
+ * first n_old columns keep weight 1 and the others get c */
+void sp_mask_cols_forward(float *out, int N, int OC, int n_old, int sections, float c);
+/* dinp[N,OC] = m * dout: OVERWRITES (the mask is applied in place in the forward, so there is
+ * nothing to accumulate into); dinp may alias dout */
+void sp_mask_cols_backward(float *dinp, const float *dout, int N, int OC, int n_old, int sections,
+                           float c);
+
 /* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL) */
 void sp_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N,
                        int C, int OC);

@@ -92,6 +92,14 @@ typedef struct sp_model {
     /* [hi - lo] scale of both residual branches of each block, 1 by default: x += c*attn(ln1(x)),
      * x += c*mlp(ln2(x)). G_random ramps new blocks' c from 0 (identity) to 1. */
     float *bscale;
+    /* Fade-in of channels added by widen_zero / widen_random (docs/growth.md): channels
+     * c >= mask_d (residual, q/k/v/attention output) and u >= mask_f (MLP) are new. While
+     * mask_c < 1, every LayerNorm uses statistics weighted by m_i (1 on old channels, mask_c on
+     * new ones) and multiplies its output by m_i; with mask_out, the embedding output and the
+     * output of every linear layer (qkv, attn proj, fc, mlp proj) are multiplied by m_i too.
+     * mask_d = 0 (the default) or mask_c = 1: off, the plain path. */
+    int mask_d, mask_f, mask_out;
+    float mask_c;
 } sp_model;
 
 int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
@@ -100,6 +108,8 @@ void sp_model_free(sp_model *m);
 /* slab of block b (global index, lo <= b < hi) inside one of the arenas */
 float *sp_model_block(const sp_model *m, float *arena, int b);
 float *sp_model_globals(const sp_model *m, float *arena);
+/* std of the GPT-2 init of a 2-D tensor: 0.02, residual output projections 0.02/sqrt(2 n_layer) */
+float sp_model_init_std(const sp_spec *s, const sp_tensor_info *t);
 /* GPT-2 init, layout-independent: element e of tensor id k is N(0,std)(seed, INIT, k, e) */
 void sp_model_init(sp_model *m, uint64_t seed);
 /* The init of one block (global index b) alone: tensor j draws from

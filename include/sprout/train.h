@@ -16,6 +16,8 @@
 #include "sprout/schedule.h"
 
 /* The state of a training run on one rank. */
+#define SP_MAX_LEVELS 9 /* V-cycle levels, vcycle.levels <= 8 */
+
 typedef struct sp_trainer {
     const sp_config *cfg;
     MPI_Comm comm;
@@ -38,6 +40,9 @@ typedef struct sp_trainer {
     sp_train_state st; /* st.growth_index = growth events applied */
     double flops_per_token;
     sp_grow_sched gs; /* the config's growth events, resolved */
+    /* V-cycle: the weights of level k saved on the way down (saved[k].numel == 0: none), on
+     * the current grid with their own block ranges, until the way up interpolates with them */
+    sp_model saved[SP_MAX_LEVELS];
 } sp_trainer;
 
 /* need_data = 0 runs on synthetic tokens (benchmarks) */
@@ -51,6 +56,18 @@ int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err);
  * out, the slabs move through the redistribution engine, the operator's transforms and the
  * optimizer policy are applied. Collective; errors are the same on every rank. */
 int sp_trainer_grow(sp_trainer *tr, sp_err *err);
+/* V-cycle: loads the saved level models the checkpoint at path must hold for the trainer's
+ * growth stage. Collective. */
+int sp_trainer_load_saved(sp_trainer *tr, const char *path, sp_err *err);
+/* The saved level models as checkpoint extras (group "vcycle/level_K"); returns how many were
+ * written to extra[] (at most SP_MAX_LEVELS); groups point into `names` (SP_MAX_LEVELS x 32). */
+int sp_trainer_saved_extras(const sp_trainer *tr, sp_ckpt_extra *extra, char names[][32]);
+
+/* ---- internal to src/train: the layout of the trainer's current model ---- */
+void sp_trainer_layout_free(sp_trainer *tr);
+int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_pp, sp_err *err);
+int sp_trainer_pipeline_at(const sp_trainer *tr, int k);
+
 /* Sets the stage's branch scales for 0-based step `step` (random-growth ramps). */
 void sp_trainer_set_scales(sp_trainer *tr, int64_t step);
 /* Learning rate of 0-based step `step`: the config's schedule times the growth re-warm-up. */

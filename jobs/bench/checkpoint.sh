@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checkpoint write and read throughput on this machine, beside dd to the same disk.
-#  - write: a ~215 MB checkpoint (bench shape with 10 blocks: ~18 M parameters x weights + AdamW
-#    m + v) saved by 1-step training runs on R = 1, 2, 4 ranks as pipeline stages (every rank
+#  - write: the checkpoint of a ~200 MB model (10 blocks of d_model 640: 49.6 M parameters, so
+#    ~595 MB with the AdamW m and v) saved by 1-step training runs on R = 1, 2, 4 ranks as pipeline stages (every rank
 #    writes its blocks) and on 2 data-parallel ranks (one owner writes everything); the time is
 #    the trainer's own `checkpoint PATH (X s)` line: sp_ckpt_save including fsync and rename;
 #  - dd: `dd if=/dev/zero bs=1M count=N conv=fsync` into the same directory, N = checkpoint MiB;
@@ -41,7 +41,7 @@ PY
 DATA=(--set "data.train=$W/data/train.bin" --set "data.val=$W/data/val.bin")
 BASE=(--set train.steps=1 --set train.warmup_steps=0 --set eval.every=0 --set train.global_batch=8
   --set train.micro_batch=2 "${DATA[@]}")
-BIG=(--set model.n_layer=10 --set model.d_model=384)
+BIG=(--set model.n_layer=10 --set model.d_model=640 --set model.n_head=10)
 TINY=(--set model.n_layer=4 --set model.d_model=64 --set model.n_head=2)
 
 now() { date +%s.%N; }

@@ -13,7 +13,8 @@ static depth_op parse_op(const char *op) {
     if (!op) return OP_NONE;
     /* direct is G^direct of the operator study, which is the same map as G_stack */
     if (!strcmp(op, "stack") || !strcmp(op, "direct")) return OP_STACK;
-    if (!strcmp(op, "interpolate")) return OP_INTERPOLATE;
+    /* multi-level de-coalescing in depth copies block i to 2i and 2i+1: interpolation's map */
+    if (!strcmp(op, "interpolate") || !strcmp(op, "decoalesce_depth")) return OP_INTERPOLATE;
     if (!strcmp(op, "zero")) return OP_ZERO;
     if (!strcmp(op, "random")) return OP_RANDOM;
     return OP_NONE;
@@ -25,7 +26,12 @@ int sp_grow_is_depth_op(const char *op) {
 
 int sp_grow_preserves(const char *op) {
     depth_op o = parse_op(op);
-    return o == OP_ZERO || o == OP_RANDOM;
+    /* the width splits preserve the function up to fp32 rounding, and so do widen_zero and
+     * widen_random while their new channels are masked out (docs/growth.md) */
+    if (o == OP_ZERO || o == OP_RANDOM) return 1;
+    if (!op) return 0;
+    return !strcmp(op, "decoalesce_width") || !strcmp(op, "widen_direct") ||
+           !strcmp(op, "widen_zero") || !strcmp(op, "widen_random");
 }
 
 /* new block j of L = factor * l blocks */

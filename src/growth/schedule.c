@@ -1,14 +1,14 @@
-/* The growth schedule: the config's `growth:` list resolved to events at known steps, the spec
- * of every growth stage, and the per-step quantities that follow from the events (branch scales
- * of fading-in blocks, the learning-rate re-warm-up). Everything here is a pure function of the
- * config, so a restart on any layout recomputes the same schedule. */
+/* The growth schedule: the config's `growth:` list (or `vcycle:`) resolved to events at known
+ * steps, the spec of every growth stage, and the per-step quantities that follow from the
+ * events (branch scales of fading-in blocks, the learning rate). Everything here is a pure
+ * function of the config, so a restart on any layout recomputes the same schedule. */
 #include "sprout/growth.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* G_stack's growth-timing fit (docs/growth.md, "Growth schedule"): tokens for the base model, from the
+/* G_stack's growth-timing fit (docs/growth.md, "When"): tokens for the base model, from the
  * target's parameters N and the planned compute C = 6 N D. The fit was made for 1e20..1e21
  * FLOPs and explodes below; there the base gets 10% of the token budget. */
 static int64_t auto_at_tokens(double n_params, double total_tokens, const sp_log *log, int e) {
@@ -31,56 +31,96 @@ static int auto_factor(int n_after) {
     return 1;
 }
 
-int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err) {
-    memset(gs, 0, sizeof *gs);
-    const char *src = cfg->source ? cfg->source : "config";
-    int n = (int)cfg->growth_count;
-    gs->n = n;
-    gs->n_layer0 = (int)cfg->model.n_layer;
-    if (!n) return SP_OK;
-    gs->ev = calloc((size_t)n, sizeof *gs->ev);
-    if (!gs->ev) return sp_err_set(err, SP_ERUNTIME, "out of memory");
-    int64_t tok_per_step = cfg->train.global_batch * cfg->model.seq_len;
-    double total_tokens = (double)tok_per_step * (double)cfg->train.steps;
-    sp_spec target = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                      (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
-    /* depths from the target backwards: every event divides the depth after it by its factor */
-    int depth = (int)cfg->model.n_layer;
-    for (int e = n - 1; e >= 0; e--) {
-        const sp_growth_event *g = &cfg->growth[e];
-        sp_grow_event *r = &gs->ev[e];
-        r->op = g->op;
-        if (!sp_grow_is_depth_op(g->op))
-            return sp_err_set(err, SP_EINPUT,
-                              "%s: growth[%d].op: '%s' is not a growth operator (stack, direct, "
-                              "interpolate, zero, random)",
-                              src, e, g->op);
-        r->factor = g->factor == SP_CFG_AUTO ? auto_factor(depth) : (int)g->factor;
-        if (depth % r->factor)
+static sp_spec target_spec(const sp_config *cfg) {
+    sp_spec s = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
+                 (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
+    return s;
+}
+
+int sp_grow_is_op(const char *op) {
+    return sp_grow_is_depth_op(op) || sp_grow_is_width_op(op) || !strcmp(op, "coalesce_depth");
+}
+
+static int same_spec(const sp_spec *a, const sp_spec *b) {
+    return a->vocab == b->vocab && a->seq_len == b->seq_len && a->d_model == b->d_model &&
+           a->n_head == b->n_head && a->d_ff == b->d_ff && a->n_layer == b->n_layer;
+}
+
+/* The spec before event r of the growth list, from the spec after it. */
+static int undo_event(const sp_grow_event *r, const sp_spec *after, sp_spec *before,
+                      const char *src, int e, sp_err *err) {
+    *before = *after;
+    if (r->kind == SP_GROW_DEPTH && !strcmp(r->op, "coalesce_depth")) {
+        before->n_layer = after->n_layer * r->factor; /* groups of `factor` blocks averaged */
+        return SP_OK;
+    }
+    if (r->kind == SP_GROW_DEPTH) {
+        if (after->n_layer % r->factor)
             return sp_err_set(err, SP_EINPUT,
                               "%s: growth[%d].factor: %d does not divide the depth %d it grows to "
                               "(model.n_layer is the depth after the last event)",
-                              src, e, r->factor, depth);
-        r->n_after = depth;
-        r->n_before = depth / r->factor;
-        depth = r->n_before;
+                              src, e, r->factor, after->n_layer);
+        before->n_layer = after->n_layer / r->factor;
+        return SP_OK;
+    }
+    const char *inverse = strcmp(r->op, "coalesce_width") ? "coalesce_width" : "decoalesce_width";
+    sp_spec again;
+    if (sp_grow_width_spec(inverse, after, r->factor, before, err) ||
+        sp_grow_width_spec(r->op, before, r->factor, &again, err))
+        return sp_err_wrap(err,
+                           "%s: growth[%d] (the model after it: d_model %d, n_head %d, d_ff %d)",
+                           src, e, after->d_model, after->n_head, after->d_ff);
+    if (!same_spec(&again, after))
+        return sp_err_set(err, SP_EINPUT, "%s: growth[%d]: %s x%d cannot reach model.*", src, e,
+                          r->op, r->factor);
+    return SP_OK;
+}
+
+static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err) {
+    const char *src = cfg->source ? cfg->source : "config";
+    int n = gs->n;
+    int64_t tok_per_step = cfg->train.global_batch * cfg->model.seq_len;
+    double total_tokens = (double)tok_per_step * (double)cfg->train.steps;
+    sp_spec spec = target_spec(cfg);
+    double n_target = (double)sp_spec_num_params(&spec);
+    for (int e = n - 1; e >= 0; e--) { /* from the target backwards */
+        const sp_growth_event *g = &cfg->growth[e];
+        sp_grow_event *r = &gs->ev[e];
+        r->op = g->op;
+        if (!sp_grow_is_op(g->op))
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: growth[%d].op: '%s' is not a growth operator (stack, direct, "
+                              "interpolate, zero, random, decoalesce_depth, coalesce_depth, "
+                              "decoalesce_width, widen_direct, coalesce_width)",
+                              src, e, g->op);
+        r->kind = sp_grow_is_width_op(g->op) ? SP_GROW_WIDTH : SP_GROW_DEPTH;
+        int grows_depth = r->kind == SP_GROW_DEPTH && strcmp(g->op, "coalesce_depth");
+        r->factor = g->factor != SP_CFG_AUTO ? (int)g->factor
+                    : grows_depth            ? auto_factor(spec.n_layer)
+                                             : 2;
+        r->after = spec;
+        if (undo_event(r, &spec, &r->before, src, e, err)) return err->code;
+        spec = r->before;
+        r->n_before = r->before.n_layer, r->n_after = r->after.n_layer;
+        r->wk = r->dk = 1;
+        r->lr_mult = 1.0;
+        r->noise = g->noise;
         r->pipeline = g->pipeline && strcmp(g->pipeline, "auto") ? atoi(g->pipeline) : 0;
         r->reset_optim = !strcmp(g->optimizer, "reset");
         r->ramp_steps = g->ramp_steps;
         if (g->at_step >= 0)
             r->step = g->at_step;
         else {
-            int64_t tok =
-                g->at_tokens == SP_CFG_AUTO
-                    ? auto_at_tokens((double)sp_spec_num_params(&target), total_tokens, log, e)
-                    : g->at_tokens;
+            int64_t tok = g->at_tokens == SP_CFG_AUTO
+                              ? auto_at_tokens(n_target, total_tokens, log, e)
+                              : g->at_tokens;
             r->step = (tok + tok_per_step - 1) / tok_per_step;
         }
         if (r->step > cfg->train.steps)
             sp_warn(log, "growth[%d] at step %lld comes after the last step (%lld): never applied",
                     e, (long long)r->step, (long long)cfg->train.steps);
     }
-    gs->n_layer0 = depth;
+    gs->spec0 = spec;
     for (int e = 0; e < n; e++) {
         sp_grow_event *r = &gs->ev[e];
         const sp_growth_event *g = &cfg->growth[e];
@@ -89,7 +129,7 @@ int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log,
                               "%s: growth[%d] (step %lld) comes before growth[%d] (step %lld)", src,
                               e, (long long)r->step, e - 1, (long long)gs->ev[e - 1].step);
         if (strcmp(g->lr, "rewarm")) continue;
-        /* default re-warm-up: the run's own warm-up, at most 5% of the steps left (§2.13) */
+        /* default re-warm-up: the run's own warm-up, at most 5% of the steps left */
         int64_t left = cfg->train.steps - r->step, cap = left / 20 > 0 ? left / 20 : 1;
         r->rewarm_steps = g->rewarm_steps > 0             ? g->rewarm_steps
                           : cfg->train.warmup_steps < cap ? cfg->train.warmup_steps
@@ -99,16 +139,113 @@ int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log,
     return SP_OK;
 }
 
+/* vcycle.coalesce: one entry for every level, or one per level; each width|depth|both.
+ * Fills wk[k], dk[k] for k = 1 .. levels-1 (the coalescing from level k to k+1). */
+static int parse_dims(const sp_config *cfg, int levels, int *wk, int *dk, sp_err *err) {
+    const char *src = cfg->source ? cfg->source : "config", *p = cfg->vcycle.coalesce;
+    int n = 0;
+    char tok[16];
+    while (p && *p) {
+        size_t len = strcspn(p, ",");
+        if (len >= sizeof tok || n >= levels - 1) break;
+        memcpy(tok, p, len), tok[len] = 0;
+        n++;
+        wk[n] = !strcmp(tok, "width") || !strcmp(tok, "both") ? 2 : 1;
+        dk[n] = !strcmp(tok, "depth") || !strcmp(tok, "both") ? 2 : 1;
+        if (wk[n] == 1 && dk[n] == 1)
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: vcycle.coalesce: '%s' is not width, depth or both", src, tok);
+        p += len + (p[len] == ',');
+    }
+    if (n == 1)
+        for (int k = 2; k < levels; k++) wk[k] = wk[1], dk[k] = dk[1];
+    else if (n != levels - 1 || (p && *p))
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: vcycle.coalesce: '%s' needs one entry, or one per level below "
+                          "the top (%d)",
+                          src, cfg->vcycle.coalesce, levels - 1);
+    return SP_OK;
+}
+
+/* Levels 1..K, level 1 the target: down k = 1..K-1 (each after down_steps), the bottom level for
+ * bottom_steps, then up k = K-1..1 sharing the rest; a fresh optimizer at every change and the
+ * learning rate scaled by lr_scale^(level-1). */
+static int vcycle_schedule(const sp_config *cfg, sp_grow_sched *gs, sp_err *err) {
+    const char *src = cfg->source ? cfg->source : "config";
+    int K = (int)cfg->vcycle.levels;
+    int wk[9], dk[9];
+    sp_spec spec[10];
+    if (parse_dims(cfg, K, wk, dk, err)) return err->code;
+    spec[1] = target_spec(cfg);
+    for (int k = 1; k < K; k++) {
+        spec[k + 1] = spec[k];
+        if (wk[k] > 1 && sp_grow_width_spec("coalesce_width", &spec[k], 2, &spec[k + 1], err))
+            return sp_err_wrap(err, "%s: vcycle level %d", src, k + 1);
+        if (dk[k] > 1 && spec[k].n_layer % 2)
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: vcycle level %d: %d blocks cannot be coalesced in pairs", src,
+                              k + 1, spec[k].n_layer);
+        spec[k + 1].n_layer = spec[k].n_layer / dk[k];
+    }
+    int64_t S = cfg->train.steps;
+    int64_t D = cfg->vcycle.down_steps ? cfg->vcycle.down_steps : (S / 20 > 0 ? S / 20 : 1);
+    int64_t B = cfg->vcycle.bottom_steps ? cfg->vcycle.bottom_steps : S / 2;
+    int64_t rest = S - (int64_t)(K - 1) * D - B;
+    if (rest < K - 1)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: vcycle: %d levels down of %lld steps and a bottom of %lld steps "
+                          "leave %lld of train.steps = %lld for the way up",
+                          src, K - 1, (long long)D, (long long)B, (long long)rest, (long long)S);
+    int64_t U = rest / (K - 1);
+    gs->spec0 = spec[1];
+    for (int i = 0; i < gs->n; i++) {
+        sp_grow_event *r = &gs->ev[i];
+        int down = i < K - 1, k = down ? i + 1 : 2 * K - 2 - i; /* coalescing k -> k+1 */
+        r->kind = down ? SP_GROW_VC_DOWN : SP_GROW_VC_UP;
+        r->op = down ? "coalesce" : "decoalesce";
+        r->step = down ? (int64_t)k * D : (int64_t)(K - 1) * D + B + (int64_t)(K - 1 - k) * U;
+        r->before = down ? spec[k] : spec[k + 1];
+        r->after = down ? spec[k + 1] : spec[k];
+        r->level = down ? k + 1 : k;
+        r->wk = wk[k], r->dk = dk[k];
+        r->factor = wk[k] > dk[k] ? wk[k] : dk[k];
+        r->n_before = r->before.n_layer, r->n_after = r->after.n_layer;
+        r->alpha = cfg->vcycle.alpha;
+        r->lr_mult = pow(cfg->vcycle.lr_scale, r->level - 1);
+        r->reset_optim = 1;
+        r->ramp_steps = 1;
+    }
+    return SP_OK;
+}
+
+int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err) {
+    memset(gs, 0, sizeof *gs);
+    const char *src = cfg->source ? cfg->source : "config";
+    int K = cfg->vcycle.levels > 1 ? (int)cfg->vcycle.levels : 0;
+    if (K && cfg->growth_count)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: vcycle.levels = %d and a growth list: use one or the other", src, K);
+    gs->levels = K;
+    gs->n = K ? 2 * (K - 1) : (int)cfg->growth_count;
+    gs->spec0 = target_spec(cfg);
+    if (gs->n) {
+        gs->ev = calloc((size_t)gs->n, sizeof *gs->ev);
+        if (!gs->ev) return sp_err_set(err, SP_ERUNTIME, "out of memory");
+        int rc = K ? vcycle_schedule(cfg, gs, err) : list_schedule(cfg, gs, log, err);
+        if (rc) return rc;
+    }
+    gs->n_layer0 = gs->spec0.n_layer;
+    return SP_OK;
+}
+
 void sp_grow_sched_free(sp_grow_sched *gs) {
     free(gs->ev);
     memset(gs, 0, sizeof *gs);
 }
 
 sp_spec sp_grow_spec_at(const sp_config *cfg, const sp_grow_sched *gs, int k) {
-    sp_spec s = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                 (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   gs->n_layer0};
-    if (k > 0) s.n_layer = gs->ev[k - 1].n_after;
-    return s;
+    (void)cfg;
+    return k > 0 ? gs->ev[k - 1].after : gs->spec0;
 }
 
 void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c) {
@@ -119,10 +256,18 @@ void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c
         if (gs->ev[e].n_after > cap) cap = gs->ev[e].n_after;
     int *origin = malloc((size_t)cap * sizeof *origin), *next = malloc((size_t)cap * sizeof *next);
     int n = gs->n_layer0;
-    for (int b = 0; b < n; b++) origin[b] = -1;
-    for (int e = 0; e < k; e++) {
+    for (int e = 0; origin && next && e < k; e++) {
         const sp_grow_event *r = &gs->ev[e];
+        if (e == 0)
+            for (int b = 0; b < n; b++) origin[b] = -1;
         sp_block_map map;
+        if (r->kind != SP_GROW_DEPTH || !strcmp(r->op, "coalesce_depth")) {
+            /* width: blocks keep their places; averaged blocks and V-cycles: no ramps */
+            if (r->n_after != n)
+                for (int b = 0; b < r->n_after; b++) origin[b] = -1;
+            n = r->n_after;
+            continue;
+        }
         if (sp_grow_plan(r->op, r->n_before, r->factor, &map, NULL)) break; /* checked earlier */
         for (int j = 0; j < map.n_new; j++)
             next[j] = map.b[j].xf == SP_XF_RANDOM ? e
@@ -134,7 +279,7 @@ void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c
     }
     for (int b = 0; b < n; b++) {
         c[b] = 1.0f;
-        if (origin[b] < 0) continue;
+        if (k == 0 || !origin || origin[b] < 0) continue;
         const sp_grow_event *r = &gs->ev[origin[b]];
         double x = (double)(step - r->step) / (double)r->ramp_steps;
         if (x < 1.0) c[b] = x > 0.0 ? (float)x : 0.0f;
@@ -144,11 +289,12 @@ void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c
 }
 
 double sp_grow_lr_factor(const sp_grow_sched *gs, int k, int64_t step) {
+    double f = k > 0 ? gs->ev[k - 1].lr_mult : 1.0;
     for (int e = k - 1; e >= 0; e--) {
         const sp_grow_event *r = &gs->ev[e];
         if (r->rewarm_steps <= 0) continue;
         double x = (double)(step - r->step + 1) / (double)r->rewarm_steps;
-        return x < 1.0 ? (x > 0.0 ? x : 0.0) : 1.0;
+        return f * (x < 1.0 ? (x > 0.0 ? x : 0.0) : 1.0);
     }
-    return 1.0;
+    return f;
 }

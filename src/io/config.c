@@ -68,6 +68,12 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(parallel, max_stage_mib, "1024", 1, INF),
     KINT(checkpoint, every, "0", 0, INF), /* 0 = only at the end */
     KINT(checkpoint, keep, "3", 1, INF),
+    KINT(vcycle, levels, "0", 0, 8), /* 0 or 1 = no V-cycle */
+    KSTR(vcycle, coalesce, "both", NULL), /* per level: width|depth|both, comma-separated */
+    KINT(vcycle, down_steps, "0", 0, INF), /* 0 = 5% of train.steps per level */
+    KINT(vcycle, bottom_steps, "0", 0, INF), /* 0 = 50% of train.steps */
+    KDBL(vcycle, alpha, "0.5", 0, 1, 0, 0),
+    KDBL(vcycle, lr_scale, "4.0", 0, INF, 1, 0), /* peak LR x lr_scale^(level - 1) */
 };
 #define N_KEYS (sizeof sp_cfg_keys / sizeof sp_cfg_keys[0]) /* constant expressions, for */
 const size_t sp_cfg_nkeys = N_KEYS;                         /* the raw structs below */
@@ -84,6 +90,7 @@ const sp_cfg_key sp_cfg_ev_keys[] = {
     EROW(rewarm_steps, CFG_INT, "0", 0, INF, NULL),
     EROW(pipeline, CFG_AUTOSTR, "auto", 1, 65536, NULL),
     EROW(ramp_steps, CFG_INT, "100", 1, INF, NULL), /* random: branch scale 0 -> 1 */
+    EROW(noise, CFG_DBL, "0.01", 0, INF, NULL),     /* widen_direct: uneven split */
 };
 #define N_EV (sizeof sp_cfg_ev_keys / sizeof sp_cfg_ev_keys[0])
 const size_t sp_cfg_nev = N_EV;

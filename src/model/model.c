@@ -35,6 +35,7 @@ int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
     }
     for (int i = 0; i < hi - lo; i++) m->bscale[i] = 1.0f;
+    m->mask_c = 1.0f; /* no channel fading in (mask_d = 0 from the memset) */
     return SP_OK;
 }
 
@@ -61,6 +62,10 @@ uint64_t sp_model_tensor_id(int block, int j) {
     return block < 0 ? (uint64_t)j : 64u * (uint64_t)(block + 1) + (uint64_t)j;
 }
 
+float sp_model_init_std(const sp_spec *s, const sp_tensor_info *t) {
+    return t->resid_proj ? 0.02f / sqrtf(2.0f * (float)s->n_layer) : 0.02f;
+}
+
 void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, uint64_t a_hi) {
     const sp_spec *s = &m->spec;
     float *slab = sp_model_block(m, m->params, b);
@@ -68,8 +73,8 @@ void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, ui
         const sp_tensor_info *t = &m->bt[j];
         float *p = slab + t->offset;
         if (t->ndim == 2) {
-            float std = t->resid_proj ? 0.02f / sqrtf(2.0f * (float)s->n_layer) : 0.02f;
-            sp_rng_normal_fill(p, t->numel, std, seed, purpose, a_hi | sp_model_tensor_id(b, j), 0);
+            sp_rng_normal_fill(p, t->numel, sp_model_init_std(s, t), seed, purpose,
+                               a_hi | sp_model_tensor_id(b, j), 0);
         } else {
             float v = (j == SP_LN1_W || j == SP_LN2_W) ? 1.0f : 0.0f;
             for (size_t i = 0; i < t->numel; i++) p[i] = v;
@@ -85,7 +90,8 @@ void sp_model_init(sp_model *m, uint64_t seed) {
         const sp_tensor_info *t = &m->gt[j];
         float *p = g + t->offset;
         if (t->ndim == 2)
-            sp_rng_normal_fill(p, t->numel, 0.02f, seed, SP_RNG_INIT, sp_model_tensor_id(-1, j), 0);
+            sp_rng_normal_fill(p, t->numel, sp_model_init_std(&m->spec, t), seed, SP_RNG_INIT,
+                               sp_model_tensor_id(-1, j), 0);
         else
             for (size_t i = 0; i < t->numel; i++) p[i] = j == SP_LNF_W ? 1.0f : 0.0f;
     }

@@ -97,7 +97,8 @@ int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err) {
     if (st.growth_index != tr->st.growth_index &&
         sp_trainer_relayout(tr, (int)st.growth_index, err))
         return err->code;
-    if (sp_ckpt_load(path, &tr->model, 1, err)) return err->code;
+    if (sp_ckpt_load(path, &tr->model, 1, err) || sp_trainer_load_saved(tr, path, err))
+        return err->code;
     tr->st = st;
     return SP_OK;
 }

@@ -54,7 +54,11 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
     snprintf(dir, sizeof dir, "%s/ckpt", out);
     snprintf(path, sizeof path, "%s/step_%08lld.h5", dir, (long long)tr->st.step);
     double t0 = sp_now();
-    if (sp_ckpt_save(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, tr->comm, err))
+    sp_ckpt_extra extra[SP_MAX_LEVELS];
+    char names[SP_MAX_LEVELS][32];
+    int n_extra = sp_trainer_saved_extras(tr, extra, names);
+    if (sp_ckpt_save_ex(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, extra, n_extra, tr->comm,
+                        err))
         return err->code;
     if (tr->rank == 0) {
         snprintf(latest, sizeof latest, "%s/latest", dir);
@@ -154,12 +158,14 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     double loss1 = sp_trainer_eval(tr, &tr->val, eval_windows);
     const sp_spec *s = &tr->model.spec;
     sp_info(log,
-            "growth[%d] before step %lld: %s x%d, %d -> %d blocks, pp %d x dp %d -> pp %d x dp "
-            "%d, held-out loss %.4f -> %.4f, %.1f MFLOP/token (%.2f s)",
-            e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, pp0, dp0,
-            tr->grid.pp, tr->dp, loss0, loss1, tr->flops_per_token / 1e6, sp_now() - t0);
+            "growth[%d] before step %lld: %s x%d, %d -> %d blocks, d_model %d -> %d, pp %d x dp "
+            "%d -> pp %d x dp %d, held-out loss %.4f -> %.4f, %.1f MFLOP/token (%.2f s)",
+            e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, before.d_model,
+            s->d_model, pp0, dp0, tr->grid.pp, tr->dp, loss0, loss1, tr->flops_per_token / 1e6,
+            sp_now() - t0);
     /* reduction order can change with the layout: equal to float rounding, not bit for bit */
-    if (sp_grow_preserves(ev->op) && fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
+    if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op) &&
+        fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
         sp_warn(log, "growth[%d]: %s should preserve the function but the loss moved by %.3g", e,
                 ev->op, loss1 - loss0);
     log_layout(tr, log);
@@ -171,6 +177,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     sp_json_int(&j, "growth_index", e);
     sp_json_str(&j, "op", ev->op);
     sp_json_int(&j, "factor", ev->factor);
+    if (tr->gs.levels) sp_json_int(&j, "level", ev->level);
     sp_json_int(&j, "tokens", tr->st.tokens);
     sp_json_num(&j, "flops", tr->st.flops);
     sp_json_int(&j, "n_layer_before", before.n_layer);

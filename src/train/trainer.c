@@ -17,7 +17,7 @@
 void openblas_set_num_threads(int);
 
 /* Frees what depends on the layout (grid, schedule, activations, buffers), not the model. */
-static void layout_free(sp_trainer *tr) {
+void sp_trainer_layout_free(sp_trainer *tr) {
     if (tr->req)
         for (int i = 0; i < 2 * tr->nslots; i++)
             if (tr->req[i] != MPI_REQUEST_NULL) MPI_Wait(&tr->req[i], MPI_STATUS_IGNORE);
@@ -39,7 +39,7 @@ static void layout_free(sp_trainer *tr) {
 
 /* The pipeline stages requested for growth stage k: parallel.pipeline before the first event,
  * the event's own `pipeline` after it (0 = auto). */
-static int pipeline_at(const sp_trainer *tr, int k) {
+int sp_trainer_pipeline_at(const sp_trainer *tr, int k) {
     return k > 0 ? tr->gs.ev[k - 1].pipeline : sp_cfg_pipeline(tr->cfg);
 }
 
@@ -48,7 +48,7 @@ static int pipeline_at(const sp_trainer *tr, int k) {
 static int check_growth_layouts(const sp_trainer *tr, sp_err *err) {
     for (int k = 1; k <= tr->gs.n; k++) {
         sp_spec s = sp_grow_spec_at(tr->cfg, &tr->gs, k);
-        int req = pipeline_at(tr, k), pp;
+        int req = sp_trainer_pipeline_at(tr, k), pp;
         if (req > s.n_layer)
             return sp_err_set(err, SP_EINPUT,
                               "growth[%d].pipeline = %d is larger than the %d blocks after the "
@@ -73,7 +73,7 @@ static int check_growth_layouts(const sp_trainer *tr, sp_err *err) {
 
 /* Lays the model of `spec` out on the ranks: grid, schedule, this rank's stage (created, not
  * initialised), activations and message buffers. Errors are the same on every rank. */
-static int layout_create(sp_trainer *tr, const sp_spec *spec, int requested_pp, sp_err *err) {
+int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_pp, sp_err *err) {
     const sp_config *cfg = tr->cfg;
     if (sp_spec_check(spec, err)) return err->code;
     int pp;
@@ -132,7 +132,8 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     sp_log quiet = {tr->rank, tr->rank != 0};
     if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
     sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
-    if (layout_create(tr, &spec, pipeline_at(tr, 0), err) || check_growth_layouts(tr, err))
+    if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err) ||
+        check_growth_layouts(tr, err))
         return err->code;
     sp_model_init(&tr->model, cfg->train.seed);
 
@@ -155,8 +156,9 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
 }
 
 void sp_trainer_free(sp_trainer *tr) {
-    layout_free(tr);
+    sp_trainer_layout_free(tr);
     sp_model_free(&tr->model);
+    for (int k = 0; k < SP_MAX_LEVELS; k++) sp_model_free(&tr->saved[k]);
     if (tr->have_train) sp_data_close(&tr->train);
     if (tr->have_val) sp_data_close(&tr->val);
     sp_grow_sched_free(&tr->gs);
@@ -167,38 +169,11 @@ int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err) {
     if (k < 0 || k > tr->gs.n)
         return sp_err_set(err, SP_EINPUT, "growth stage %d: the config has %d growth event(s)", k,
                           tr->gs.n);
-    layout_free(tr);
+    sp_trainer_layout_free(tr);
     sp_model_free(&tr->model);
     sp_spec spec = sp_grow_spec_at(tr->cfg, &tr->gs, k);
     tr->st.growth_index = k;
-    return layout_create(tr, &spec, pipeline_at(tr, k), err);
-}
-
-int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
-    int e = (int)tr->st.growth_index;
-    if (e >= tr->gs.n) return sp_err_set(err, SP_ERUNTIME, "no growth event left to apply");
-    const sp_grow_event *ev = &tr->gs.ev[e];
-    sp_block_map map;
-    if (sp_grow_plan(ev->op, ev->n_before, ev->factor, &map, err)) return err->code;
-    sp_layout old_l = {tr->grid.pp, tr->dp, ev->n_before};
-    sp_model old = tr->model;
-    memset(&tr->model, 0, sizeof tr->model);
-    layout_free(tr);
-    sp_spec spec = sp_grow_spec_at(tr->cfg, &tr->gs, e + 1);
-    /* layout errors (a pipeline that does not fit the grown model) are the same on every rank */
-    int rc = layout_create(tr, &spec, pipeline_at(tr, e + 1), err);
-    if (!rc) {
-        sp_layout new_l = {tr->grid.pp, tr->dp, ev->n_after};
-        rc = sp_redist(&old, &old_l, &tr->model, &new_l, &map, tr->comm, err);
-    }
-    if (!rc) {
-        sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
-        if (ev->reset_optim) sp_grow_reset_optim(&tr->model);
-        tr->st.growth_index = e + 1;
-    }
-    sp_model_free(&old);
-    sp_grow_map_free(&map);
-    return rc;
+    return sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, k), err);
 }
 
 void sp_trainer_set_scales(sp_trainer *tr, int64_t step) {

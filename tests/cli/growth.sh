@@ -49,7 +49,7 @@ tr Z4 zero 4 2                                            # 2x2 -> 4x1, function
 tr Z1 zero 1 1 --set 'growth[0].pipeline=1'
 tr R1 random 1 1 --set 'growth[0].pipeline=1'
 tr R2 random 1 1 --set 'growth[0].pipeline=1' --resume "$(ck R1 15)"   # mid-ramp
-grep -q "growth\[0\] before step 10: stack x4, 2 -> 8 blocks, pp 1 x dp 4 -> pp 4 x dp 1" "$T/A.log" ||
+grep -q "growth\[0\] before step 10: stack x4, 2 -> 8 blocks, d_model 32 -> 32, pp 1 x dp 4 -> pp 4 x dp 1" "$T/A.log" ||
   { echo "FAIL: A does not log the growth and the new layout"; cat "$T/A.log"; fail=1; }
 grep -q "stage 3: blocks 6..7" "$T/A.log" || { echo "FAIL: A does not print the new layout"; fail=1; }
 

@@ -40,3 +40,8 @@ add_test(NAME mpi_growth_restart
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/growth.sh $<TARGET_FILE:sprout>
                  ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 set_tests_properties(mpi_growth_restart PROPERTIES TIMEOUT 900 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+# width/depth coalescing round trips, width splits, V-cycles on 1/2/4 ranks, restart mid-cycle
+add_test(NAME mpi_vcycle
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/vcycle.sh $<TARGET_FILE:sprout>
+                 ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(mpi_vcycle PROPERTIES TIMEOUT 900 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")

@@ -1,8 +1,11 @@
-/* Checkpoint round trip (weights, moments, steps, train state) and corruption detection. */
+/* Checkpoint round trip (weights, moments, steps, train state), extra weight-only models
+ * (V-cycle levels), and corruption detection. */
 #include "sprout/ckpt.h"
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -41,6 +44,164 @@ static int flip_tensor_byte(const char *path, const float *data, size_t n) {
     free(buf);
     close(fd);
     return rc;
+}
+
+/* flips one byte inside dataset dpath's data, found through its file offset (contiguous layout) */
+static int flip_dataset_byte(const char *path, const char *dpath, long at) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return -1;
+    hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT);
+    haddr_t off = d < 0 ? HADDR_UNDEF : H5Dget_offset(d);
+    if (d >= 0) H5Dclose(d);
+    H5Fclose(f);
+    if (off == HADDR_UNDEF) return -1;
+    int fd = open(path, O_RDWR);
+    unsigned char b;
+    int rc = fd >= 0 && pread(fd, &b, 1, (off_t)off + at) == 1 ? 0 : -1;
+    b ^= 0x40;
+    if (rc == 0) rc = pwrite(fd, &b, 1, (off_t)off + at) == 1 ? 0 : -1;
+    if (fd >= 0) close(fd);
+    return rc;
+}
+
+static int copy_file(const char *from, const char *to) {
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cp %s %s", from, to);
+    return system(cmd);
+}
+
+/* A live model plus two extra models of other specs (one wider, one deeper), as V-cycle saves
+ * them: specs and weights round-trip bitwise, verify covers the extra groups and slab_steps,
+ * and damage or absence is reported naming the tensor or group. */
+static void test_extras(tu_ctx *t, const char *dir, const sp_model *a, const sp_train_state *st) {
+    sp_err err = {0};
+    char path[256], bad[256];
+    snprintf(path, sizeof path, "%s/extra.h5", dir);
+    const sp_spec wide = {13, 6, 16, 4, 64, 3}, deep = {13, 6, 8, 2, 32, 5};
+    sp_model w, d;
+    tu_check(t, !sp_model_create(&w, &wide, 0, wide.n_layer, 1, 1, &err), "create wide");
+    tu_check(t, !sp_model_create(&d, &deep, 0, deep.n_layer, 1, 1, &err), "create deep");
+    sp_model_init(&w, 7);
+    sp_model_init(&d, 8);
+    sp_ckpt_extra ex[2] = {{"vcycle/level_1", &w}, {"vcycle/level_2", &d}};
+    int rc = sp_ckpt_save_ex(path, a, 1, st, "x: 1\n", ex, 2, MPI_COMM_WORLD, &err);
+    tu_check(t, rc == 0, "save with extras: %s", err.msg);
+
+    sp_spec s1, s2;
+    rc = sp_ckpt_read_extra_spec(path, "vcycle/level_1", &s1, &err) |
+         sp_ckpt_read_extra_spec(path, "vcycle/level_2", &s2, &err);
+    tu_check(t, rc == 0 && !memcmp(&s1, &wide, sizeof s1) && !memcmp(&s2, &deep, sizeof s2),
+             "extra specs round trip: %s", err.msg);
+    sp_spec live;
+    rc = sp_ckpt_read_header(path, &live, NULL, &err);
+    tu_check(t, rc == 0 && !memcmp(&live, &a->spec, sizeof live), "live spec beside extras");
+
+    /* whole stages read back bitwise */
+    sp_model w2, d2, d3;
+    sp_model_create(&w2, &s1, 0, s1.n_layer, 1, 1, &err);
+    sp_model_create(&d2, &s2, 0, s2.n_layer, 1, 1, &err);
+    rc = sp_ckpt_load_extra(path, "vcycle/level_1", &w2, &err);
+    tu_check(t, rc == 0 && !memcmp(w.params, w2.params, w.numel * sizeof(float)),
+             "wide extra params differ after load: %s", err.msg);
+    rc = sp_ckpt_load_extra(path, "vcycle/level_2", &d2, &err);
+    tu_check(t, rc == 0 && !memcmp(d.params, d2.params, d.numel * sizeof(float)),
+             "deep extra params differ after load: %s", err.msg);
+    /* a later stage of the deeper model (blocks [2,5), head only) reads exactly its slabs */
+    sp_model_create(&d3, &s2, 2, 5, 0, 1, &err);
+    rc = sp_ckpt_load_extra(path, "vcycle/level_2", &d3, &err);
+    tu_check(t, rc == 0, "load a stage of the deep extra: %s", err.msg);
+    for (int k = 2; k < 5; k++)
+        tu_check(t,
+                 !memcmp(sp_model_block(&d, d.params, k), sp_model_block(&d3, d3.params, k),
+                         d.block_numel * sizeof(float)),
+                 "deep extra block %d differs after a stage load", k);
+    tu_check(t, !memcmp(d.params, d3.params, d.global_numel * sizeof(float)),
+             "deep extra globals differ after a stage load");
+
+    /* the live model is untouched by the extras (weights, moments, steps) */
+    sp_model b;
+    sp_model_create(&b, &a->spec, 0, a->spec.n_layer, 1, 1, &err);
+    rc = sp_ckpt_load(path, &b, 1, &err);
+    tu_check(t,
+             rc == 0 && !memcmp(a->params, b.params, a->numel * sizeof(float)) &&
+                 !memcmp(a->v, b.v, a->numel * sizeof(float)) &&
+                 !memcmp(a->steps, b.steps, (size_t)(a->hi - a->lo + 1) * sizeof *a->steps),
+             "live model differs when saved with extras: %s", err.msg);
+
+    /* verify visits the extra groups and slab_steps and prints them with their group */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    rc = sp_ckpt_verify(path, mem, &err);
+    fclose(mem);
+    tu_check(t, rc == 0, "verify of a good file with extras: %s", err.msg);
+    tu_check(t,
+             text && strstr(text, "vcycle/level_1 transformer.h.2.attn.c_attn.weight") &&
+                 strstr(text, "[16, 48]") && strstr(text, "transformer.h.4.mlp.c_proj.bias") &&
+                 strstr(text, "slab_steps"),
+             "verify output lacks the extra groups or slab_steps:\n%s", text ? text : "");
+    free(text);
+
+    /* a wrong spec, a missing group, invalid groups */
+    rc = sp_ckpt_load_extra(path, "vcycle/level_1", &d2, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "spec") && strstr(err.msg, "d_model"),
+             "extra spec mismatch accepted: %s", err.msg);
+    rc = sp_ckpt_read_extra_spec(path, "vcycle/level_9", &s1, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "vcycle/level_9"), "missing group not named: %s",
+             err.msg);
+    rc = sp_ckpt_load_extra(path, "vcycle/level_9", &w2, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "vcycle/level_9"),
+             "missing group not named by load: %s", err.msg);
+    const char *invalid[4][2] = {{"model/x", "vcycle/a"},
+                                 {"vcycle/a", "vcycle/a"},
+                                 {"vcycle", "vcycle/a"},
+                                 {"vcycle//a", "b"}};
+    snprintf(bad, sizeof bad, "%s/invalid.h5", dir);
+    for (int i = 0; i < 4; i++) {
+        sp_ckpt_extra e2[2] = {{invalid[i][0], &w}, {invalid[i][1], &d}};
+        rc = sp_ckpt_save_ex(bad, a, 1, st, "", e2, 2, MPI_COMM_WORLD, &err);
+        tu_check(t, rc == SP_EINPUT && access(bad, F_OK) != 0, "invalid groups %s, %s accepted",
+                 invalid[i][0], invalid[i][1]);
+    }
+
+    /* an extra with blocks no rank holds would be saved as zeros: refused, naming the block */
+    sp_model part;
+    sp_model_create(&part, &wide, 0, 1, 1, 0, &err);
+    sp_ckpt_extra e3 = {"vcycle/part", &part};
+    rc = sp_ckpt_save_ex(bad, a, 1, st, "", &e3, 1, MPI_COMM_WORLD, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "block 1 of /vcycle/part") && access(bad, F_OK),
+             "an extra with unheld blocks was saved: %s", err.msg);
+    sp_model_free(&part);
+
+    /* a flipped byte in an extra tensor: verify names its path, load_extra refuses it */
+    snprintf(bad, sizeof bad, "%s/extra_bad.h5", dir);
+    tu_check(t, copy_file(path, bad) == 0, "cp");
+    const char *victim = "vcycle/level_2/transformer.h.4.mlp.c_fc.weight";
+    tu_check(t, flip_dataset_byte(bad, victim, 5) == 0, "flip a byte of %s", victim);
+    rc = sp_ckpt_verify(bad, NULL, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, victim) && strstr(err.msg, "CRC-MISMATCH"),
+             "verify missed the flipped extra tensor: %s", err.msg);
+    rc = sp_ckpt_load_extra(bad, "vcycle/level_2", &d2, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, victim) && strstr(err.msg, "crc32"),
+             "load_extra accepted a corrupt tensor: %s", err.msg);
+    rc = sp_ckpt_load_extra(bad, "vcycle/level_1", &w2, &err);
+    tu_check(t, rc == 0, "the intact extra no longer loads: %s", err.msg);
+
+    /* a flipped byte in optim/slab_steps: verify and a load with moments catch it */
+    snprintf(bad, sizeof bad, "%s/steps_bad.h5", dir);
+    tu_check(t, copy_file(path, bad) == 0, "cp");
+    tu_check(t, flip_dataset_byte(bad, "optim/slab_steps", 8) == 0, "flip a slab_steps byte");
+    rc = sp_ckpt_verify(bad, NULL, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "optim/slab_steps"),
+             "verify missed the slab_steps damage: %s", err.msg);
+    rc = sp_ckpt_load(bad, &b, 1, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "optim/slab_steps") && strstr(err.msg, "crc32"),
+             "load accepted corrupt slab_steps: %s", err.msg);
+    rc = sp_ckpt_load(bad, &b, 0, &err);
+    tu_check(t, rc == 0, "weights-only load reads slab_steps: %s", err.msg);
+
+    sp_model_free(&w), sp_model_free(&d), sp_model_free(&w2), sp_model_free(&d2);
+    sp_model_free(&d3), sp_model_free(&b);
 }
 
 int main(int argc, char **argv) {
@@ -120,6 +281,8 @@ int main(int argc, char **argv) {
     rc = sp_ckpt_load(bad, &b, 0, &err);
     tu_check(&t, rc == SP_EINPUT && strstr(err.msg, "crc32"), "load accepted a corrupt tensor: %s",
              err.msg);
+
+    test_extras(&t, dir, &a, &st);
 
     /* a truncated file is refused with its name */
     snprintf(cmd, sizeof cmd, "head -c 3000 %s > %s/trunc.h5", path, dir);

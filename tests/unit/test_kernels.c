@@ -163,8 +163,11 @@ static void test_encoder(tu_ctx *t) {
 
 /* ---- layernorm ----------------------------------------------------------------------------- */
 
+/* The reference is the masked LayerNorm (weights mk_i: 1 below n_old, mc from n_old on); the plain
+ * one is n_old = C, where every weight is 1 and the double arithmetic is the plain formula's. */
 typedef struct {
-    int N, C;
+    int N, C, n_old;
+    double mc;
     double *inp, *w, *b, *out;
     const float *R;
 } ln_ctx;
@@ -172,14 +175,19 @@ typedef struct {
 static void ln_ref(ln_ctx *c) {
     for (int n = 0; n < c->N; n++) {
         const double *x = c->inp + (size_t)n * c->C;
-        double m = 0, v = 0;
-        for (int i = 0; i < c->C; i++) m += x[i];
-        m /= c->C;
-        for (int i = 0; i < c->C; i++) v += (x[i] - m) * (x[i] - m);
-        v /= c->C;
+        double m = 0, v = 0, W = 0;
+        for (int i = 0; i < c->C; i++) {
+            double mk = i < c->n_old ? 1 : c->mc;
+            W += mk;
+            m += mk * x[i];
+        }
+        m /= W;
+        for (int i = 0; i < c->C; i++) v += (i < c->n_old ? 1 : c->mc) * (x[i] - m) * (x[i] - m);
+        v /= W;
         double s = 1 / sqrt(v + 1e-5);
         for (int i = 0; i < c->C; i++)
-            c->out[(size_t)n * c->C + i] = (x[i] - m) * s * c->w[i] + c->b[i];
+            c->out[(size_t)n * c->C + i] =
+                (i < c->n_old ? 1 : c->mc) * ((x[i] - m) * s * c->w[i] + c->b[i]);
     }
 }
 
@@ -189,8 +197,10 @@ static double ln_obj(void *p) {
     return dot_d(c->out, c->R, (size_t)c->N * c->C);
 }
 
-static void test_layernorm(tu_ctx *t, int N, int C) {
+/* the plain kernels with n_old = C (mc unused), else the masked pair with (n_old, mc) */
+static void test_layernorm(tu_ctx *t, int N, int C, int n_old, float mc) {
     size_t NC = (size_t)N * C;
+    int masked = n_old < C;
     float *inp = rnd(NC, 1), *w = rnd(C, 1), *b = rnd(C, 1), *R = rnd(NC, 1);
     /* a large common offset: the variance must not be E[x^2] - E[x]^2 */
     for (int n = 0; n < N; n += 3)
@@ -200,14 +210,29 @@ static void test_layernorm(tu_ctx *t, int N, int C) {
     float *out = nan_buf(NC), *mean = nan_buf(N), *rstd = nan_buf(N);
     float *di0 = rnd(NC, 0.5f), *dw0 = rnd(C, 0.5f), *db0 = rnd(C, 0.5f);
     float *di = fcopy(di0, NC), *dw = fcopy(dw0, C), *db = fcopy(db0, C);
-    ln_ctx c = {N, C, to_d(inp, NC), to_d(w, C), to_d(b, C), malloc(NC * sizeof(double)), R};
+    ln_ctx c = {N,
+                C,
+                n_old,
+                masked ? mc : 1,
+                to_d(inp, NC),
+                to_d(w, C),
+                to_d(b, C),
+                malloc(NC * sizeof(double)),
+                R};
 
-    sp_layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+    if (masked)
+        sp_layernorm_masked_forward(out, mean, rstd, inp, w, b, N, C, n_old, mc);
+    else
+        sp_layernorm_forward(out, mean, rstd, inp, w, b, N, C);
     ln_ref(&c);
     double e = rel_fd(out, c.out, NC);
-    tu_check(t, e <= TOL_FWD, "layernorm forward N=%d C=%d rel %.3g", N, C, e);
+    tu_check(t, e <= TOL_FWD, "layernorm forward N=%d C=%d n_old=%d c=%g rel %.3g", N, C, n_old, mc,
+             e);
 
-    sp_layernorm_backward(di, dw, db, R, inp, w, mean, rstd, N, C);
+    if (masked)
+        sp_layernorm_masked_backward(di, dw, db, R, inp, w, mean, rstd, N, C, n_old, mc);
+    else
+        sp_layernorm_backward(di, dw, db, R, inp, w, mean, rstd, N, C);
     double *g = malloc(NC * sizeof *g);
     struct {
         const char *name;
@@ -219,12 +244,89 @@ static void test_layernorm(tu_ctx *t, int N, int C) {
         float *d = delta(in[k].got, in[k].pre, in[k].n);
         fd_grad(in[k].x, in[k].n, NULL, 0, ln_obj, &c, g);
         e = rel_fd(d, g, in[k].n);
-        tu_check(t, e <= TOL_BWD, "layernorm %s N=%d C=%d rel %.3g", in[k].name, N, C, e);
+        tu_check(t, e <= TOL_BWD, "layernorm %s N=%d C=%d n_old=%d c=%g rel %.3g", in[k].name, N, C,
+                 n_old, mc, e);
         free(d);
     }
     free(g), free(c.inp), free(c.w), free(c.b), free(c.out);
     free(inp), free(w), free(b), free(R), free(out), free(mean), free(rstd);
     free(di0), free(dw0), free(db0), free(di), free(dw), free(db);
+}
+
+/* The masked LayerNorm at c = 1 against the plain kernel on the same input: the same function,
+ * only the sums are split in two, so within 1e-6 relative. At c = 0 the old channels equal the
+ * plain LayerNorm of the first n_old channels bit for bit and the new ones are 0. */
+static void test_layernorm_masked_ends(tu_ctx *t, int N, int C, int n_old) {
+    size_t NC = (size_t)N * C;
+    float *inp = rnd(NC, 1), *w = rnd(C, 1), *b = rnd(C, 1), *R = rnd(NC, 1);
+    float *o1 = nan_buf(NC), *o2 = nan_buf(NC), *mean = nan_buf(N), *rstd = nan_buf(N);
+    float *d1 = rnd(NC, 0.5f), *d2 = fcopy(d1, NC), *g1 = rnd(2 * C, 0.5f), *g2 = fcopy(g1, 2 * C);
+    sp_layernorm_forward(o1, mean, rstd, inp, w, b, N, C);
+    sp_layernorm_backward(d1, g1, g1 + C, R, inp, w, mean, rstd, N, C);
+    sp_layernorm_masked_forward(o2, mean, rstd, inp, w, b, N, C, n_old, 1.0f);
+    sp_layernorm_masked_backward(d2, g2, g2 + C, R, inp, w, mean, rstd, N, C, n_old, 1.0f);
+    double e = fmax(tu_rel_maxabs(o2, o1, NC),
+                    fmax(tu_rel_maxabs(d2, d1, NC), tu_rel_maxabs(g2, g1, 2 * C)));
+    tu_check(t, e <= 1e-6, "masked layernorm at c = 1 vs plain: rel %.3g", e);
+
+    /* c = 0: the rows of the first n_old channels alone through the plain kernel */
+    float *small = malloc((size_t)N * n_old * sizeof(float)), *os = nan_buf((size_t)N * n_old);
+    for (int n = 0; n < N; n++)
+        memcpy(small + (size_t)n * n_old, inp + (size_t)n * C, (size_t)n_old * sizeof(float));
+    sp_layernorm_forward(os, mean, rstd, small, w, b, N, n_old);
+    sp_layernorm_masked_forward(o2, mean, rstd, inp, w, b, N, C, n_old, 0.0f);
+    int bad = 0;
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) {
+            float want = i < n_old ? os[(size_t)n * n_old + i] : 0.0f;
+            bad += !(o2[(size_t)n * C + i] == want); /* new channels may be -0 (c * negative) */
+        }
+    tu_check(t, bad == 0, "masked layernorm at c = 0: %d values differ from the old channels' LN",
+             bad);
+    free(inp), free(w), free(b), free(R), free(o1), free(o2), free(mean), free(rstd);
+    free(d1), free(d2), free(g1), free(g2), free(small), free(os);
+}
+
+/* ---- column masks -------------------------------------------------------------------------- */
+
+typedef struct {
+    int N, OC, n_old, sections;
+    double mc, *inp, *out;
+    const float *R;
+} mk_ctx;
+
+static void mk_ref(mk_ctx *c) {
+    int sec = c->OC / c->sections;
+    for (size_t i = 0; i < (size_t)c->N * c->OC; i++)
+        c->out[i] = ((int)(i % c->OC) % sec < c->n_old ? 1 : c->mc) * c->inp[i];
+}
+
+static double mk_obj(void *p) {
+    mk_ctx *c = p;
+    mk_ref(c);
+    return dot_d(c->out, c->R, (size_t)c->N * c->OC);
+}
+
+static void test_mask_cols(tu_ctx *t, int N, int OC, int n_old, int sections, float mc) {
+    size_t n = (size_t)N * OC;
+    float *inp = rnd(n, 1), *out = fcopy(inp, n), *R = rnd(n, 1), *d = nan_buf(n);
+    mk_ctx c = {N, OC, n_old, sections, mc, to_d(inp, n), malloc(n * sizeof(double)), R};
+    sp_mask_cols_forward(out, N, OC, n_old, sections, mc);
+    mk_ref(&c);
+    double e = rel_fd(out, c.out, n);
+    tu_check(t, e <= TOL_FWD, "mask_cols forward OC=%d sections=%d c=%g rel %.3g", OC, sections, mc,
+             e);
+    /* overwrites (d starts as NaN), and in place gives the same */
+    sp_mask_cols_backward(d, R, N, OC, n_old, sections, mc);
+    double *g = malloc(n * sizeof *g);
+    fd_grad(c.inp, n, NULL, 0, mk_obj, &c, g);
+    e = rel_fd(d, g, n);
+    tu_check(t, e <= TOL_BWD, "mask_cols backward OC=%d sections=%d c=%g rel %.3g", OC, sections,
+             mc, e);
+    float *dr = fcopy(R, n);
+    sp_mask_cols_backward(dr, dr, N, OC, n_old, sections, mc);
+    tu_check(t, !memcmp(dr, d, n * sizeof(float)), "mask_cols backward in place differs");
+    free(inp), free(out), free(R), free(d), free(c.inp), free(c.out), free(g), free(dr);
 }
 
 /* ---- matmul -------------------------------------------------------------------------------- */
@@ -655,8 +757,18 @@ static void test_fastmath(tu_ctx *t) {
 int main(void) {
     tu_ctx t = {0};
     test_encoder(&t);
-    test_layernorm(&t, 10, 8);
-    test_layernorm(&t, 6, 37); /* C not a multiple of the vector width */
+    test_layernorm(&t, 10, 8, 8, 1);
+    test_layernorm(&t, 6, 37, 37, 1); /* C not a multiple of the vector width */
+    const float mcs[] = {0.0f, 0.3f, 1.0f};
+    for (int i = 0; i < 3; i++) {
+        test_layernorm(&t, 10, 8, 4, mcs[i]);
+        test_layernorm(&t, 6, 37, 19, mcs[i]);
+        test_layernorm(&t, 5, 48, 16, mcs[i]);   /* the old segment a whole vector block */
+        test_mask_cols(&t, 6, 24, 3, 3, mcs[i]); /* q|k|v of 8, 3 old each */
+        test_mask_cols(&t, 5, 16, 8, 1, mcs[i]);
+    }
+    test_layernorm_masked_ends(&t, 7, 48, 16);
+    test_layernorm_masked_ends(&t, 7, 37, 19);
     test_matmul(&t, 10, 8, 32, 1);
     test_matmul(&t, 10, 8, 32, 0);
     test_matmul(&t, 33, 2, 1030, 1); /* dbias crosses its 32-row and 1024-channel blocks */

@@ -1,0 +1,218 @@
+/* Growth events on the live job: the one place that joins the growth operators (pure functions
+ * on slabs) with the redistribution engine (slabs between ranks). An event runs between two
+ * optimizer steps on every rank:
+ *   1. the trainer's layout is rebuilt for the model after the event (pp may change);
+ *   2. V-cycle saved models follow the grid; on the way down the current model is saved;
+ *   3. a width operator rewrites every slab in place on the OLD layout (same block ranges);
+ *   4. the blocks move to the new layout through a block map (depth operators, V-cycle depth
+ *      coalescing as several maps averaged, de-coalescing as a copy map, else the identity);
+ *   5. local transforms, V-cycle interpolation with the saved model, the optimizer policy. */
+#include "sprout/growth.h"
+#include "sprout/kernels.h"
+#include "sprout/redist.h"
+#include "sprout/train.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An uninitialised stage of `spec` on the trainer's current grid. */
+static int stage_of(const sp_trainer *tr, const sp_spec *spec, sp_model *m, sp_err *err) {
+    const sp_grid *g = &tr->grid;
+    int lo, hi;
+    sp_grid_stage_range(spec->n_layer, g->pp, g->stage, &lo, &hi);
+    return sp_model_create(m, spec, lo, hi, g->stage == 0, g->stage == g->pp - 1, err);
+}
+
+/* The block map new j <- old stride*j + offset (n_new blocks), every block copied. */
+static int strided_map(int n_old, int n_new, int stride, int offset, sp_block_map *map,
+                       sp_err *err) {
+    map->n_old = n_old, map->n_new = n_new;
+    map->b = calloc((size_t)(n_new > 0 ? n_new : 1), sizeof *map->b);
+    if (!map->b) return sp_err_set(err, SP_ERUNTIME, "out of memory");
+    for (int j = 0; j < n_new; j++) map->b[j] = (sp_block_src){stride * j + offset, SP_XF_COPY};
+    return SP_OK;
+}
+
+/* Moves m (laid out by *l) to the trainer's current grid through map (NULL: identity). */
+static int move_to_grid(const sp_trainer *tr, sp_model *m, const sp_layout *l,
+                        const sp_block_map *map, const sp_spec *to, sp_err *err) {
+    sp_block_map id = {0};
+    if (!map && strided_map(l->n_layer, l->n_layer, 1, 0, &id, err)) return err->code;
+    sp_model dst;
+    int rc = stage_of(tr, to, &dst, err);
+    sp_layout nl = {tr->grid.pp, tr->dp, to->n_layer};
+    if (!rc) rc = sp_redist(m, l, &dst, &nl, map ? map : &id, tr->comm, err);
+    sp_grow_map_free(&id);
+    sp_model_free(m);
+    if (rc) {
+        sp_model_free(&dst);
+        return rc;
+    }
+    *m = dst;
+    return SP_OK;
+}
+
+/* dst += src (params, m and v; the two stages have the same spec and range) */
+static void add_model(sp_model *dst, const sp_model *src) {
+    float *d[3] = {dst->params, dst->m, dst->v};
+    const float *s[3] = {src->params, src->m, src->v};
+    for (int a = 0; a < 3; a++)
+        for (size_t i = 0; i < dst->numel; i++) d[a][i] += s[a][i];
+}
+
+/* V-cycle depth coalescing: new block j = mean of old blocks dk*j .. dk*j+dk-1, one
+ * redistribution per member of the group. For dk = 2, (a + a) * 0.5 == a, so coalescing a
+ * de-coalesced model gives it back bit for bit. */
+static int coalesce_depth(sp_trainer *tr, const sp_model *cur, const sp_layout *old_l, int dk,
+                          sp_err *err) {
+    sp_model *dst = &tr->model;
+    sp_layout nl = {tr->grid.pp, tr->dp, dst->spec.n_layer};
+    int rc = SP_OK;
+    for (int p = 0; p < dk && !rc; p++) {
+        sp_block_map map;
+        if ((rc = strided_map(old_l->n_layer, nl.n_layer, dk, p, &map, err))) break;
+        sp_model tmp;
+        int into_dst = p == 0;
+        if (!into_dst) rc = stage_of(tr, &dst->spec, &tmp, err);
+        if (!rc) rc = sp_redist(cur, old_l, into_dst ? dst : &tmp, &nl, &map, tr->comm, err);
+        if (!rc && !into_dst) add_model(dst, &tmp);
+        if (!into_dst) sp_model_free(&tmp);
+        sp_grow_map_free(&map);
+    }
+    if (!rc) {
+        float inv = 1.0f / (float)dk;
+        float *arenas[3] = {dst->params, dst->m, dst->v};
+        for (int a = 0; a < 3; a++) sp_scale(arenas[a], dst->numel, inv);
+    }
+    return rc;
+}
+
+/* theta = (1 - alpha) * saved + alpha * theta, weights only (the moments are reset) */
+static int interpolate_saved(sp_model *m, const sp_model *saved, double alpha, sp_err *err) {
+    if (saved->numel != m->numel || saved->lo != m->lo || saved->spec.d_model != m->spec.d_model)
+        return sp_err_set(err, SP_ERUNTIME, "V-cycle: the saved model does not match the level");
+    float a = (float)alpha, b = (float)(1.0 - alpha);
+    for (size_t i = 0; i < m->numel; i++) m->params[i] = b * saved->params[i] + a * m->params[i];
+    return SP_OK;
+}
+
+/* Rewrites cur in place with a width operator (same layout, new widths). */
+static int widen(sp_trainer *tr, sp_model *cur, const char *op, int k, const sp_grow_event *ev,
+                 int e, sp_err *err) {
+    sp_spec ws;
+    sp_model w;
+    if (sp_grow_width_spec(op, &cur->spec, k, &ws, err)) return err->code;
+    if (sp_model_create(&w, &ws, cur->lo, cur->hi, cur->has_embed, cur->has_head, err))
+        return err->code;
+    if (sp_grow_width(op, k, cur, &w, !ev->reset_optim, ev->noise, tr->cfg->train.seed, e, err)) {
+        sp_model_free(&w);
+        return err->code;
+    }
+    sp_model_free(cur);
+    *cur = w;
+    return SP_OK;
+}
+
+/* The levels whose model a checkpoint at growth stage k holds: saved on the way down and not
+ * yet used on the way up. */
+static int saved_levels(const sp_grow_sched *gs, int k, int *levels) {
+    int have[SP_MAX_LEVELS] = {0}, n = 0;
+    for (int e = 0; e < k; e++) {
+        const sp_grow_event *r = &gs->ev[e];
+        if (r->kind == SP_GROW_VC_DOWN) have[r->level - 1] = 1;
+        if (r->kind == SP_GROW_VC_UP) have[r->level] = 0;
+    }
+    for (int l = 0; l < SP_MAX_LEVELS; l++)
+        if (have[l]) levels[n++] = l;
+    return n;
+}
+
+int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
+    int e = (int)tr->st.growth_index;
+    if (e >= tr->gs.n) return sp_err_set(err, SP_ERUNTIME, "no growth event left to apply");
+    const sp_grow_event *ev = &tr->gs.ev[e];
+    sp_layout old_l = {tr->grid.pp, tr->dp, ev->n_before};
+    sp_model cur = tr->model;
+    memset(&tr->model, 0, sizeof tr->model);
+    sp_trainer_layout_free(tr);
+    /* layout errors (a pipeline that does not fit the new model) are the same on every rank */
+    int rc = sp_trainer_layout_create(tr, &ev->after, sp_trainer_pipeline_at(tr, e + 1), err);
+    int levels[SP_MAX_LEVELS], nsaved = saved_levels(&tr->gs, e, levels);
+    for (int i = 0; i < nsaved && !rc && tr->grid.pp != old_l.pp; i++) {
+        sp_model *s = &tr->saved[levels[i]];
+        sp_layout sl = {old_l.pp, old_l.dp, s->spec.n_layer};
+        sp_spec spec = s->spec;
+        rc = move_to_grid(tr, s, &sl, NULL, &spec, err);
+    }
+    if (!rc && ev->kind == SP_GROW_VC_DOWN) { /* keep this level's weights for the way up */
+        sp_model *s = &tr->saved[ev->level - 1];
+        sp_model_free(s);
+        if (!(rc = stage_of(tr, &cur.spec, s, err))) {
+            sp_block_map id;
+            sp_layout nl = {tr->grid.pp, tr->dp, cur.spec.n_layer};
+            if (!(rc = strided_map(cur.spec.n_layer, cur.spec.n_layer, 1, 0, &id, err)))
+                rc = sp_redist(&cur, &old_l, s, &nl, &id, tr->comm, err);
+            sp_grow_map_free(&id);
+        }
+    }
+    const char *wop = ev->kind == SP_GROW_WIDTH     ? ev->op
+                      : ev->wk < 2                  ? NULL
+                      : ev->kind == SP_GROW_VC_DOWN ? "coalesce_width"
+                                                    : "decoalesce_width";
+    if (!rc && wop)
+        rc = widen(tr, &cur, wop, ev->kind == SP_GROW_WIDTH ? ev->factor : ev->wk, ev, e, err);
+    sp_layout new_l = {tr->grid.pp, tr->dp, ev->n_after};
+    if (!rc && ev->kind == SP_GROW_VC_DOWN && ev->dk > 1) {
+        rc = coalesce_depth(tr, &cur, &old_l, ev->dk, err);
+    } else if (!rc && ev->kind == SP_GROW_DEPTH && !strcmp(ev->op, "coalesce_depth")) {
+        rc = coalesce_depth(tr, &cur, &old_l, ev->factor, err);
+    } else if (!rc) {
+        sp_block_map map;
+        if (ev->kind == SP_GROW_DEPTH)
+            rc = sp_grow_plan(ev->op, ev->n_before, ev->factor, &map, err);
+        else if (ev->kind == SP_GROW_VC_UP && ev->dk > 1) /* de-coalesce: 0,0,1,1,.. copies */
+            rc = sp_grow_plan("interpolate", ev->n_before, ev->dk, &map, err);
+        else
+            rc = strided_map(ev->n_before, ev->n_after, 1, 0, &map, err);
+        if (!rc) rc = sp_redist(&cur, &old_l, &tr->model, &new_l, &map, tr->comm, err);
+        if (!rc && ev->kind == SP_GROW_DEPTH)
+            sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
+        sp_grow_map_free(&map);
+    }
+    if (!rc && ev->kind == SP_GROW_VC_UP) {
+        sp_model *s = &tr->saved[ev->level];
+        rc = interpolate_saved(&tr->model, s, ev->alpha, err);
+        sp_model_free(s);
+    }
+    if (!rc && ev->reset_optim) sp_grow_reset_optim(&tr->model);
+    if (!rc) tr->st.growth_index = e + 1;
+    sp_model_free(&cur);
+    return rc;
+}
+
+int sp_trainer_saved_extras(const sp_trainer *tr, sp_ckpt_extra *extra, char names[][32]) {
+    int levels[SP_MAX_LEVELS];
+    int n = saved_levels(&tr->gs, (int)tr->st.growth_index, levels);
+    for (int i = 0; i < n; i++) {
+        snprintf(names[i], 32, "vcycle/level_%d", levels[i]);
+        extra[i] = (sp_ckpt_extra){names[i], &tr->saved[levels[i]]};
+    }
+    return n;
+}
+
+int sp_trainer_load_saved(sp_trainer *tr, const char *path, sp_err *err) {
+    int levels[SP_MAX_LEVELS];
+    int n = saved_levels(&tr->gs, (int)tr->st.growth_index, levels);
+    for (int i = 0; i < n; i++) {
+        char group[32];
+        snprintf(group, sizeof group, "vcycle/level_%d", levels[i]);
+        sp_spec spec;
+        sp_model *s = &tr->saved[levels[i]];
+        sp_model_free(s);
+        if (sp_ckpt_read_extra_spec(path, group, &spec, err) || stage_of(tr, &spec, s, err) ||
+            sp_ckpt_load_extra(path, group, s, err))
+            return err->code;
+    }
+    return SP_OK;
+}
