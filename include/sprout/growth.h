@@ -151,6 +151,10 @@ void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c
  * V-cycle level's scale), times the linear re-warm-up of the newest event with lr: rewarm,
  * min(1, (step - event step + 1) / rewarm_steps). */
 double sp_grow_lr_factor(const sp_grow_sched *gs, int k, int64_t step);
+/* The fade-in mask of channels added by widen_zero / widen_random (sp_model.mask_*) after the
+ * first k events at 0-based step `step`: on while the newest event is one of those and its
+ * ramp_steps are not over, mask_c = (step - event step) / ramp_steps; off otherwise. */
+void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_model *m);
 /* 1 if op names an operator the growth list accepts (depth or width) */
 int sp_grow_is_op(const char *op);
 

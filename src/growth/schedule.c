@@ -91,7 +91,8 @@ static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *
             return sp_err_set(err, SP_EINPUT,
                               "%s: growth[%d].op: '%s' is not a growth operator (stack, direct, "
                               "interpolate, zero, random, decoalesce_depth, coalesce_depth, "
-                              "decoalesce_width, widen_direct, coalesce_width)",
+                              "decoalesce_width, widen_direct, widen_zero, widen_random, "
+                              "coalesce_width)",
                               src, e, g->op);
         r->kind = sp_grow_is_width_op(g->op) ? SP_GROW_WIDTH : SP_GROW_DEPTH;
         int grows_depth = r->kind == SP_GROW_DEPTH && strcmp(g->op, "coalesce_depth");
@@ -297,4 +298,19 @@ double sp_grow_lr_factor(const sp_grow_sched *gs, int k, int64_t step) {
         return f * (x < 1.0 ? (x > 0.0 ? x : 0.0) : 1.0);
     }
     return f;
+}
+
+void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_model *m) {
+    m->mask_d = m->mask_f = m->mask_out = 0;
+    m->mask_c = 1.0f;
+    if (k == 0) return;
+    /* only the newest event can be fading in: any later event ends a ramp */
+    const sp_grow_event *r = &gs->ev[k - 1];
+    int zero = !strcmp(r->op, "widen_zero"), random = !strcmp(r->op, "widen_random");
+    double x = (double)(step - r->step) / (double)r->ramp_steps;
+    if ((!zero && !random) || x >= 1.0) return;
+    m->mask_d = r->before.d_model;
+    m->mask_f = r->before.d_ff;
+    m->mask_out = random;
+    m->mask_c = x > 0.0 ? (float)x : 0.0f;
 }

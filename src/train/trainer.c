@@ -183,6 +183,7 @@ void sp_trainer_set_scales(sp_trainer *tr, int64_t step) {
     sp_grow_block_scales(&tr->gs, (int)tr->st.growth_index, step, c);
     for (int b = tr->model.lo; b < tr->model.hi; b++) tr->model.bscale[b - tr->model.lo] = c[b];
     free(c);
+    sp_grow_width_mask(&tr->gs, (int)tr->st.growth_index, step, &tr->model);
 }
 
 double sp_trainer_lr(const sp_trainer *tr, int64_t step) {

@@ -3,7 +3,9 @@
 #  - round trips: decoalesce then coalesce (width k = 2, and depth), applied at the same step,
 #    give back the model bit for bit (the held-out loss after the pair equals the one before,
 #    and training continues exactly like the run without the pair), also across a layout change;
-#  - decoalesce_width and widen_direct preserve the held-out loss (fp32 rounding, 1e-5);
+#  - decoalesce_width, widen_direct, widen_zero and widen_random (masked norm, new channels at
+#    mask 0) preserve the held-out loss (fp32 rounding, 1e-5); a restart inside the fade-in of
+#    widen_random continues bit for bit;
 #  - a 3-level V-cycle (width and depth halved per level) gives the same losses on 1, 2 and 4
 #    ranks within 1e-5; interrupted mid-cycle (saved level models in the checkpoint) and
 #    restarted on another layout it ends at the same loss within 1e-5, on the same layout bit for
@@ -44,12 +46,12 @@ growth:
   - {at_step: 6, op: $3, factor: 2, pipeline: 1, optimizer: $4}
 YAML
 done
-for op in decoalesce_width widen_direct; do
+for op in decoalesce_width widen_direct widen_zero widen_random; do
   base "$T/$op.yaml"
   sed -i 's/d_model: 32, n_head: 4/d_model: 64, n_head: 8/' "$T/$op.yaml"
   cat >>"$T/$op.yaml" <<YAML
 growth:
-  - {at_step: 6, op: $op, factor: 2, optimizer: reset, noise: 0.05}
+  - {at_step: 6, op: $op, factor: 2, optimizer: reset, noise: 0.05, ramp_steps: 6}
 YAML
 done
 fail=0
@@ -64,6 +66,9 @@ tr RW rt_width 2
 tr RD rt_depth 2
 tr W1 decoalesce_width 1
 tr W2 widen_direct 2
+tr W3 widen_zero 2
+tr W4 widen_random 1
+tr W4R widen_random 1 --resume "$(ck W4 10)"   # inside the fade-in of the new channels
 tr V1 vc 1
 tr V2 vc 2
 tr V4 vc 4
@@ -115,13 +120,19 @@ for n in ("RW", "RD"):
     check(g[0]["pp"] == 2 and g[1]["pp"] == 1, f"{n}: the round trip went through pp 2")
 p, r = steps("P"), steps("RD")
 check(all(strip(p[i]) == strip(r[i]) for i in range(1, 31)), "RD: training differs from the plain run")
-for n in ("W1", "W2"):
+for n in ("W1", "W2", "W3", "W4"):
     g = growth(n)[0]
     dl = abs(g["loss_after"] - g["loss_before"]) / g["loss_before"]
     print(f"{n}: {g['op']} d_model {g['d_model_before']} -> {g['d_model_after']}: held-out loss "
           f"{g['loss_before']:.7f} -> {g['loss_after']:.7f} (rel {dl:.1e})")
     check(dl <= 1e-5 and g["d_model_after"] == 2 * g["d_model_before"], f"{n}: not function-preserving ({dl:.2e})")
 
+check(all(strip(steps("W4")[i]) == strip(steps("W4R")[i]) for i in range(11, 31)),
+      "W4R (resumed inside the widen_random fade-in) differs")
+wa, wb = final("W4"), final("W4R")
+check(wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa), "W4R final weights differ")
+# the new channels do learn once faded in: the widened run ends below where it started
+check(steps("W3")[30]["loss"] < steps("W3")[6]["loss"], "widen_zero stopped learning")
 # the V-cycle: 4 events, widths and depths per level
 g = growth("V1")
 want = [("coalesce", 32, 16, 4, 2, 2), ("coalesce", 16, 8, 2, 1, 3),
