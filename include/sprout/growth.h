@@ -151,6 +151,10 @@ void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c
  * V-cycle level's scale), times the linear re-warm-up of the newest event with lr: rewarm,
  * min(1, (step - event step + 1) / rewarm_steps). */
 double sp_grow_lr_factor(const sp_grow_sched *gs, int k, int64_t step);
+/* G_stack's growth timing: tokens to train the base model for a target of n_params parameters
+ * and a planned budget of total_tokens, log10(d) = 0.88 log10(N) + 163.27 / log10(C) - 5.74 with
+ * C = 6 N D; -1 when C < 1e20, outside the range the fit was made on. */
+int64_t sp_grow_timing_tokens(double n_params, double total_tokens);
 /* The fade-in mask of channels added by widen_zero / widen_random (sp_model.mask_*) after the
  * first k events at 0-based step `step`: on while the newest event is one of those and its
  * ramp_steps are not over, mask_c = (step - event step) / ramp_steps; off otherwise. */

@@ -8,19 +8,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* G_stack's growth-timing fit (docs/growth.md, "When"): tokens for the base model, from the
- * target's parameters N and the planned compute C = 6 N D. The fit was made for 1e20..1e21
- * FLOPs and explodes below; there the base gets 10% of the token budget. */
-static int64_t auto_at_tokens(double n_params, double total_tokens, const sp_log *log, int e) {
+/* G_stack's growth-timing fit (docs/growth.md, "When"): the fit was made for 1e20..1e21 FLOPs
+ * and its second term explodes below. */
+int64_t sp_grow_timing_tokens(double n_params, double total_tokens) {
     double c = 6.0 * n_params * total_tokens;
-    if (c >= 1e20) {
-        double lg = 0.88 * log10(n_params) + 163.27 / log10(c) - 5.74;
-        return (int64_t)pow(10.0, lg);
-    }
+    if (!(c >= 1e20)) return -1;
+    return (int64_t)pow(10.0, 0.88 * log10(n_params) + 163.27 / log10(c) - 5.74);
+}
+
+/* at_tokens: auto; below the fit's range the base gets 10% of the token budget */
+static int64_t auto_at_tokens(double n_params, double total_tokens, const sp_log *log, int e) {
+    int64_t d = sp_grow_timing_tokens(n_params, total_tokens);
+    if (d >= 0) return d;
     sp_warn(log,
             "growth[%d].at_tokens = auto: the planned %.2e FLOPs are below the 1e20 the "
             "growth-timing fit covers; using 10%% of the token budget",
-            e, c);
+            e, 6.0 * n_params * total_tokens);
     return (int64_t)(0.1 * total_tokens);
 }
 

@@ -1,0 +1,153 @@
+/* The growth schedule: G_stack's timing fit against the published table, the depths and widths
+ * of every stage worked backwards from the target, at_tokens rounding, factor auto, the
+ * re-warm-up and level learning rates, the fade-in ramps of random blocks through later events,
+ * the V-cycle expansion, and the errors that name the key. Pure functions: no MPI. */
+#include "sprout/growth.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static int has(const char *msg, const char *part) {
+    return strstr(msg, part) != NULL;
+}
+
+/* a config from YAML text (defaults for everything not given) */
+static int load(sp_config *c, const char *text, sp_err *err) {
+    return sp_cfg_load_text(c, text, strlen(text), "g.yaml", err) || sp_cfg_validate(c, err);
+}
+
+static const sp_log k_quiet = {1, 1};
+
+static void test_timing_fit(tu_ctx *t) {
+    /* P1 Table 4: target parameters, planned tokens -> base tokens (the fit at C = 6 N D) */
+    const struct {
+        double n, d, want;
+    } rows[] = {
+        {7e9, 2e12, 11.11e9}, {8e9, 15e12, 6.58e9}, {13e9, 2e12, 15.84e9}, {70e9, 2e12, 42.48e9}};
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        double got = (double)sp_grow_timing_tokens(rows[i].n, rows[i].d);
+        tu_check(t, fabs(got / rows[i].want - 1) < 5e-3, "timing fit N %.0e D %.0e: %.4e vs %.4e",
+                 rows[i].n, rows[i].d, got, rows[i].want);
+    }
+    tu_check(t, sp_grow_timing_tokens(1e7, 2e8) == -1, "below 1e20 FLOPs the fit is not used");
+}
+
+static void test_list(tu_ctx *t) {
+    sp_config c;
+    sp_err err = {0};
+    sp_grow_sched gs;
+    /* 8 blocks at the end; factor auto of the last event is 4 (the largest divisor of 8 that is
+     * <= 4), so the depths are 1 -> 2 -> 8 */
+    int rc = load(&c,
+                  "model: {n_layer: 8, d_model: 32, n_head: 4, seq_len: 16}\n"
+                  "train: {steps: 100, global_batch: 4, micro_batch: 4, warmup_steps: 10}\n"
+                  "growth:\n"
+                  "  - {at_step: 10, op: stack, factor: 2, lr: rewarm}\n"
+                  "  - {at_tokens: 1000, op: random, factor: auto, ramp_steps: 8}\n",
+                  &err);
+    tu_check(t, rc == 0, "load: %s", err.msg);
+    rc = sp_grow_schedule(&c, &gs, &k_quiet, &err);
+    tu_check(t, rc == 0 && gs.n == 2, "schedule: %s", err.msg);
+    if (rc == 0 && gs.n == 2) {
+        /* at_tokens 1000 with 64 tokens a step: ceil(1000/64) = 16 */
+        tu_check(t, gs.n_layer0 == 1 && gs.ev[0].n_before == 1 && gs.ev[0].n_after == 2,
+                 "depths: start %d, event 0 %d -> %d", gs.n_layer0, gs.ev[0].n_before,
+                 gs.ev[0].n_after);
+        tu_check(t, gs.ev[1].factor == 4 && gs.ev[1].n_before == 2 && gs.ev[1].n_after == 8,
+                 "factor auto: x%d, %d -> %d", gs.ev[1].factor, gs.ev[1].n_before,
+                 gs.ev[1].n_after);
+        tu_check(t, gs.ev[0].step == 10 && gs.ev[1].step == 16, "steps %lld %lld",
+                 (long long)gs.ev[0].step, (long long)gs.ev[1].step);
+        sp_spec s0 = sp_grow_spec_at(&c, &gs, 0), s2 = sp_grow_spec_at(&c, &gs, 2);
+        tu_check(t, s0.n_layer == 1 && s2.n_layer == 8 && s2.d_model == 32, "spec_at");
+        /* re-warm-up: default = warmup_steps 10, capped at 5% of the 90 steps left = 4 */
+        tu_check(t, gs.ev[0].rewarm_steps == 4, "rewarm default %lld",
+                 (long long)gs.ev[0].rewarm_steps);
+        tu_check(t,
+                 sp_grow_lr_factor(&gs, 1, 10) == 0.25 && sp_grow_lr_factor(&gs, 1, 13) == 1.0 &&
+                     sp_grow_lr_factor(&gs, 0, 5) == 1.0,
+                 "lr factor");
+        /* random x4 after stack: blocks 2..7 fresh, ramped over 8 steps from step 16 */
+        float cs[8];
+        sp_grow_block_scales(&gs, 2, 20, cs);
+        int ok = 1;
+        for (int b = 0; b < 8; b++) ok &= cs[b] == (b < 2 ? 1.0f : 0.5f);
+        tu_check(t, ok, "block scales at step 20: %g %g", cs[0], cs[7]);
+        sp_grow_block_scales(&gs, 2, 30, cs);
+        tu_check(t, cs[7] == 1.0f, "ramp over");
+    }
+    sp_grow_sched_free(&gs);
+    sp_cfg_free(&c);
+
+    /* errors name the key */
+    const struct {
+        const char *yaml, *msg;
+    } bad[] = {
+        {"model: {n_layer: 6}\ngrowth:\n  - {at_step: 1, op: stack, factor: 4}\n",
+         "growth[0].factor: 4 does not divide the depth 6"},
+        {"model: {n_layer: 6}\ngrowth:\n  - {at_step: 1, op: sideways}\n",
+         "growth[0].op: 'sideways' is not a growth operator"},
+        {"model: {n_layer: 8}\ngrowth:\n  - {at_tokens: 100000, op: stack}\n"
+         "  - {at_step: 1, op: stack}\n",
+         "growth[1] (step 1) comes before growth[0]"},
+        {"model: {d_model: 48, n_head: 3}\ngrowth:\n  - {at_step: 1, op: decoalesce_width}\n",
+         "growth[0]"},
+        {"vcycle: {levels: 2}\ngrowth:\n  - {at_step: 1, op: stack}\n", "use one or the other"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        sp_err e2 = {0};
+        rc = load(&c, bad[i].yaml, &e2);
+        if (!rc) rc = sp_grow_schedule(&c, &gs, &k_quiet, &e2);
+        tu_check(t, rc == SP_EINPUT && has(e2.msg, bad[i].msg), "bad %zu: '%s'", i, e2.msg);
+        sp_grow_sched_free(&gs);
+        sp_cfg_free(&c);
+    }
+}
+
+static void test_vcycle(tu_ctx *t) {
+    sp_config c;
+    sp_err err = {0};
+    sp_grow_sched gs;
+    int rc = load(&c,
+                  "model: {n_layer: 8, d_model: 64, n_head: 8, seq_len: 16}\n"
+                  "train: {steps: 200, global_batch: 4, micro_batch: 4, warmup_steps: 10}\n"
+                  "vcycle: {levels: 3, coalesce: 'both,depth', alpha: 0.25, lr_scale: 3}\n",
+                  &err);
+    tu_check(t, rc == 0, "load: %s", err.msg);
+    rc = sp_grow_schedule(&c, &gs, &k_quiet, &err);
+    tu_check(t, rc == 0 && gs.n == 4, "vcycle schedule: %s", err.msg);
+    if (rc == 0 && gs.n == 4) {
+        /* down 5% = 10 steps per level, bottom 50% = 100, the rest 80 split in 2 ups of 40 */
+        int64_t want_step[4] = {10, 20, 120, 160};
+        int want_d[4] = {32, 32, 32, 64}, want_l[4] = {4, 2, 4, 8}, want_level[4] = {2, 3, 2, 1};
+        int ok = 1;
+        for (int e = 0; e < 4; e++)
+            ok &= gs.ev[e].step == want_step[e] && gs.ev[e].after.d_model == want_d[e] &&
+                  gs.ev[e].after.n_layer == want_l[e] && gs.ev[e].level == want_level[e] &&
+                  gs.ev[e].reset_optim && gs.ev[e].after.n_head * 8 == gs.ev[e].after.d_model;
+        tu_check(t, ok, "V-cycle events (step, d_model, n_layer, level)");
+        tu_check(t,
+                 gs.ev[0].kind == SP_GROW_VC_DOWN && gs.ev[3].kind == SP_GROW_VC_UP &&
+                     gs.ev[0].wk == 2 && gs.ev[1].wk == 1 && gs.ev[1].dk == 2 &&
+                     gs.ev[3].alpha == 0.25,
+                 "V-cycle kinds and factors");
+        tu_check(t,
+                 sp_grow_lr_factor(&gs, 2, 30) == 9.0 && sp_grow_lr_factor(&gs, 3, 130) == 3.0 &&
+                     sp_grow_lr_factor(&gs, 4, 190) == 1.0,
+                 "level learning rates");
+        sp_spec s0 = sp_grow_spec_at(&c, &gs, 0);
+        tu_check(t, s0.d_model == 64 && s0.n_layer == 8, "a V-cycle starts at the target");
+    }
+    sp_grow_sched_free(&gs);
+    sp_cfg_free(&c);
+}
+
+int main(void) {
+    tu_ctx t = {0};
+    test_timing_fit(&t);
+    test_list(&t);
+    test_vcycle(&t);
+    return tu_finish(&t, "grow_schedule");
+}
