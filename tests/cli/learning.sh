@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The demo config learns on the real Brown corpus on 2 ranks: validation loss falls from
-# ln(256) = 5.55 to below 3.0 within 120 steps; the run leaves metrics with every design field,
+# The demo config learns on the real Brown corpus on 2 ranks: it grows from 2 to 4 blocks, and
+# the validation loss falls from ln(256) = 5.55 to below 3.0 within 120 steps; the run leaves metrics with every design field,
 # a checkpoint that inspect verifies and eval reproduces, and sample writes text.
 # usage: learning.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -euo pipefail
@@ -22,7 +22,12 @@ EVAL=$("$SPROUT" eval "$CKPT" --data "$T/data/val.bin" --batches 8 | awk '{print
 "$SPROUT" sample "$CKPT" --prompt "The " --tokens 80 >"$T/sample"
 /usr/bin/python3 - "$T/run/metrics.jsonl" "$EVAL" "$T/sample" <<'PY'
 import json, sys
-rows = [json.loads(l) for l in open(sys.argv[1])]
+lines = [json.loads(l) for l in open(sys.argv[1])]
+rows = [r for r in lines if "event" not in r]
+grow = [r for r in lines if r.get("event") == "growth"]
+assert len(grow) == 1 and grow[0]["n_layer_before"] == 2 and grow[0]["n_layer_after"] == 4, \
+    f"the demo grows 2 -> 4 blocks once: {grow}"
+assert rows[0]["n_layer"] == 2 and rows[-1]["n_layer"] == 4
 need = "step tokens flops loss lr grad_norm n_layer d_model pp dp ms tok_per_s".split()
 missing = [k for r in rows for k in need if k not in r]
 assert not missing, f"metrics lines lack {sorted(set(missing))}"
