@@ -230,9 +230,12 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     log_layout(&tr, log);
     for (int e = 0; e < tr.gs.n; e++) {
         const sp_grow_event *ev = &tr.gs.ev[e];
-        sp_info(log, "growth[%d]%s: before step %lld, %s x%d: %d -> %d blocks, optimizer %s, %s", e,
-                e < tr.st.growth_index ? " (done)" : "", (long long)ev->step, ev->op, ev->factor,
-                ev->n_before, ev->n_after, ev->reset_optim ? "reset" : "copy",
+        sp_info(log,
+                "growth[%d]%s: before step %lld, %s x%d: %d -> %d blocks, d_model %d -> %d, "
+                "optimizer %s, %s",
+                e, e < tr.st.growth_index ? " (done)" : "", (long long)ev->step, ev->op, ev->factor,
+                ev->n_before, ev->n_after, ev->before.d_model, ev->after.d_model,
+                ev->reset_optim ? "reset" : "copy",
                 ev->rewarm_steps ? "lr re-warm-up" : "lr continues");
     }
     sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
