@@ -218,6 +218,9 @@ static int vcycle_schedule(const sp_config *cfg, sp_grow_sched *gs, sp_err *err)
         r->lr_mult = pow(cfg->vcycle.lr_scale, r->level - 1);
         r->reset_optim = 1;
         r->ramp_steps = 1;
+        /* parallel.pipeline holds for every level that has blocks enough for it */
+        int pp = sp_cfg_pipeline(cfg);
+        r->pipeline = pp <= r->after.n_layer ? pp : 0;
     }
     return SP_OK;
 }

@@ -72,6 +72,7 @@ tr W4R widen_random 1 --resume "$(ck W4 10)"   # inside the fade-in of the new c
 tr V1 vc 1
 tr V2 vc 2
 tr V4 vc 4
+tr V4P vc 4 --set parallel.pipeline=2  # pp 2 x dp 2 where a level has 2 blocks or more
 tr VS vc 1 --resume "$(ck V1 5)"        # same layout, after the first coalescing
 tr VR vc 2 --resume "$(ck V1 10)"       # mid-cycle (two levels saved), other layout
 tr VU vc 4 --resume "$(ck V2 20)"       # on the way up, other layout
@@ -141,7 +142,8 @@ got = [(r["op"], r["d_model_before"], r["d_model_after"], r["n_layer_before"], r
 check(got == want, f"V-cycle events {got}")
 check([r["step"] for r in g] == [4, 8, 18, 24], f"V-cycle steps {[r['step'] for r in g]}")
 s = steps("V1")
-for n in ("V2", "V4"):
+check([r["pp"] for r in growth("V4P")] == [2, 1, 2, 2], f"V4P layouts {[r['pp'] for r in growth('V4P')]}")
+for n in ("V2", "V4", "V4P"):
     r = rel("V1", n, 1, 30)
     print(f"{n}: V-cycle losses vs 1 rank: rel {r:.2e}")
     check(r <= 1e-5, f"{n}: V-cycle losses differ by {r:.2e}")
