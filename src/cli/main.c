@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct cli {
     int rank, world;
@@ -256,13 +257,19 @@ static int cmd_inspect(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv) || argc != 1) {
         printf("usage: sprout inspect CKPT\n"
                "Prints the spec, the training state and every tensor with its shape and crc32\n"
-               "verdict. Exit 1 if any tensor fails its check.\n");
+               "verdict. Exit 1 if any tensor fails its check or the file does not read\n"
+               "(truncated, not a checkpoint), 2 if it does not exist.\n");
         return argc == 1 || wants_help(argc, argv) ? SP_OK : SP_EINPUT;
     }
     if (c->rank != 0) return SP_OK;
     sp_spec s;
     sp_train_state st;
-    if (sp_ckpt_read_header(argv[0], &s, &st, &c->err)) return c->err.code;
+    if (sp_ckpt_read_header(argv[0], &s, &st, &c->err)) {
+        /* a file that is there but does not read (truncated, not HDF5) fails verification: 1 */
+        if (access(argv[0], F_OK) != 0) return c->err.code;
+        printf("%s\n  %s\nverdict: FAILED\n", argv[0], c->err.msg);
+        return SP_ERUNTIME;
+    }
     printf("%s\n  spec: vocab %d, seq_len %d, d_model %d, n_head %d, d_ff %d, n_layer %d\n",
            argv[0], s.vocab, s.seq_len, s.d_model, s.n_head, s.d_ff, s.n_layer);
     printf("  train: step %lld, tokens %lld, flops %.4g, growth stage %lld, lr %.3g\n",

@@ -411,6 +411,10 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
      * temporary file half-written, exactly where a node failure would hurt most */
     const char *fault = getenv("SPROUT_FAULT_KILL_IN_CKPT");
     if (fault && atoll(fault) == st->step && me == nranks - 1) raise(SIGKILL);
+    /* collective flush: the MPI-IO driver calls MPI_File_sync, so what every rank wrote is on
+     * stable storage before the commit, also when writers sit on other nodes of a parallel file
+     * system (rank 0's fsync below covers only its own node's cache) */
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) rc = -1;
     if (H5Fclose(f) < 0) rc = -1;
     int ok = rc == 0, all_ok = 0;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);

@@ -2,7 +2,8 @@
 # Faults: kill -9 of one rank during training, and during a checkpoint write (fault injection
 # through SPROUT_FAULT_KILL_IN_CKPT=STEP), end the job; --resume auto then continues from the
 # last complete checkpoint and the final weights and moments equal the uninterrupted run's bit
-# for bit. A truncated file and a file with flipped bytes in one tensor are reported by inspect.
+# for bit. A truncated file and a file with flipped bytes in one tensor are reported by inspect
+# (exit 1), and --resume auto skips a truncated newest checkpoint.
 # usage: faults.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
 SPROUT=$1; shift
@@ -50,8 +51,18 @@ grep -q "resumed from .*step_00000020.h5" "$T/K2.log" || { echo "FAIL: K2 did no
 # 3. inspect names the damage
 C="$T/U/ckpt/$(cat "$T/U/ckpt/latest")"
 head -c 20000 "$C" >"$T/trunc.h5"
-"$SPROUT" inspect "$T/trunc.h5" >"$T/i1" 2>&1 && { echo "FAIL: inspect accepted a truncated file"; fail=1; }
+"$SPROUT" inspect "$T/trunc.h5" >"$T/i1" 2>&1; rc=$?
+[ "$rc" = 1 ] || { echo "FAIL: inspect of a truncated file exited $rc, want 1"; fail=1; }
 grep -q "trunc.h5" "$T/i1" || { echo "FAIL: inspect did not name the truncated file"; cat "$T/i1"; fail=1; }
+"$SPROUT" inspect "$T/absent.h5" >/dev/null 2>&1; rc=$?
+[ "$rc" = 2 ] || { echo "FAIL: inspect of a missing file exited $rc, want 2"; fail=1; }
+# --resume auto skips a truncated newest checkpoint and takes the one before it
+mkdir -p "$T/AT/ckpt"
+cp "$T/U/ckpt/step_00000290.h5" "$T/AT/ckpt/"
+head -c 30000 "$T/U/ckpt/step_00000300.h5" >"$T/AT/ckpt/step_00000300.h5"
+tr AT || { cat "$T/AT.log"; exit 1; }
+grep -q "skipping .*step_00000300.h5" "$T/AT.log" && grep -q "resumed from .*step_00000290.h5" "$T/AT.log" ||
+  { echo "FAIL: auto did not skip the truncated checkpoint"; cat "$T/AT.log"; fail=1; }
 cp "$C" "$T/flip.h5"
 /usr/bin/python3 - "$T/flip.h5" <<'PY'
 import sys, h5py
@@ -72,7 +83,7 @@ def final(n):
     return f["train"].attrs["step"], {g + k: f[g][k][()] for g in ("model/", "optim/m/", "optim/v/") for k in f[g]}
 su, u = final("U")
 bad = 0
-for n in ("K1", "K2"):
+for n in ("K1", "K2", "AT"):
     s, w = final(n)
     same = s == su and w.keys() == u.keys() and all(np.array_equal(w[k], u[k]) for k in u)
     print(f"{n}: step {s}, {'bit-identical to' if same else 'DIFFERS from'} the uninterrupted run")
