@@ -102,6 +102,11 @@ void sp_ckpt_prune(const char *dir, int keep, const sp_log *log);
 /* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
  * log and the result JSON line on stdout (rank 0). */
 int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log, sp_err *err);
+/* `sprout bench --comm` (>= 2 ranks): ping-pong of one micro-batch's activations between ranks
+ * 0 and 1 (one-way GB/s) and of 8 bytes (latency), and the in-place all-reduce of the whole
+ * model's gradients in the trainer's buckets over every rank (bus GB/s = 2 (n-1)/n bytes / t);
+ * medians of reps repetitions; the result JSON line on stdout (rank 0). */
+int sp_bench_comm(const sp_config *cfg, int reps, MPI_Comm comm, const sp_log *log, sp_err *err);
 /* sgemm GFLOP/s over the transformer's matrix shapes (forward and backward) at run.threads,
  * the best of reps repetitions */
 double sp_bench_sgemm(const sp_config *cfg, int reps);

@@ -26,7 +26,7 @@ static const char *k_usage =
     "  sample CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--seed S]\n"
     "  eval CKPT --data FILE [--batches N]                         prints: val_loss <float>\n"
     "  inspect CKPT                                                spec, state, tensor checksums\n"
-    "  bench CONFIG.yaml [--steps N] [--set key=value]... [--sgemm]  time training steps\n"
+    "  bench CONFIG.yaml [--steps N] [--set key=value]... [--sgemm|--comm]  time steps\n"
     "\n"
     "Each command takes --help. Exit codes: 0 done, 1 runtime failure, 2 bad input, 3 signal.\n";
 
@@ -114,10 +114,13 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
     return rc;
 }
 
+enum { BENCH_SGEMM = 1, BENCH_COMM = 2 }; /* sprout bench --sgemm, --comm */
+
 /* Config file + --set overrides, validated; the resolved YAML text is returned for the
  * checkpoint. Consumes --set options from argv and leaves others to the caller. */
 static int load_config(cli *c, const char *cmd, const char *path, int argc, char **argv,
-                       sp_config *cfg, char **yaml, int *steps, int *sgemm, const char **resume) {
+                       sp_config *cfg, char **yaml, int *steps, int *bench_flags,
+                       const char **resume) {
     if (sp_cfg_load(cfg, path, &c->err)) return c->err.code;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--set")) {
@@ -132,8 +135,10 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
             const char *v = opt_value(argc, argv, &i);
             if (!v || parse_long(v, 1, 1000000, &n)) return usage_error(c, cmd, "--steps N");
             *steps = (int)n;
-        } else if (sgemm && !strcmp(argv[i], "--sgemm")) {
-            *sgemm = 1;
+        } else if (bench_flags && !strcmp(argv[i], "--sgemm")) {
+            *bench_flags |= BENCH_SGEMM;
+        } else if (bench_flags && !strcmp(argv[i], "--comm")) {
+            *bench_flags |= BENCH_COMM;
         } else if (resume && !strcmp(argv[i], "--resume")) {
             if (!(*resume = opt_value(argc, argv, &i)))
                 return usage_error(c, cmd, "--resume takes auto or a checkpoint file");
@@ -172,20 +177,30 @@ static int cmd_train(cli *c, int argc, char **argv) {
 
 static int cmd_bench(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv)) {
-        printf("usage: sprout bench CONFIG.yaml [--steps N] [--set key=value]... [--sgemm]\n"
+        printf("usage: sprout bench CONFIG.yaml [--steps N] [--set key=value]... [--sgemm] "
+               "[--comm]\n"
                "Times N (default 10) full training steps (forward, backward, AdamW) on synthetic\n"
                "tokens after 2 warm-up steps. The last line is JSON with tok_per_s, gflops,\n"
                "ms_per_step (median). --sgemm also measures the OpenBLAS sgemm rate on the\n"
-               "model's matrix shapes and reports the step's share of it.\n");
+               "model's matrix shapes and reports the step's share of it. --comm (2 ranks or\n"
+               "more) measures instead what a step sends: the point-to-point bandwidth of one\n"
+               "micro-batch's activations and the latency, ranks 0 <-> 1, and the bus bandwidth\n"
+               "of the in-place bucketed all-reduce of the model's gradients over all ranks.\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "bench", "missing CONFIG.yaml");
     sp_config cfg;
     char *yaml = NULL;
-    int steps = 10, sgemm = 0;
+    int steps = 10, flags = 0;
     int rc =
-        load_config(c, "bench", argv[0], argc - 1, argv + 1, &cfg, &yaml, &steps, &sgemm, NULL);
-    if (!rc && sgemm && c->rank == 0) {
+        load_config(c, "bench", argv[0], argc - 1, argv + 1, &cfg, &yaml, &steps, &flags, NULL);
+    if (!rc && (flags & BENCH_COMM)) {
+        rc = sp_bench_comm(&cfg, steps, MPI_COMM_WORLD, &c->log, &c->err);
+        free(yaml);
+        sp_cfg_free(&cfg);
+        return rc;
+    }
+    if (!rc && (flags & BENCH_SGEMM) && c->rank == 0) {
         double g = sp_bench_sgemm(&cfg, 7);
         sp_info(&c->log, "sgemm on the model's shapes: %.1f GFLOP/s (best of 7)", g);
         printf("{\"impl\":\"sgemm\",\"gflops\":%.2f}\n", g);

@@ -103,3 +103,69 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
     sp_trainer_free(&tr);
     return SP_OK;
 }
+
+/* median seconds of one ping-pong round trip of n floats between ranks 0 and 1 */
+static double pingpong(float *buf, int n, int reps, int rank, MPI_Comm comm) {
+    double *t = malloc((size_t)reps * sizeof *t);
+    for (int r = -2; r < reps; r++) { /* two untimed rounds: connection set-up */
+        MPI_Barrier(comm);
+        double t0 = sp_now();
+        if (rank == 0) {
+            MPI_Send(buf, n, MPI_FLOAT, 1, 7, comm);
+            MPI_Recv(buf, n, MPI_FLOAT, 1, 7, comm, MPI_STATUS_IGNORE);
+        } else if (rank == 1) {
+            MPI_Recv(buf, n, MPI_FLOAT, 0, 7, comm, MPI_STATUS_IGNORE);
+            MPI_Send(buf, n, MPI_FLOAT, 0, 7, comm);
+        }
+        if (r >= 0) t[r] = sp_now() - t0;
+    }
+    double m = median(t, reps);
+    free(t);
+    return m;
+}
+
+int sp_bench_comm(const sp_config *cfg, int reps, MPI_Comm comm, const sp_log *log, sp_err *err) {
+    int rank, world;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &world);
+    if (world < 2) return sp_err_set(err, SP_EINPUT, "bench --comm needs at least 2 ranks");
+    sp_spec s = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
+                 (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
+    size_t act = (size_t)cfg->train.micro_batch * (size_t)s.seq_len * (size_t)s.d_model;
+    size_t grad = sp_spec_num_params(&s), bucket = (size_t)1 << 20; /* the trainer's bucket */
+    float *buf = sp_alloc_big((act > grad ? act : grad) * sizeof(float), err);
+    double *t = malloc((size_t)reps * sizeof *t);
+    if (!buf || !t) {
+        free(t);
+        return err->code ? err->code : sp_err_set(err, SP_ERUNTIME, "out of memory");
+    }
+    double rt_act = pingpong(buf, (int)act, reps, rank, comm);
+    double rt_lat = pingpong(buf, 2, reps, rank, comm);
+    for (int r = -1; r < reps; r++) {
+        MPI_Barrier(comm);
+        double t0 = sp_now();
+        for (size_t o = 0; o < grad; o += bucket) {
+            size_t c = grad - o < bucket ? grad - o : bucket;
+            MPI_Allreduce(MPI_IN_PLACE, buf + o, (int)c, MPI_FLOAT, MPI_SUM, comm);
+        }
+        if (r >= 0) t[r] = sp_now() - t0;
+    }
+    double t_ar = median(t, reps);
+    double p2p = 2.0 * (double)act * 4 / rt_act / 1e9, lat = rt_lat / 2 * 1e6;
+    double bus = 2.0 * (world - 1) / world * (double)grad * 4 / t_ar / 1e9;
+    if (rank == 0) {
+        sp_info(log,
+                "comm: p2p %.2f MB activations %.2f GB/s one way, latency %.2f us; all-reduce of "
+                "%.1f MB gradients over %d ranks in %zu-float buckets: %.1f ms, bus %.2f GB/s",
+                (double)act * 4 / 1e6, p2p, lat, (double)grad * 4 / 1e6, world, bucket, t_ar * 1e3,
+                bus);
+        printf("{\"impl\":\"comm\",\"ranks\":%d,\"act_bytes\":%zu,\"p2p_gbs\":%.3f,"
+               "\"p2p_lat_us\":%.3f,\"grad_bytes\":%zu,\"allreduce_ms\":%.3f,"
+               "\"allreduce_bus_gbs\":%.3f}\n",
+               world, act * 4, p2p, lat, grad * 4, t_ar * 1e3, bus);
+        fflush(stdout);
+    }
+    sp_free_big(buf, (act > grad ? act : grad) * sizeof(float));
+    free(t);
+    return SP_OK;
+}
