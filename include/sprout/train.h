@@ -45,9 +45,11 @@ typedef struct sp_trainer {
     sp_model saved[SP_MAX_LEVELS];
 } sp_trainer;
 
-/* need_data = 0 runs on synthetic tokens (benchmarks) */
-int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Comm comm,
-                    sp_err *err);
+/* flags: SP_TRAINER_DATA opens the token files (without it steps run on synthetic tokens, for
+ * benchmarks); SP_TRAINER_NO_INIT leaves the weights uninitialised, for a caller that loads
+ * them (a checkpoint) or calls sp_model_init itself: drawing 50 M normals costs seconds. */
+enum { SP_TRAINER_DATA = 1, SP_TRAINER_NO_INIT = 2 };
+int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm comm, sp_err *err);
 void sp_trainer_free(sp_trainer *tr);
 /* Re-creates the layout and an uninitialised model for growth stage k (the spec after the first
  * k events), e.g. before loading a checkpoint written at that stage. Collective. */

@@ -75,8 +75,9 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
 }
 
 /* Resumes from the checkpoint --resume names (rank 0 chooses, everyone loads its own part). */
-static int resume(sp_trainer *tr, const char *arg, const sp_log *log, sp_err *err) {
+static int resume(sp_trainer *tr, const char *arg, int *loaded, const sp_log *log, sp_err *err) {
     char path[4096] = "";
+    *loaded = 0;
     int rc = SP_OK;
     if (tr->rank == 0) rc = sp_resume_pick(arg, tr->cfg->run.out, path, sizeof path, log, err);
     MPI_Bcast(&rc, 1, MPI_INT, 0, tr->comm);
@@ -90,6 +91,7 @@ static int resume(sp_trainer *tr, const char *arg, const sp_log *log, sp_err *er
     if (!rc)
         sp_info(log, "resumed from %s at step %lld (%lld tokens)", path, (long long)tr->st.step,
                 (long long)tr->st.tokens);
+    *loaded = rc == 0;
     return rc;
 }
 
@@ -198,9 +200,12 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg,
                  MPI_Comm comm, const sp_log *log, sp_err *err) {
     sp_trainer tr;
-    int rc = sp_trainer_init(&tr, cfg, 1, comm, err);
+    /* the weights are drawn only when no checkpoint provides them */
+    int rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
     /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
-    if (!rc) rc = resume(&tr, resume_arg, log, err);
+    int loaded = 0;
+    if (!rc) rc = resume(&tr, resume_arg, &loaded, log, err);
+    if (!rc && !loaded) sp_model_init(&tr.model, cfg->train.seed);
     sp_metrics mx = {0};
     char path[4200];
     if (!rc && tr.rank == 0) {

@@ -118,8 +118,7 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
     return SP_OK;
 }
 
-int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Comm comm,
-                    sp_err *err) {
+int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm comm, sp_err *err) {
     memset(tr, 0, sizeof *tr);
     tr->cfg = cfg;
     tr->comm = comm;
@@ -135,9 +134,9 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int need_data, MPI_Com
     if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err) ||
         check_growth_layouts(tr, err))
         return err->code;
-    sp_model_init(&tr->model, cfg->train.seed);
+    if (!(flags & SP_TRAINER_NO_INIT)) sp_model_init(&tr->model, cfg->train.seed);
 
-    if (need_data) {
+    if (flags & SP_TRAINER_DATA) {
         if (sp_data_open(&tr->train, cfg->data.train, err) ||
             sp_data_check_vocab(&tr->train, spec.vocab, err))
             return err->code;
