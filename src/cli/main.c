@@ -268,20 +268,32 @@ static int cmd_eval(cli *c, int argc, char **argv) {
     return rc;
 }
 
+/* the 8-byte HDF5 format signature at the start of the file (where a file without a user block
+ * has its superblock) */
+static int has_hdf5_signature(const char *path) {
+    static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    unsigned char b[8];
+    FILE *f = fopen(path, "rb");
+    int ok = f && fread(b, 1, 8, f) == 8 && !memcmp(b, sig, 8);
+    if (f) fclose(f);
+    return ok;
+}
+
 static int cmd_inspect(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv) || argc != 1) {
         printf("usage: sprout inspect CKPT\n"
                "Prints the spec, the training state and every tensor with its shape and crc32\n"
-               "verdict. Exit 1 if any tensor fails its check or the file does not read\n"
-               "(truncated, not a checkpoint), 2 if it does not exist.\n");
+               "verdict. Exit 1 if any tensor fails its check or the HDF5 file does not read\n"
+               "(truncated, damaged), 2 if it does not exist or is not HDF5.\n");
         return argc == 1 || wants_help(argc, argv) ? SP_OK : SP_EINPUT;
     }
     if (c->rank != 0) return SP_OK;
     sp_spec s;
     sp_train_state st;
     if (sp_ckpt_read_header(argv[0], &s, &st, &c->err)) {
-        /* a file that is there but does not read (truncated, not HDF5) fails verification: 1 */
-        if (access(argv[0], F_OK) != 0) return c->err.code;
+        /* an HDF5 file that does not read (truncated, damaged) fails verification: 1; a missing
+         * file or one that is not HDF5 at all is bad input: 2 */
+        if (!has_hdf5_signature(argv[0])) return c->err.code;
         printf("%s\n  %s\nverdict: FAILED\n", argv[0], c->err.msg);
         return SP_ERUNTIME;
     }
