@@ -80,28 +80,14 @@ bad "parallel.pipeline = 2 is larger than model.n_layer = 1" 's/factor: 4/factor
 bad "growth\[0\].pipeline = 4 does not divide the 2 MPI ranks" 's/x/x/'
 bad "growth\[0\].pipeline = 16 is larger than the 8 blocks" 's/pipeline: 4/pipeline: 16/' --set parallel.pipeline=1
 
-/usr/bin/python3 - "$T" <<'PY' || fail=1
-import glob, json, sys, h5py, numpy as np
-d = sys.argv[1]
-def rows(n): return [json.loads(l) for l in open(f"{d}/{n}/metrics.jsonl")]
-def steps(n): return {r["step"]: r for r in rows(n) if "event" not in r}
-def growth(n): return [r for r in rows(n) if r.get("event") == "growth"]
-def final(n):
-    f = h5py.File(sorted(glob.glob(f"{d}/{n}/ckpt/step_*.h5"))[-1], "r")
-    return {g + k: f[g][k][()] for g in ("model/", "optim/m/", "optim/v/") for k in f[g]}
-TIMING = {"ms", "tok_per_s"}
-ok = bad = 0
-def check(c, msg):
-    global ok, bad
-    if c: ok += 1
-    else: bad += 1; print("FAIL:", msg)
-def strip(r): return {k: v for k, v in r.items() if k not in TIMING}
-def same_weights(a, b):
-    wa, wb = final(a), final(b)
-    return wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
-def rel(a, b, lo, hi):
-    sa, sb = steps(a), steps(b)
-    return max(abs(sa[i]["loss"] - sb[i]["loss"]) / abs(sa[i]["loss"]) for i in range(lo, hi + 1))
+/usr/bin/python3 - "$T" "$(dirname "$0")" <<'PY' || fail=1
+import sys
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from runs import Runs, strip
+R = Runs(sys.argv[1])
+rows, steps, growth, final, check, rel = R.rows, R.steps, R.growth, R.final, R.check, R.rel
+same_weights = R.same_weights
 
 # the event line
 g = growth("A")
@@ -150,7 +136,6 @@ z = steps("Z1")
 got = [z[t + 1]["lr"] / sched(t) for t in (9, 10, 11, 12, 13)]
 want = [1, 1 / 3, 2 / 3, 1, 1]
 check(all(abs(a - b) < 1e-5 for a, b in zip(got, want)), f"rewarm lr factors {got}")
-print(f"growth: {ok} passed, {bad} failed")
-sys.exit(1 if bad else 0)
+sys.exit(R.finish("growth"))
 PY
 [ "$fail" = 0 ]

@@ -91,25 +91,14 @@ bad "vcycle.coalesce: 'sideways' is not width, depth or both" --set vcycle.coale
 bad "vcycle level 4: 1 blocks cannot be coalesced in pairs" --set vcycle.coalesce=depth --set vcycle.levels=4
 bad "leave .* for the way up" --set vcycle.bottom_steps=40
 
-/usr/bin/python3 - "$T" <<'PY' || fail=1
-import glob, json, sys, h5py, numpy as np
-d = sys.argv[1]
-def rows(n): return [json.loads(l) for l in open(f"{d}/{n}/metrics.jsonl")]
-def steps(n): return {r["step"]: r for r in rows(n) if "event" not in r}
-def growth(n): return [r for r in rows(n) if r.get("event") == "growth"]
-def final(n):
-    f = h5py.File(sorted(glob.glob(f"{d}/{n}/ckpt/step_*.h5"))[-1], "r")
-    return {g + k: f[g][k][()] for g in ("model/", "optim/m/", "optim/v/") for k in f[g]}
-TIMING = {"ms", "tok_per_s"}
-ok = bad = 0
-def check(c, msg):
-    global ok, bad
-    if c: ok += 1
-    else: bad += 1; print("FAIL:", msg)
-def strip(r): return {k: v for k, v in r.items() if k not in TIMING}
-def rel(a, b, lo, hi):
-    sa, sb = steps(a), steps(b)
-    return max(abs(sa[i]["loss"] - sb[i]["loss"]) / abs(sa[i]["loss"]) for i in range(lo, hi + 1))
+/usr/bin/python3 - "$T" "$(dirname "$0")" <<'PY' || fail=1
+import sys
+sys.path.insert(0, sys.argv[2])
+import numpy as np
+from runs import Runs, strip
+R = Runs(sys.argv[1])
+rows, steps, growth, final, check, rel = R.rows, R.steps, R.growth, R.final, R.check, R.rel
+same_weights = R.same_weights
 
 # round trips: the model after the pair is the model before it, bit for bit
 for n in ("RW", "RD"):
@@ -163,7 +152,6 @@ def sched(t, lr=3e-3, lo=6e-5, warm=4, total=30):
     return lr * (t + 1) / warm if t < warm else lo + 0.5 * (1 + math.cos(math.pi * (t - warm) / (total - warm))) * (lr - lo)
 ratios = [s[t + 1]["lr"] / sched(t) for t in (3, 5, 12, 20, 27)]
 check(all(abs(a - b) < 1e-5 for a, b in zip(ratios, [1, 2, 4, 2, 1])), f"level lr factors {ratios}")
-print(f"vcycle: {ok} passed, {bad} failed")
-sys.exit(1 if bad else 0)
+sys.exit(R.finish("vcycle"))
 PY
 [ "$fail" = 0 ]

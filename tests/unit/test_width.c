@@ -39,23 +39,10 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
     return m;
 }
 
-/* A trained-looking model: init, then every parameter perturbed so that gains, biases and the
- * copies of nothing are symmetric; moments and step counts distinct; one branch scale not 1. */
+/* A trained-looking model (testutil): gains, biases and copies of nothing symmetric, moments and
+ * step counts distinct, one branch scale not 1. */
 static int make_model(sp_model *m, const sp_spec *s, tu_ctx *t) {
-    sp_err err = {0};
-    if (sp_model_create(m, s, 0, s->n_layer, 1, 1, &err)) {
-        tu_check(t, 0, "model set-up: %s", err.msg);
-        return 1;
-    }
-    sp_model_init(m, SEED);
-    for (size_t i = 0; i < m->numel; i++)
-        m->params[i] += 0.1f * (sp_rng_uniform(9, SP_RNG_TEST, 0, i) - 0.5f);
-    sp_rng_normal_fill(m->m, m->numel, 1e-3f, 9, SP_RNG_TEST, 1, 0);
-    sp_rng_normal_fill(m->v, m->numel, 1e-6f, 9, SP_RNG_TEST, 2, 0);
-    for (size_t i = 0; i < m->numel; i++) m->v[i] = fabsf(m->v[i]);
-    for (int i = 0; i <= s->n_layer; i++) m->steps[i] = 100 + 7 * (uint64_t)i;
-    if (s->n_layer > 1) m->bscale[1] = 0.75f;
-    return 0;
+    return tu_model_trained(m, s, SEED, t);
 }
 
 /* dst = op(src) on src's layout; reports failures */
