@@ -47,8 +47,9 @@ typedef struct sp_trainer {
 
 /* flags: SP_TRAINER_DATA opens the token files (without it steps run on synthetic tokens, for
  * benchmarks); SP_TRAINER_NO_INIT leaves the weights uninitialised, for a caller that loads
- * them (a checkpoint) or calls sp_model_init itself: drawing 50 M normals costs seconds. */
-enum { SP_TRAINER_DATA = 1, SP_TRAINER_NO_INIT = 2 };
+ * them (a checkpoint) or calls sp_model_init itself: drawing 50 M normals costs seconds;
+ * SP_TRAINER_QUIET keeps the growth schedule's warnings (about training) to itself. */
+enum { SP_TRAINER_DATA = 1, SP_TRAINER_NO_INIT = 2, SP_TRAINER_QUIET = 4 };
 int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm comm, sp_err *err);
 void sp_trainer_free(sp_trainer *tr);
 /* Re-creates the layout and an uninitialised model for growth stage k (the spec after the first

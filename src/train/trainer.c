@@ -128,7 +128,7 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     tr->T = (int)cfg->model.seq_len;
     tr->mb = (int)cfg->train.micro_batch;
     /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
-    sp_log quiet = {tr->rank, tr->rank != 0};
+    sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
     if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
     sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
     if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err) ||
