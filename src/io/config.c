@@ -68,9 +68,9 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(parallel, max_stage_mib, "1024", 1, INF),
     KINT(checkpoint, every, "0", 0, INF), /* 0 = only at the end */
     KINT(checkpoint, keep, "3", 1, INF),
-    KINT(vcycle, levels, "0", 0, 8), /* 0 or 1 = no V-cycle */
-    KSTR(vcycle, coalesce, "both", NULL), /* per level: width|depth|both, comma-separated */
-    KINT(vcycle, down_steps, "0", 0, INF), /* 0 = 5% of train.steps per level */
+    KINT(vcycle, levels, "0", 0, 8),         /* 0 or 1 = no V-cycle */
+    KSTR(vcycle, coalesce, "both", NULL),    /* per level: width|depth|both, comma-separated */
+    KINT(vcycle, down_steps, "0", 0, INF),   /* 0 = 5% of train.steps per level */
     KINT(vcycle, bottom_steps, "0", 0, INF), /* 0 = 50% of train.steps */
     KDBL(vcycle, alpha, "0.5", 0, 1, 0, 0),
     KDBL(vcycle, lr_scale, "4.0", 0, INF, 1, 0), /* peak LR x lr_scale^(level - 1) */
