@@ -154,6 +154,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     sp_spec before = tr->model.spec;
     int pp0 = tr->grid.pp, dp0 = tr->dp;
     double t0 = sp_now();
+    sp_trainer_set_scales(tr, step); /* before and after at the same step's ramps */
     double loss0 = sp_trainer_eval(tr, &tr->val, eval_windows);
     if (sp_trainer_grow(tr, err)) return sp_err_wrap(err, "growth[%d] (%s)", e, ev->op);
     sp_trainer_set_scales(tr, step);
