@@ -10,7 +10,8 @@ The model (every quantity per optimizer step; written out in docs/performance.md
   t_step = t_pipe + (1 - overlap) * t_ar
   efficiency = t_ideal / t_step with t_ideal = G/mb * L * t_block / (pp * dp)
 Inputs default to the values measured on this machine (jobs/bench/pipeline.sh and
-machines' notes): t_block from the 1-stage time, B_p2p 12 GB/s, B_ar 7 GB/s in place.
+an earlier run): t_block from the 1-stage time, B_p2p 12 GB/s, B_ar 7 GB/s in place;
+jobs/bench/pipeline.sh passes the ones it measures (sprout bench --comm).
 """
 import argparse
 

@@ -182,13 +182,13 @@ def main():
     rnd, stk = st.get("random-2to8"), st.get("stack-2to8")
     if rnd and stk:
         rel = "behind" if rnd["final"] > stk["final"] else "ahead of"
-        P.append(f"P1 found G_random slower than training from scratch "
+        P.append(f"The G_stack paper (Du et al., 2024) found G_random slower than training from scratch "
                  f"({PAPER_SP['random']:+.1f}% speedup at 1.1B) and G_stack the best operator "
                  f"({PAPER_SP['stack']:+.1f}%). Here G_random ends {rel} G_stack "
                  f"({rnd['final']:.4f} against {stk['final']:.4f}) and "
                  + ("does not reach the baseline's loss."
                     if not rnd["f_reach"] else f"has a saving of {gr.pct(rnd['s'])}.")
-                 + (f" P1 measured at 1.1B parameters and 100B tokens; this model has "
+                 + (f" The paper measured at 1.1B parameters and 100B tokens; this model has "
                     f"{X.n_params / 1e6:.2f}M parameters ({1.1e9 / X.n_params:,.0f}× fewer) and the "
                     f"run sees {X.tok / 1e6:.1f}M tokens ({100e9 / X.tok:,.0f}× fewer)."
                     if X.n_params else ""))

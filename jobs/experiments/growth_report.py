@@ -287,7 +287,7 @@ class Experiment:
             if b["s"] > 0:
                 P.append(f"{b['label']} does best: it reaches the baseline's final validation loss "
                          f"({target:.4f}) with {100 * b['s']:.1f}% fewer FLOPs (speedup "
-                         f"{100 * b['sp']:.1f}% in the P1 convention), and ends {abs(b['final'] - target):.4f} nats "
+                         f"{100 * b['sp']:.1f}% in the G_stack paper's convention), and ends {abs(b['final'] - target):.4f} nats "
                          f"{'below' if b['final'] < target else 'above'} the baseline.")
             else:
                 P.append(f"No {kind} saves FLOPs here. The earliest to reach the baseline's final "
