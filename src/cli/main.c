@@ -161,7 +161,11 @@ static int cmd_train(cli *c, int argc, char **argv) {
                "(pipeline: auto picks the fewest stages that fit parallel.max_stage_mib).\n"
                "--resume auto continues from the newest checkpoint in OUT/ckpt that verifies\n"
                "(a fresh start when there is none); --resume FILE from that file, on any layout.\n"
-               "SIGUSR1 or SIGTERM: checkpoint at the next step, then exit with status 3.\n");
+               "SIGUSR1 or SIGTERM: checkpoint at the next step, then exit with status 3.\n"
+               "growth: events and vcycle: grow or reshape the model at given steps (model.* is\n"
+               "the model the run ends with); the run prints its growth plan at start, one line\n"
+               "per event, and a metrics line \"event\": \"growth\" (docs/growth.md). Set the\n"
+               "layout after event i on a restart with --set 'growth[i].pipeline=N'.\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "train", "missing CONFIG.yaml");
