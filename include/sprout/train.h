@@ -31,7 +31,9 @@ typedef struct sp_trainer {
     sp_scratch scratch;
     int32_t *inp, *tgt; /* [nslots][mb, T] */
     float *gsend;       /* [nslots][mb*T*C] gradients in flight to the previous stage */
-    MPI_Request *req;   /* [2*nslots]: activation and gradient send of each slot */
+    float *grecv;       /* [nslots][mb*T*C] gradients arriving from the next stage */
+    MPI_Request *req;   /* [4*nslots]: activation and gradient send of each slot, then the
+                           activation and gradient receive of each slot */
     MPI_Request *red;   /* gradient buckets being all-reduced across replicas */
     int n_red, max_red;
     int last_bwd; /* index in the schedule of the step's last backward */

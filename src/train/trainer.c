@@ -18,9 +18,12 @@ void openblas_set_num_threads(int);
 
 /* Frees what depends on the layout (grid, schedule, activations, buffers), not the model. */
 void sp_trainer_layout_free(sp_trainer *tr) {
-    if (tr->req)
-        for (int i = 0; i < 2 * tr->nslots; i++)
-            if (tr->req[i] != MPI_REQUEST_NULL) MPI_Wait(&tr->req[i], MPI_STATUS_IGNORE);
+    /* sends complete; receives still posted (only after a failed step) are cancelled */
+    for (int i = 0; tr->req && i < 4 * tr->nslots; i++) {
+        if (tr->req[i] == MPI_REQUEST_NULL) continue;
+        if (i >= 2 * tr->nslots) MPI_Cancel(&tr->req[i]);
+        MPI_Wait(&tr->req[i], MPI_STATUS_IGNORE);
+    }
     for (int i = 0; tr->acts && i < tr->nslots; i++) sp_acts_free(&tr->acts[i]);
     free(tr->acts);
     sp_scratch_free(&tr->scratch);
@@ -28,10 +31,12 @@ void sp_trainer_layout_free(sp_trainer *tr) {
     free(tr->inp);
     free(tr->tgt);
     free(tr->gsend);
+    free(tr->grecv);
     free(tr->req);
     free(tr->red);
     sp_grid_free(&tr->grid);
-    tr->acts = NULL, tr->inp = tr->tgt = NULL, tr->gsend = NULL, tr->req = tr->red = NULL;
+    tr->acts = NULL, tr->inp = tr->tgt = NULL, tr->gsend = tr->grecv = NULL;
+    tr->req = tr->red = NULL;
     tr->nslots = 0;
     memset(&tr->grid, 0, sizeof tr->grid);
     tr->grid.pipe = tr->grid.dpc = tr->grid.tie = MPI_COMM_NULL;
@@ -103,10 +108,11 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
     tr->inp = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
     tr->tgt = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
     tr->gsend = malloc((size_t)tr->nslots * mbT * (size_t)spec->d_model * sizeof(float));
-    tr->req = malloc(2 * (size_t)tr->nslots * sizeof *tr->req);
-    if (!tr->acts || !tr->inp || !tr->tgt || !tr->gsend || !tr->req)
+    tr->grecv = malloc((size_t)tr->nslots * mbT * (size_t)spec->d_model * sizeof(float));
+    tr->req = malloc(4 * (size_t)tr->nslots * sizeof *tr->req);
+    if (!tr->acts || !tr->inp || !tr->tgt || !tr->gsend || !tr->grecv || !tr->req)
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
-    for (int i = 0; i < 2 * tr->nslots; i++) tr->req[i] = MPI_REQUEST_NULL;
+    for (int i = 0; i < 4 * tr->nslots; i++) tr->req[i] = MPI_REQUEST_NULL;
     size_t per_block = (tr->model.block_numel + REDUCE_BUCKET_FLOATS - 1) / REDUCE_BUCKET_FLOATS;
     tr->max_red = (int)(per_block * (size_t)(g->hi - g->lo)) + 1;
     tr->red = malloc((size_t)tr->max_red * sizeof *tr->red);
@@ -236,26 +242,41 @@ static void reduce_block(void *ctx, int b) {
     MPI_Testall(tr->n_red, tr->red, &flag, MPI_STATUSES_IGNORE);
 }
 
+/* Receives are posted as soon as their buffer is free, not when the schedule reaches them, so
+ * that a message can be matched (and a large one pulled) while this rank still computes:
+ * micro-batch mb's activations go to its slot's input x[0] (free once the slot's previous
+ * micro-batch finished its backward), its gradient to the slot's grecv buffer (posted when its
+ * activations leave). Requests: [0, 2n) sends (activation, gradient per slot), [2n, 4n) the
+ * matching receives. */
+static void post_act_recv(sp_trainer *tr, int mb) {
+    const sp_grid *g = &tr->grid;
+    int slot = mb % tr->nslots;
+    size_t NC = (size_t)tr->mb * tr->T * (size_t)tr->model.spec.d_model;
+    MPI_Irecv(tr->acts[slot].x, (int)NC, MPI_FLOAT, g->stage - 1, 2 * mb + TAG_ACT, g->pipe,
+              &tr->req[2 * tr->nslots + 2 * slot]);
+}
+
 /* Runs this stage's schedule for one step: forward and backward of every micro-batch of the
  * replica, activations and their gradients exchanged with the neighbouring stages. Returns the
  * summed token loss of the micro-batches whose loss this stage computed (last stage). */
 static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
     sp_model *m = &tr->model;
     const sp_grid *g = &tr->grid;
-    int first = g->stage == 0, last = g->stage == g->pp - 1;
+    int first = g->stage == 0, last = g->stage == g->pp - 1, n = tr->nslots;
     size_t mbT = (size_t)tr->mb * tr->T, NC = mbT * (size_t)m->spec.d_model;
     int nb = m->hi - m->lo;
     double loss_sum = 0;
+    for (int mb = 0; !first && mb < n && mb < tr->n_micro; mb++) post_act_recv(tr, mb);
     for (int k = 0; k < tr->sched.n; k++) {
         sp_action a = tr->sched.a[k];
-        int slot = a.mb % tr->nslots;
+        int slot = a.mb % n;
         sp_acts *acts = &tr->acts[slot];
         int32_t *inp = tr->inp + (size_t)slot * mbT, *tgt = tr->tgt + (size_t)slot * mbT;
+        float *grecv = tr->grecv + (size_t)slot * NC;
         int tag = 2 * a.mb;
         switch (a.kind) {
         case SP_ACT_RECV_ACT:
-            MPI_Recv(acts->x, (int)NC, MPI_FLOAT, g->stage - 1, tag + TAG_ACT, g->pipe,
-                     MPI_STATUS_IGNORE);
+            MPI_Wait(&tr->req[2 * n + 2 * slot], MPI_STATUS_IGNORE);
             break;
         case SP_ACT_FWD:
             /* the slot's previous activation send must be done before x is overwritten */
@@ -269,16 +290,20 @@ static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
         case SP_ACT_SEND_ACT:
             MPI_Isend(acts->x + (size_t)nb * NC, (int)NC, MPI_FLOAT, g->stage + 1, tag + TAG_ACT,
                       g->pipe, &tr->req[2 * slot]);
+            MPI_Irecv(grecv, (int)NC, MPI_FLOAT, g->stage + 1, tag + TAG_GRAD, g->pipe,
+                      &tr->req[2 * n + 2 * slot + 1]);
             break;
         case SP_ACT_RECV_GRAD:
-            MPI_Recv(tr->scratch.dres, (int)NC, MPI_FLOAT, g->stage + 1, tag + TAG_GRAD, g->pipe,
-                     MPI_STATUS_IGNORE);
+            MPI_Wait(&tr->req[2 * n + 2 * slot + 1], MPI_STATUS_IGNORE);
+            memcpy(tr->scratch.dres, grecv, NC * sizeof(float));
             break;
         case SP_ACT_BWD:
             if (last) sp_model_head_backward(m, acts, &tr->scratch, tgt, scale);
             sp_model_blocks_backward(m, acts, &tr->scratch,
                                      tr->dp > 1 && k == tr->last_bwd ? reduce_block : NULL, tr);
             if (first) sp_model_embed_backward(m, acts, &tr->scratch, inp);
+            /* the slot is free: its next micro-batch's activations may arrive */
+            if (!first && a.mb + n < tr->n_micro) post_act_recv(tr, a.mb + n);
             break;
         case SP_ACT_SEND_GRAD: {
             float *buf = tr->gsend + (size_t)slot * NC;
@@ -290,7 +315,7 @@ static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
         }
         }
     }
-    MPI_Waitall(2 * tr->nslots, tr->req, MPI_STATUSES_IGNORE);
+    MPI_Waitall(4 * n, tr->req, MPI_STATUSES_IGNORE);
     return loss_sum;
 }
 
