@@ -104,6 +104,10 @@ typedef struct sp_model {
 
 int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
                     sp_err *err);
+/* The same stage with the params arena only (grads, m and v NULL): for models that are only read
+ * or moved, never trained (inference, V-cycle levels saved for the way up). */
+int sp_model_create_weights(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed,
+                            int has_head, sp_err *err);
 void sp_model_free(sp_model *m);
 /* slab of block b (global index, lo <= b < hi) inside one of the arenas */
 float *sp_model_block(const sp_model *m, float *arena, int b);

@@ -42,6 +42,7 @@ typedef struct sp_trainer {
     sp_train_state st; /* st.growth_index = growth events applied */
     double flops_per_token;
     sp_grow_sched gs; /* the config's growth events, resolved */
+    int flags;        /* SP_TRAINER_* given to sp_trainer_init */
     /* V-cycle: the weights of level k saved on the way down (saved[k].numel == 0: none), on
      * the current grid with their own block ranges, until the way up interpolates with them */
     sp_model saved[SP_MAX_LEVELS];
@@ -50,8 +51,10 @@ typedef struct sp_trainer {
 /* flags: SP_TRAINER_DATA opens the token files (without it steps run on synthetic tokens, for
  * benchmarks); SP_TRAINER_NO_INIT leaves the weights uninitialised, for a caller that loads
  * them (a checkpoint) or calls sp_model_init itself: drawing 50 M normals costs seconds;
- * SP_TRAINER_QUIET keeps the growth schedule's warnings (about training) to itself. */
-enum { SP_TRAINER_DATA = 1, SP_TRAINER_NO_INIT = 2, SP_TRAINER_QUIET = 4 };
+ * SP_TRAINER_QUIET keeps the growth schedule's warnings (about training) to itself;
+ * SP_TRAINER_INFER allocates the weights only (no gradients, no moments): the trainer can then
+ * evaluate and sample but not step. */
+enum { SP_TRAINER_DATA = 1, SP_TRAINER_NO_INIT = 2, SP_TRAINER_QUIET = 4, SP_TRAINER_INFER = 8 };
 int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm comm, sp_err *err);
 void sp_trainer_free(sp_trainer *tr);
 /* Re-creates the layout and an uninitialised model for growth stage k (the spec after the first

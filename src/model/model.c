@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
-                    sp_err *err) {
+/* narenas 4: params, grads, m, v; 1: params only */
+static int create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
+                  int narenas, sp_err *err) {
     memset(m, 0, sizeof *m);
     if (sp_spec_check(s, err)) return err->code;
     m->spec = *s;
@@ -20,7 +21,7 @@ int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed
     m->numel = m->global_numel + (size_t)(hi - lo) * m->block_numel;
     size_t bytes = m->numel * sizeof(float);
     float **arenas[4] = {&m->params, &m->grads, &m->m, &m->v};
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < narenas; i++) {
         *arenas[i] = sp_alloc_big(bytes, err);
         if (!*arenas[i]) {
             sp_model_free(m);
@@ -37,6 +38,16 @@ int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed
     for (int i = 0; i < hi - lo; i++) m->bscale[i] = 1.0f;
     m->mask_c = 1.0f; /* no channel fading in (mask_d = 0 from the memset) */
     return SP_OK;
+}
+
+int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
+                    sp_err *err) {
+    return create(m, s, lo, hi, has_embed, has_head, 4, err);
+}
+
+int sp_model_create_weights(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed,
+                            int has_head, sp_err *err) {
+    return create(m, s, lo, hi, has_embed, has_head, 1, err);
 }
 
 void sp_model_free(sp_model *m) {

@@ -79,6 +79,7 @@ typedef struct plan {
     MPI_Request *req;
     int nreq;
     int posting; /* 0: count the requests only; 1: post them */
+    int narena;  /* 3: params, m and v; 1: params only (a weights-only model on either side) */
     int rc;
 } plan;
 
@@ -97,18 +98,18 @@ static void move(plan *p, int j, int src, int dst, const sp_model *old, int b_ol
     float *to[ARENAS] = {0};
     if (src == p->me) {
         float *arena[ARENAS] = {old->params, old->m, old->v};
-        for (int a = 0; a < ARENAS; a++)
+        for (int a = 0; a < p->narena; a++)
             from[a] =
                 b_old < 0 ? sp_model_globals(old, arena[a]) : sp_model_block(old, arena[a], b_old);
     }
     if (dst == p->me) {
         float *arena[ARENAS] = {nw->params, nw->m, nw->v};
-        for (int a = 0; a < ARENAS; a++)
+        for (int a = 0; a < p->narena; a++)
             to[a] =
                 b_new < 0 ? sp_model_globals(nw, arena[a]) : sp_model_block(nw, arena[a], b_new);
     }
     size_t nc = nchunks(p->numel);
-    for (int a = 0; a < ARENAS; a++) {
+    for (int a = 0; a < p->narena; a++) {
         if (src == dst) {
             if (p->posting) memcpy(to[a], from[a], p->numel * sizeof(float));
             continue;
@@ -202,7 +203,11 @@ int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const 
     int world, me;
     MPI_Comm_size(comm, &world);
     MPI_Comm_rank(comm, &me);
-    plan p = {.comm = comm, .me = me, .tag_ub = 32767};
+    plan p = {.comm = comm, .me = me, .tag_ub = 32767, .narena = ARENAS};
+    /* the moments move only when both sides have them; every rank must count the same messages,
+     * so the ranks agree on it first */
+    int na = old->m && dst->m ? ARENAS : 1;
+    if (MPI_Allreduce(MPI_IN_PLACE, &na, 1, MPI_INT, MPI_MIN, comm) == MPI_SUCCESS) p.narena = na;
     int flag = 0, *ub = NULL;
     if (MPI_Comm_get_attr(comm, MPI_TAG_UB, &ub, &flag) == MPI_SUCCESS && flag && *ub > 0)
         p.tag_ub = *ub;

@@ -16,12 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An uninitialised stage of `spec` on the trainer's current grid. */
-static int stage_of(const sp_trainer *tr, const sp_spec *spec, sp_model *m, sp_err *err) {
+/* An uninitialised stage of `spec` on the trainer's current grid; weights only for the saved
+ * V-cycle levels (only their weights are ever read). */
+static int stage_of(const sp_trainer *tr, const sp_spec *spec, int weights_only, sp_model *m,
+                    sp_err *err) {
     const sp_grid *g = &tr->grid;
     int lo, hi;
     sp_grid_stage_range(spec->n_layer, g->pp, g->stage, &lo, &hi);
-    return sp_model_create(m, spec, lo, hi, g->stage == 0, g->stage == g->pp - 1, err);
+    int embed = g->stage == 0, head = g->stage == g->pp - 1;
+    return weights_only ? sp_model_create_weights(m, spec, lo, hi, embed, head, err)
+                        : sp_model_create(m, spec, lo, hi, embed, head, err);
 }
 
 /* The block map new j <- old stride*j + offset (n_new blocks), every block copied. */
@@ -34,13 +38,14 @@ static int strided_map(int n_old, int n_new, int stride, int offset, sp_block_ma
     return SP_OK;
 }
 
-/* Moves m (laid out by *l) to the trainer's current grid through map (NULL: identity). */
+/* Moves a saved (weights-only) model m, laid out by *l, to the trainer's current grid through
+ * map (NULL: identity). */
 static int move_to_grid(const sp_trainer *tr, sp_model *m, const sp_layout *l,
                         const sp_block_map *map, const sp_spec *to, sp_err *err) {
     sp_block_map id = {0};
     if (!map && strided_map(l->n_layer, l->n_layer, 1, 0, &id, err)) return err->code;
     sp_model dst;
-    int rc = stage_of(tr, to, &dst, err);
+    int rc = stage_of(tr, to, 1, &dst, err);
     sp_layout nl = {tr->grid.pp, tr->dp, to->n_layer};
     if (!rc) rc = sp_redist(m, l, &dst, &nl, map ? map : &id, tr->comm, err);
     sp_grow_map_free(&id);
@@ -74,7 +79,7 @@ static int coalesce_depth(sp_trainer *tr, const sp_model *cur, const sp_layout *
         if ((rc = strided_map(old_l->n_layer, nl.n_layer, dk, p, &map, err))) break;
         sp_model tmp;
         int into_dst = p == 0;
-        if (!into_dst) rc = stage_of(tr, &dst->spec, &tmp, err);
+        if (!into_dst) rc = stage_of(tr, &dst->spec, 0, &tmp, err);
         if (!rc) rc = sp_redist(cur, old_l, into_dst ? dst : &tmp, &nl, &map, tr->comm, err);
         if (!rc && !into_dst) add_model(dst, &tmp);
         if (!into_dst) sp_model_free(&tmp);
@@ -148,7 +153,7 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     if (!rc && ev->kind == SP_GROW_VC_DOWN) { /* keep this level's weights for the way up */
         sp_model *s = &tr->saved[ev->level - 1];
         sp_model_free(s);
-        if (!(rc = stage_of(tr, &cur.spec, s, err))) {
+        if (!(rc = stage_of(tr, &cur.spec, 1, s, err))) {
             sp_block_map id;
             sp_layout nl = {tr->grid.pp, tr->dp, cur.spec.n_layer};
             if (!(rc = strided_map(cur.spec.n_layer, cur.spec.n_layer, 1, 0, &id, err)))
@@ -210,7 +215,7 @@ int sp_trainer_load_saved(sp_trainer *tr, const char *path, sp_err *err) {
         sp_spec spec;
         sp_model *s = &tr->saved[levels[i]];
         sp_model_free(s);
-        if (sp_ckpt_read_extra_spec(path, group, &spec, err) || stage_of(tr, &spec, s, err) ||
+        if (sp_ckpt_read_extra_spec(path, group, &spec, err) || stage_of(tr, &spec, 1, s, err) ||
             sp_ckpt_load_extra(path, group, s, err))
             return err->code;
     }

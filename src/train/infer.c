@@ -25,7 +25,8 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
     sp_spec fs;
     sp_train_state st;
     if (sp_ckpt_read_header(ckpt, &fs, &st, err)) return err->code;
-    if (sp_trainer_init(tr, cfg, SP_TRAINER_NO_INIT | SP_TRAINER_QUIET, comm, err))
+    if (sp_trainer_init(tr, cfg, SP_TRAINER_NO_INIT | SP_TRAINER_QUIET | SP_TRAINER_INFER, comm,
+                        err))
         return err->code;
     /* the config describes the whole run: take the model of the checkpoint's growth stage,
      * placed by pipeline = auto/1 (inference does not care where training put it) */

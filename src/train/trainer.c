@@ -101,7 +101,10 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
     for (int k = 0; k < tr->sched.n; k++)
         if (tr->sched.a[k].kind == SP_ACT_BWD) tr->last_bwd = k;
 
-    if (sp_model_create(&tr->model, spec, g->lo, g->hi, g->stage == 0, g->stage == pp - 1, err))
+    int embed = g->stage == 0, head = g->stage == pp - 1;
+    if ((tr->flags & SP_TRAINER_INFER)
+            ? sp_model_create_weights(&tr->model, spec, g->lo, g->hi, embed, head, err)
+            : sp_model_create(&tr->model, spec, g->lo, g->hi, embed, head, err))
         return err->code;
     size_t mbT = (size_t)tr->mb * tr->T;
     tr->acts = calloc((size_t)tr->nslots, sizeof *tr->acts);
@@ -128,6 +131,7 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     memset(tr, 0, sizeof *tr);
     tr->cfg = cfg;
     tr->comm = comm;
+    tr->flags = flags;
     tr->grid.pipe = tr->grid.dpc = tr->grid.tie = MPI_COMM_NULL;
     MPI_Comm_rank(comm, &tr->rank);
     MPI_Comm_size(comm, &tr->world);
