@@ -2,6 +2,8 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
 
 void tu_check(tu_ctx *t, int ok, const char *fmt, ...) {
     t->checks++;
@@ -61,4 +63,22 @@ int tu_model_trained(sp_model *m, const sp_spec *s, uint64_t seed, tu_ctx *t) {
 int tu_finish(tu_ctx *t, const char *name) {
     printf("%s: %d passed, %d failed\n", name, t->checks - t->failures, t->failures);
     return t->failures ? 1 : 0;
+}
+
+float *tu_logits(const sp_model *m, const int32_t *inp, int B, int T, tu_ctx *t) {
+    sp_acts a;
+    sp_err err = {0};
+    if (sp_acts_create(&a, m, B, T, &err)) {
+        tu_check(t, 0, "activations: %s", err.msg);
+        return NULL;
+    }
+    sp_model_embed_forward(m, &a, inp);
+    sp_model_blocks_forward(m, &a);
+    sp_model_head_forward(m, &a, NULL); /* no targets: probs holds the raw logits */
+    size_t n = (size_t)B * T * m->spec.vocab;
+    float *out = malloc(n * sizeof(float));
+    if (out) memcpy(out, a.probs, n * sizeof(float));
+    sp_acts_free(&a);
+    tu_check(t, out != NULL, "logits: out of memory");
+    return out;
 }

@@ -3,6 +3,7 @@
 #define SPROUT_TESTUTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "sprout/model.h"
@@ -23,6 +24,9 @@ double tu_max_abs_diff(const float *a, const float *b, size_t n);
  * and step counts distinct, block 1's branch scale 0.75 when there is a block 1. Returns nonzero
  * (after a failed check) when the model cannot be created. */
 int tu_model_trained(sp_model *m, const sp_spec *s, uint64_t seed, tu_ctx *t);
+/* The raw logits [B*T, vocab] of a full model (embedding and head on the stage) on tokens inp
+ * [B, T], malloc'd; NULL after a failed check. */
+float *tu_logits(const sp_model *m, const int32_t *inp, int B, int T, tu_ctx *t);
 /* prints "N passed, M failed" and returns the exit status */
 int tu_finish(tu_ctx *t, const char *name);
 

@@ -73,18 +73,7 @@ static double forward(const sp_model *m, sp_acts *a, const int32_t *tgt) {
 }
 
 static float *logits(const sp_model *m, tu_ctx *t) {
-    sp_acts a;
-    sp_err err = {0};
-    if (sp_acts_create(&a, m, B, T, &err)) {
-        tu_check(t, 0, "activations: %s", err.msg);
-        return NULL;
-    }
-    forward(m, &a, NULL);
-    size_t n = (size_t)NTOK * m->spec.vocab;
-    float *out = malloc(n * sizeof(float));
-    memcpy(out, a.probs, n * sizeof(float));
-    sp_acts_free(&a);
-    return out;
+    return tu_logits(m, g_inp, B, T, t);
 }
 
 /* m->grads = dL/dparams of the mean loss; returns the loss */

@@ -60,20 +60,7 @@ static int apply(const char *op, int k, const sp_model *src, sp_model *dst, int 
 
 /* raw logits [NTOK, V] of a full model */
 static float *logits(const sp_model *m, tu_ctx *t) {
-    sp_acts a;
-    sp_err err = {0};
-    if (sp_acts_create(&a, m, B, T, &err)) {
-        tu_check(t, 0, "activations: %s", err.msg);
-        return NULL;
-    }
-    sp_model_embed_forward(m, &a, g_inp);
-    sp_model_blocks_forward(m, &a);
-    sp_model_head_forward(m, &a, NULL);
-    size_t n = (size_t)NTOK * m->spec.vocab;
-    float *out = malloc(n * sizeof(float));
-    memcpy(out, a.probs, n * sizeof(float));
-    sp_acts_free(&a);
-    return out;
+    return tu_logits(m, g_inp, B, T, t);
 }
 
 static const float *tensor(const sp_model *m, const float *arena, int block, int j) {
