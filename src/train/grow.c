@@ -38,24 +38,24 @@ static int strided_map(int n_old, int n_new, int stride, int offset, sp_block_ma
     return SP_OK;
 }
 
-/* Moves a saved (weights-only) model m, laid out by *l, to the trainer's current grid through
- * map (NULL: identity). */
-static int move_to_grid(const sp_trainer *tr, sp_model *m, const sp_layout *l,
-                        const sp_block_map *map, const sp_spec *to, sp_err *err) {
+/* dst = the weights of src (laid out by *src_l) on the trainer's current grid: a weights-only
+ * stage with src's spec, filled through the identity map. V-cycle levels are saved this way and
+ * follow the grid this way when it changes. */
+static int copy_to_grid(const sp_trainer *tr, const sp_model *src, const sp_layout *src_l,
+                        sp_model *dst, sp_err *err) {
+    int n = src->spec.n_layer, rc = stage_of(tr, &src->spec, 1, dst, err);
     sp_block_map id = {0};
-    if (!map && strided_map(l->n_layer, l->n_layer, 1, 0, &id, err)) return err->code;
-    sp_model dst;
-    int rc = stage_of(tr, to, 1, &dst, err);
-    sp_layout nl = {tr->grid.pp, tr->dp, to->n_layer};
-    if (!rc) rc = sp_redist(m, l, &dst, &nl, map ? map : &id, tr->comm, err);
+    sp_layout nl = {tr->grid.pp, tr->dp, n};
+    if (!rc) rc = strided_map(n, n, 1, 0, &id, err);
+    if (!rc) rc = sp_redist(src, src_l, dst, &nl, &id, tr->comm, err);
     sp_grow_map_free(&id);
-    sp_model_free(m);
-    if (rc) {
-        sp_model_free(&dst);
-        return rc;
-    }
-    *m = dst;
-    return SP_OK;
+    if (rc) sp_model_free(dst);
+    return rc;
+}
+
+/* the checkpoint group of a saved V-cycle level */
+static void level_group(char *buf, size_t n, int level) {
+    snprintf(buf, n, "vcycle/level_%d", level);
 }
 
 /* dst += src (params, m and v; the two stages have the same spec and range) */
@@ -145,21 +145,16 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     int rc = sp_trainer_layout_create(tr, &ev->after, sp_trainer_pipeline_at(tr, e + 1), err);
     int levels[SP_MAX_LEVELS], nsaved = saved_levels(&tr->gs, e, levels);
     for (int i = 0; i < nsaved && !rc && tr->grid.pp != old_l.pp; i++) {
-        sp_model *s = &tr->saved[levels[i]];
+        sp_model *s = &tr->saved[levels[i]], moved;
         sp_layout sl = {old_l.pp, old_l.dp, s->spec.n_layer};
-        sp_spec spec = s->spec;
-        rc = move_to_grid(tr, s, &sl, NULL, &spec, err);
+        if (!(rc = copy_to_grid(tr, s, &sl, &moved, err))) {
+            sp_model_free(s);
+            *s = moved;
+        }
     }
     if (!rc && ev->kind == SP_GROW_VC_DOWN) { /* keep this level's weights for the way up */
-        sp_model *s = &tr->saved[ev->level - 1];
-        sp_model_free(s);
-        if (!(rc = stage_of(tr, &cur.spec, 1, s, err))) {
-            sp_block_map id;
-            sp_layout nl = {tr->grid.pp, tr->dp, cur.spec.n_layer};
-            if (!(rc = strided_map(cur.spec.n_layer, cur.spec.n_layer, 1, 0, &id, err)))
-                rc = sp_redist(&cur, &old_l, s, &nl, &id, tr->comm, err);
-            sp_grow_map_free(&id);
-        }
+        sp_model_free(&tr->saved[ev->level - 1]);
+        rc = copy_to_grid(tr, &cur, &old_l, &tr->saved[ev->level - 1], err);
     }
     const char *wop = ev->kind == SP_GROW_WIDTH     ? ev->op
                       : ev->wk < 2                  ? NULL
@@ -200,7 +195,7 @@ int sp_trainer_saved_extras(const sp_trainer *tr, sp_ckpt_extra *extra, char nam
     int levels[SP_MAX_LEVELS];
     int n = saved_levels(&tr->gs, (int)tr->st.growth_index, levels);
     for (int i = 0; i < n; i++) {
-        snprintf(names[i], 32, "vcycle/level_%d", levels[i]);
+        level_group(names[i], 32, levels[i]);
         extra[i] = (sp_ckpt_extra){names[i], &tr->saved[levels[i]]};
     }
     return n;
@@ -211,7 +206,7 @@ int sp_trainer_load_saved(sp_trainer *tr, const char *path, sp_err *err) {
     int n = saved_levels(&tr->gs, (int)tr->st.growth_index, levels);
     for (int i = 0; i < n; i++) {
         char group[32];
-        snprintf(group, sizeof group, "vcycle/level_%d", levels[i]);
+        level_group(group, sizeof group, levels[i]);
         sp_spec spec;
         sp_model *s = &tr->saved[levels[i]];
         sp_model_free(s);
