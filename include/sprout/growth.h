@@ -134,6 +134,7 @@ typedef struct sp_grow_sched {
     int n_layer0;      /* depth at step 0 */
     sp_spec spec0;     /* model at step 0 */
     int levels;        /* V-cycle levels (0 = none) */
+    int ramps;         /* some event fades blocks or channels in (random, widen_zero/random) */
     sp_grow_event *ev; /* [n], in step order, malloc'd */
 } sp_grow_sched;
 

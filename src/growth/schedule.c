@@ -242,6 +242,9 @@ int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log,
         if (rc) return rc;
     }
     gs->n_layer0 = gs->spec0.n_layer;
+    for (int e = 0; e < gs->n; e++)
+        gs->ramps |= !strcmp(gs->ev[e].op, "random") || !strcmp(gs->ev[e].op, "widen_zero") ||
+                     !strcmp(gs->ev[e].op, "widen_random");
     return SP_OK;
 }
 

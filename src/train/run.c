@@ -276,7 +276,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         while (tr.st.growth_index < tr.gs.n && tr.gs.ev[tr.st.growth_index].step <= step)
             if ((rc = apply_growth(&tr, &mx, log, step, eval_windows, err))) break;
         if (rc) break;
-        if (tr.gs.n) sp_trainer_set_scales(&tr, step);
+        sp_trainer_set_scales(&tr, step);
         float lr = (float)sp_trainer_lr(&tr, step);
         double t0 = sp_now(), gnorm = 0;
         float loss = sp_trainer_step(&tr, lr, &gnorm);

@@ -186,6 +186,8 @@ int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err) {
 }
 
 void sp_trainer_set_scales(sp_trainer *tr, int64_t step) {
+    /* without fading events every scale is 1 and no mask is on, as a new stage starts */
+    if (!tr->gs.ramps) return;
     int n = tr->model.spec.n_layer;
     float *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
     if (!c) return; /* keeps the previous scales; only a random-growth ramp would notice */
