@@ -1,17 +1,3 @@
-# Command-line tests: a script in tests/cli/ run with the sprout binary and, for those that start
-# MPI jobs, the mpiexec command: sp_add_script_test(NAME SCRIPT TIMEOUT [MPI])
-function(sp_add_script_test name script timeout)
-  if(ARGN STREQUAL "MPI")
-    add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${script}
-                                  $<TARGET_FILE:sprout> ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
-    set_tests_properties(${name} PROPERTIES PROCESSORS 2)
-  else()
-    add_test(NAME ${name} COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/${script}
-                                  $<TARGET_FILE:sprout>)
-  endif()
-  set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout} ENVIRONMENT "${SP_MPI_ENV}")
-endfunction()
-
 # bad inputs, and learning on the real corpus (needs SPROUT_BROWN_DIR)
 sp_add_script_test(cli_bad_inputs bad_inputs.sh 120)
 sp_add_script_test(cli_learning_np2 learning.sh 600 MPI)
