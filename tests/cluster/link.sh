@@ -2,7 +2,7 @@
 # A bad link between the nodes slows a run but changes no result: on the two-node cluster
 # (cluster.sh) a 4-rank pp = 2 run equals the one-node run bit for bit (weights, AdamW moments,
 # the metrics lines as bytes less the wall-clock fields)
-#  - over a link that delays and loses packets: tc netem (delay 2 ms, loss 2 %) on both ends
+#  - over a link that delays and loses packets: tc netem (delay 2 ms, loss 1 %) on both ends
 #    where the kernel has netem; where it has not, tc tbf (200 Mbit/s with a 32 KB queue, so
 #    that bursts overflow it and packets are dropped). Either way the qdisc must report drops;
 #  - across a cut: the link is taken down for 2 s mid-run and brought back up, TCP retransmits.
@@ -34,8 +34,8 @@ one S2 "${LONG[@]}"
 # 1. a lossy link
 if ip netns exec "$CL_A" tc qdisc add dev "$CL_VA" root netem delay 1ms 2>/dev/null; then
   ip netns exec "$CL_A" tc qdisc del dev "$CL_VA" root
-  what="netem delay 2ms loss 2%"
-  both add root netem delay 2ms loss 2%
+  what="netem delay 2ms loss 1%"
+  both add root netem delay 2ms loss 1%
 else
   what="tbf rate 200mbit burst 16kb limit 32kb"
   echo "tc netem is not available in this kernel: emulating a lossy link with tc tbf instead"
