@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A two-node test cluster on one machine, sourced by the tests/cluster/*.sh tests (as root).
 #
 # The nodes are two network namespaces, spcl-PID-a and spcl-PID-b (PID: the test's), joined by a
@@ -8,8 +9,8 @@
 # rsh.sh; ranks on different nodes talk TCP over the veth pair, ranks on one node shared memory
 # (or TCP too, with CL_BTL=tcp,self). The filesystem is shared, like an NFS home.
 #
-#   cl_up          set up the cluster (exit 77 if no network namespace can be made: not root);
-#                  first removes what a crashed earlier run left behind
+#   cl_up          set up the cluster in the scratch dir T (exit 77 if no network namespace can
+#                  be made: not root); first removes what a crashed earlier run left behind
 #   cl_down        tear it down (call it from the EXIT trap)
 #   cl_mpirun NP ARGS...   mpirun -n NP across both nodes (MPIEXEC: the array of the mpiexec
 #                  command and its flags, as CTest passes them), slots 2 per node
@@ -76,7 +77,7 @@ cl_up() {
     mkdir -p "/etc/netns/$n"
     { cat /etc/hosts; printf '%s %s\n%s %s\n' "$CL_IP_A" "$CL_A" "$CL_IP_B" "$CL_B"; } >"/etc/netns/$n/hosts"
   done
-  CL_HOSTS=$(mktemp)
+  CL_HOSTS=${T:?}/hosts
   printf '%s slots=2\n%s slots=2\n' "$CL_A" "$CL_B" >"$CL_HOSTS"
   echo "cluster: nodes $CL_A ($CL_IP_A) and $CL_B ($CL_IP_B)"
 }
@@ -85,7 +86,6 @@ cl_down() {
   [ -n "$CL_A" ] || return 0
   cl_del "$CL_A"
   cl_del "$CL_B"
-  rm -f "$CL_HOSTS"
   rmdir /etc/netns 2>/dev/null
   CL_A=
   return 0
@@ -94,7 +94,7 @@ cl_down() {
 cl_mpirun() { # NP ARGS...
   local np=$1 v x=()
   shift
-  # A real cluster's launcher forwards only the environment it is told to (this agent would pass
+  # A real cluster's launcher forwards only the environment it is told to (rsh.sh would pass
   # all). The hostfile gives each node 2 slots, so Open MPI does not know that the two nodes
   # share this machine's cores: without yield_when_idle, ranks that wait on TCP spin and
   # starve the others (a 100-step run: 3.6 s instead of 0.7 s on 2 cores).

@@ -9,7 +9,7 @@
 # usage: link.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=cluster.sh
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
 . "$HERE/cluster.sh"
 cl_init "$@"
 sed -i 's/every: 10, keep: 5/every: 0, keep: 1/' "$T/cfg.yaml"
@@ -51,7 +51,7 @@ both del root
 # 2. a cut: the link goes down for 2 s while the job runs
 cl_mpirun 4 "$SPROUT" train "$T/cfg.yaml" "${LONG[@]}" --set run.out="$T/X" >/dev/null 2>"$T/X.log" &
 job=$!
-for i in $(seq 1200); do
+for _ in $(seq 1200); do
   [ -s "$T/X/metrics.jsonl" ] && break
   kill -0 $job 2>/dev/null || break
   sleep 0.05

@@ -8,7 +8,7 @@
 # usage: node_loss.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=cluster.sh
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
 . "$HERE/cluster.sh"
 cl_init "$@"
 L=(--set train.steps=300 --set eval.every=100 --set run.log_every=10 --set checkpoint.every=20 --set checkpoint.keep=2)
@@ -18,7 +18,7 @@ fail=0
 
 cl_mpirun 4 "$SPROUT" train "$T/cfg.yaml" "${L[@]}" --set run.out="$T/K" --resume auto >"$T/K.log" 2>&1 &
 job=$!
-for i in $(seq 1200); do
+for _ in $(seq 1200); do
   [ -f "$T/K/ckpt/latest" ] && [ "$(cat "$T/K/ckpt/latest")" \> step_00000020.h5 ] && break
   kill -0 $job 2>/dev/null || break
   sleep 0.05
@@ -45,8 +45,8 @@ echo "killed node B after $at: the job ended $((SECONDS - t0)) s later with exit
 grep -q "$CL_B" "$T/K.log" || { echo "FAIL: no message names the lost node $CL_B"; cat "$T/K.log"; fail=1; }
 grep -A12 -m1 -- "-----" "$T/K.log" | sed 's/^/  | /'
 sleep 1 # mpirun has returned; give the kernel a moment to reap what it killed
-left=$(ip netns pids "$CL_A" | tr '\n' ' ')
-[ -z "$left" ] || { echo "FAIL: processes left on node A: $left"; ps -o pid,args -p ${left// /,}; fail=1; }
+left=$(ip netns pids "$CL_A" | paste -sd,)
+[ -z "$left" ] || { echo "FAIL: processes left on node A: $left"; ps -o pid,args -p "$left"; fail=1; }
 newest=$(cat "$T/K/ckpt/latest")
 
 cl_mpirun 4 "$SPROUT" train "$T/cfg.yaml" "${L[@]}" --set run.out="$T/K" --resume auto 2>"$T/K2.log" >/dev/null ||

@@ -10,7 +10,7 @@
 # usage: parity.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=cluster.sh
+# shellcheck source-path=SCRIPTDIR source=cluster.sh
 . "$HERE/cluster.sh"
 cl_init "$@"
 sed 's/n_layer: 4/n_layer: 8/' "$T/cfg.yaml" >"$T/grow.yaml"

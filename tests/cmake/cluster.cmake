@@ -1,5 +1,5 @@
 # A two-node cluster on one machine (tests/cluster/cluster.sh: two network namespaces joined by
-# a veth pair, Open MPI started across them through an rsh agent, TCP between the nodes). As
+# a veth pair, Open MPI started across them through a remote shell, TCP between the nodes). As
 # root only: without the right to make network namespaces the tests skip (exit 77).
 #   cluster_parity     4 ranks, pp 2 across the nodes == one node, bit for bit; growth moving
 #                      blocks between the nodes
