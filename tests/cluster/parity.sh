@@ -39,8 +39,13 @@ rx=$(($(cl_rx) - rx0))
 CL_BTL=tcp,self two CT cfg 2
 one GS grow 4
 two GC grow 4
-grep -q "growth\[0\] before step 10: stack x2, 4 -> 8 blocks, .* pp 4 x dp 1 -> pp 2 x dp 2" "$T/GC.log" ||
-  { echo "FAIL: GC does not log the layout change"; cat "$T/GC.log"; fail=1; }
+# the layouts sprout prints: old blocks 2 and 3 on node B, their copies (stack: new block j is old
+# block j mod 4) in stage 0 on ranks 0 (node A) and 2 (node B), and the reverse for blocks 0, 1
+for want in "stage 2: blocks 2..2 on rank(s) 2" "stage 3: blocks 3..3 + final LN and tied head on rank(s) 3" \
+  "growth\[0\] before step 10: stack x2, 4 -> 8 blocks, .* pp 4 x dp 1 -> pp 2 x dp 2" \
+  "stage 0: blocks 0..3 + embedding on rank(s) 0,2" "stage 1: blocks 4..7 + final LN and tied head on rank(s) 1,3"; do
+  grep -q "$want" "$T/GC.log" || { echo "FAIL: GC does not log '$want'"; cat "$T/GC.log"; fail=1; }
+done
 # half the model per step: 4 bytes a parameter, the count from the checkpoint
 params=$(/usr/bin/python3 -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r"); print(sum(f["model"][k].size for k in f["model"]))' \
   "$T/S/ckpt/step_00000020.h5")
