@@ -75,7 +75,7 @@ cl_up() {
     { echo "FAIL: could not set up the two nodes and their link"; exit 1; }
   for n in "$CL_A" "$CL_B"; do
     mkdir -p "/etc/netns/$n"
-    { cat /etc/hosts; printf '%s %s\n%s %s\n' "$CL_IP_A" "$CL_A" "$CL_IP_B" "$CL_B"; } >"/etc/netns/$n/hosts"
+    { cat /etc/hosts 2>/dev/null; printf '%s %s\n%s %s\n' "$CL_IP_A" "$CL_A" "$CL_IP_B" "$CL_B"; } >"/etc/netns/$n/hosts"
   done
   CL_HOSTS=${T:?}/hosts
   printf '%s slots=2\n%s slots=2\n' "$CL_A" "$CL_B" >"$CL_HOSTS"
