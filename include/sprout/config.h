@@ -60,7 +60,10 @@ typedef struct sp_config {
         uint64_t seed;
         double lr, min_lr;
         int64_t warmup_steps;
-        char *schedule;                                    /* cosine|constant|linear */
+        char *schedule;        /* cosine|constant|linear|wsd */
+        double decay_fraction; /* wsd: share of the steps spent decaying */
+        char *decay_shape;     /* wsd: linear|sqrt */
+        int64_t decay_start;   /* wsd: first decay step; -1 = from decay_fraction */
         double weight_decay, beta1, beta2, eps, grad_clip; /* grad_clip 0 = off */
     } train;
     struct {

@@ -87,8 +87,11 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm);
  * trainer's micro-batch; windows are split across data-parallel ranks and the result reduced. */
 double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows);
 
-/* learning rate at step (0-based) for the config's schedule */
+/* learning rate at step (0-based) for the config's schedule (src/train/lr.c) */
 double sp_lr_at(const sp_config *cfg, int64_t step);
+/* wsd: the first step of the decay (train.decay_start, else steps - decay_fraction * steps, never
+ * inside the warm-up) */
+int64_t sp_lr_decay_start(const sp_config *cfg);
 
 /* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
  * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh

@@ -144,6 +144,12 @@ int sp_cfg_validate(const sp_config *cfg, sp_err *err) {
         return sp_err_set(err, SP_EINPUT,
                           "%s: train.warmup_steps: %lld is greater than train.steps = %lld", src,
                           (long long)t->warmup_steps, (long long)t->steps);
+    if (t->decay_start >= 0 && (t->decay_start < t->warmup_steps || t->decay_start > t->steps))
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: train.decay_start: %lld is outside [train.warmup_steps, "
+                          "train.steps] = [%lld, %lld]",
+                          src, (long long)t->decay_start, (long long)t->warmup_steps,
+                          (long long)t->steps);
     if (t->global_batch % t->micro_batch)
         return sp_err_set(
             err, SP_EINPUT,

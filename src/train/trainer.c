@@ -399,14 +399,3 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) 
     MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
     return n_windows > 0 ? sum / ((double)n_windows * T) : NAN;
 }
-
-double sp_lr_at(const sp_config *cfg, int64_t step) {
-    double lr = cfg->train.lr, lo = cfg->train.min_lr;
-    int64_t warm = cfg->train.warmup_steps, total = cfg->train.steps;
-    if (step < warm) return lr * (double)(step + 1) / (double)warm;
-    if (!strcmp(cfg->train.schedule, "constant")) return lr;
-    double r = total > warm ? (double)(step - warm) / (double)(total - warm) : 1.0;
-    if (r > 1.0) r = 1.0;
-    if (!strcmp(cfg->train.schedule, "linear")) return lo + (1.0 - r) * (lr - lo);
-    return lo + 0.5 * (1.0 + cos(M_PI * r)) * (lr - lo);
-}
