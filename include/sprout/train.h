@@ -46,6 +46,7 @@ typedef struct sp_trainer {
     /* V-cycle: the weights of level k saved on the way down (saved[k].numel == 0: none), on
      * the current grid with their own block ranges, until the way up interpolates with them */
     sp_model saved[SP_MAX_LEVELS];
+    struct sp_gemm *gemm;     /* run.precision: bf16, else NULL (fp32) */
     uint64_t grow_bytes_sent; /* bytes this rank sent to others in the last growth event */
 } sp_trainer;
 

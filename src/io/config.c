@@ -65,6 +65,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(eval, batches, "8", 1, INF),
     KSTR(run, out, NULL, NULL), /* default computed from the config's name: see cfg_reset */
     KINT(run, threads, "1", 1, 256),
+    KSTR(run, precision, "fp32", "fp32|bf16"),
     KINT(run, log_every, "10", 1, INF),
     KASTR(parallel, pipeline, "auto", 65536),
     KSTR(parallel, schedule, "1f1b", "1f1b|gpipe"),

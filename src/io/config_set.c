@@ -187,6 +187,10 @@ int sp_cfg_pipeline(const sp_config *cfg) {
     return x < 1 ? 0 : x > 65536 ? 65536 : (int)x;
 }
 
+int sp_cfg_bf16(const sp_config *cfg) {
+    return cfg->run.precision && !strcmp(cfg->run.precision, "bf16");
+}
+
 int64_t sp_cfg_d_ff(const sp_config *cfg) {
     return cfg->model.d_ff ? cfg->model.d_ff : 4 * cfg->model.d_model;
 }

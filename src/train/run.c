@@ -1,5 +1,6 @@
 /* `sprout train`: the run loop with progress lines, evaluation, metrics and the final
  * checkpoint. */
+#include "sprout/kernels.h"
 #include "sprout/metrics.h"
 #include "sprout/train.h"
 
@@ -256,6 +257,11 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     }
     sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
             openblas_get_num_threads());
+    if (tr.gemm)
+        sp_info(log,
+                "precision bf16: matrix products through oneDNN on %s (bf16 inputs, fp32 "
+                "accumulation); weights, gradients, moments and checkpoints fp32",
+                sp_gemm_isa(tr.gemm));
     sp_info(log, "data: %s (%llu tokens), %s (%llu tokens); out: %s", cfg->data.train,
             (unsigned long long)tr.train.n, cfg->data.val, (unsigned long long)tr.val.n,
             cfg->run.out);

@@ -45,6 +45,7 @@ static int cfg_equal(const sp_config *a, const sp_config *b) {
              a->train.grad_clip == b->train.grad_clip && a->eval.every == b->eval.every &&
              a->eval.batches == b->eval.batches && str_eq(a->run.out, b->run.out) &&
              a->run.threads == b->run.threads && a->run.log_every == b->run.log_every &&
+             str_eq(a->run.precision, b->run.precision) &&
              str_eq(a->parallel.pipeline, b->parallel.pipeline) &&
              str_eq(a->parallel.schedule, b->parallel.schedule) &&
              a->parallel.max_stage_mib == b->parallel.max_stage_mib &&
