@@ -38,7 +38,7 @@ tr R 1 1 --set run.precision=bf16 --resume "$T/H/ckpt/step_00000010.h5" || { cat
 tr P 2 2 --set run.precision=bf16 || { cat "$T/P.log"; exit 1; }
 tr D 2 1 --set run.precision=bf16 || { cat "$T/D.log"; exit 1; }
 PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$T" <<'PY'
-import re, sys, h5py
+import sys, h5py
 from runs import Runs
 R = Runs(sys.argv[1])
 f, h = R.steps("F"), R.steps("H")
@@ -49,13 +49,7 @@ R.check(h[30]["loss"] < 0.8 * h[1]["loss"], "bf16 run does not learn")
 R.check(worst > 0, "bf16 losses equal fp32 bit for bit: the bf16 path did not run")
 with h5py.File(f"{R.root}/H/ckpt/step_00000030.h5", "r") as c:
     R.check(all(c["model"][k].dtype == "float32" for k in c["model"]), "bf16 checkpoint is not fp32")
-def raw(n):
-    out = {}
-    for line in open(f"{R.root}/{n}/metrics.jsonl", "rb"):
-        if b'"event"' in line: continue
-        out[int(re.search(rb'"step":(\d+)', line).group(1))] = re.sub(rb',"(ms|tok_per_s)":[^,}]*', b"", line)
-    return out
-a, b = raw("H"), raw("R")
+a, b = R.raw_steps("H"), R.raw_steps("R")
 R.check(all(a[i] == b.get(i) for i in range(11, 31)), "bf16 restart: metrics differ")
 R.check(R.same_weights("H", "R"), "bf16 restart: weights/moments differ")
 for n in ("P", "D"):

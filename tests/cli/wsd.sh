@@ -31,16 +31,10 @@ tr branch 1 --set train.decay_start=30 --resume "$T/stable/ckpt/step_00000030.h5
 tr branch2 2 --set train.decay_start=30 --set parallel.pipeline=2 \
   --resume "$T/stable/ckpt/step_00000030.h5"
 PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$T" <<'PY'
-import re, sys
+import sys
 from runs import Runs
 R = Runs(sys.argv[1])
-def raw(n):
-    out = {}
-    for line in open(f"{R.root}/{n}/metrics.jsonl", "rb"):
-        if b'"event"' in line: continue
-        out[int(re.search(rb'"step":(\d+)', line).group(1))] = re.sub(rb',"(ms|tok_per_s)":[^,}]*', b"", line)
-    return out
-f, b = raw("full"), raw("branch")
+f, b = R.raw_steps("full"), R.raw_steps("branch")
 tail = [s for s in f if s > 30]
 R.check(len(tail) == 10 and all(f[s] == b.get(s) for s in tail), "branched cooldown's metrics differ from the full run's")
 R.check(R.same_weights("full", "branch"), "branched cooldown's final weights/moments differ")
