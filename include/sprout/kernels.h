@@ -42,6 +42,16 @@ typedef struct sp_mat {
 /* C[M,N] = alpha op(A) op(B) + beta C, op = transpose when ta / tb; beta is 0 or 1 */
 void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
                  float beta, float *C, int ldc);
+/* bf16 context only: batch products C[i] = alpha A[i] B[i] + beta C[i] of bf16 operands with
+ * explicit strides over (batch, row, column): A [batch, M, K], B [batch, K, N], C fp32
+ * [batch, M, N] (a transposed view is a swapped stride). 0 on success, -1 when oneDNN failed
+ * (the caller computes the product otherwise). */
+int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, const uint16_t *A,
+                    const int64_t as[3], const uint16_t *B, const int64_t bs[3], float beta,
+                    float *C, const int64_t cs[3]);
+/* bf16 scratch buffer `slot` (2..5; 0 and 1 are sp_gemm_run's) of at least n values, owned by
+ * the context and grown on demand; NULL when out of memory (or in fp32) */
+uint16_t *sp_gemm_buf(sp_gemm *g, int slot, size_t n);
 /* dst[i] = src[i] rounded to bf16 (nearest even) */
 void sp_to_bf16(uint16_t *dst, const float *src, size_t n);
 float sp_bf16_to_f32(uint16_t h);
@@ -93,10 +103,12 @@ void sp_matmul_backward(sp_gemm *g, float *dinp, float *dw, float *dbias, const 
  * qkv [B,T,3C]: q | k | v sections, each head-major (head h = channels h*hd .. h*hd+hd-1)
  * out [B,T,C]: heads concatenated head-major;  att [B,NH,T,T]: softmax probabilities (row t holds
  * weights over t2 <= t, zeros above the diagonal), saved for backward. Scale 1/sqrt(hd). */
-void sp_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv[B,T,3C] += ;  scratch: at least T*T floats */
-void sp_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                           float *scratch, int B, int T, int C, int NH);
+void sp_attention_forward(sp_gemm *g, float *out, float *att, const float *qkv, int B, int T, int C,
+                          int NH);
+/* dqkv[B,T,3C] += ;  scratch: sp_attention_scratch_floats(T, NH) floats */
+void sp_attention_backward(sp_gemm *g, float *dqkv, const float *dout, const float *qkv,
+                           const float *att, float *scratch, int B, int T, int C, int NH);
+size_t sp_attention_scratch_floats(int T, int NH);
 
 /* GELU, tanh approximation (as GPT-2 / PyTorch approximate="tanh"), elementwise on n values */
 void sp_gelu_forward(float *out, const float *inp, size_t n);

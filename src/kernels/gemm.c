@@ -75,20 +75,29 @@ void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, s
 
 #else
 
-typedef struct prim {
-    int ta, tb, M, N, K, ldc;
+/* A product as oneDNN sees it: A [.., M, K], B [.., K, N], C [.., M, N] with any strides (a
+ * transpose is a stride), nd = 2 or 3 (batched: one leading batch dimension). */
+typedef struct pkey {
+    int nd;
+    dnnl_dims_t ad, as, bd, bs, cd, cs;
     float alpha, beta;
+} pkey;
+
+typedef struct prim {
+    pkey k;
     dnnl_primitive_t p;
     dnnl_memory_t a, b, c; /* their data handles are set at every call */
 } prim;
+
+#define NBUF 6 /* bf16 buffers: 0, 1 pack sp_gemm_run's operands; the rest: sp_gemm_buf */
 
 struct sp_gemm {
     dnnl_engine_t eng;
     dnnl_stream_t stream;
     prim *cache;
     int n, cap;
-    uint16_t *buf[2]; /* packed bf16 operands A and B */
-    size_t cap_buf[2];
+    uint16_t *buf[NBUF];
+    size_t cap_buf[NBUF];
     char isa[64];
 };
 
@@ -148,7 +157,7 @@ void sp_gemm_free(sp_gemm *g) {
         dnnl_memory_destroy(g->cache[i].c);
     }
     free(g->cache);
-    free(g->buf[0]), free(g->buf[1]);
+    for (int i = 0; i < NBUF; i++) free(g->buf[i]);
     if (g->stream) dnnl_stream_destroy(g->stream);
     if (g->eng) dnnl_engine_destroy(g->eng);
     free(g);
@@ -158,16 +167,20 @@ const char *sp_gemm_isa(const sp_gemm *g) {
     return g ? g->isa : "none";
 }
 
-/* The primitive for C[M,N] = alpha op(A) op(B) + beta C on packed operands: A is stored [M,K]
- * (or [K,M] when ta) contiguous, B [K,N] (or [N,K]), C row-major with ldc. NULL on failure. */
-static prim *get_prim(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, float beta,
-                      int ldc) {
-    for (int i = 0; i < g->n; i++) {
-        prim *q = &g->cache[i];
-        if (q->ta == ta && q->tb == tb && q->M == M && q->N == N && q->K == K && q->ldc == ldc &&
-            q->alpha == alpha && q->beta == beta)
-            return q;
+uint16_t *sp_gemm_buf(sp_gemm *g, int slot, size_t n) {
+    if (slot < 0 || slot >= NBUF) return NULL;
+    if (n > g->cap_buf[slot]) {
+        free(g->buf[slot]);
+        g->buf[slot] = aligned_alloc(64, (n * 2 + 63) & ~(size_t)63);
+        g->cap_buf[slot] = g->buf[slot] ? n : 0;
     }
+    return g->buf[slot];
+}
+
+/* The compiled primitive of product k, created on first use. NULL on failure. */
+static prim *get_prim(sp_gemm *g, const pkey *k) {
+    for (int i = 0; i < g->n; i++)
+        if (!memcmp(&g->cache[i].k, k, sizeof *k)) return &g->cache[i];
     if (g->n == g->cap) {
         int cap = g->cap ? 2 * g->cap : 32;
         prim *grown = realloc(g->cache, (size_t)cap * sizeof *grown);
@@ -175,23 +188,23 @@ static prim *get_prim(sp_gemm *g, int ta, int tb, int M, int N, int K, float alp
         g->cache = grown, g->cap = cap;
     }
     dnnl_memory_desc_t ad, bd, cd;
-    dnnl_dims_t adims = {M, K}, bdims = {K, N}, cdims = {M, N};
-    dnnl_dims_t as = {ta ? 1 : K, ta ? M : 1}, bs = {tb ? 1 : N, tb ? K : 1}, cs = {ldc, 1};
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_matmul_desc_t md;
-    prim q = {ta, tb, M, N, K, ldc, alpha, beta, NULL, NULL, NULL, NULL};
-    int ok = dnnl_memory_desc_init_by_strides(&ad, 2, adims, dnnl_bf16, as) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&bd, 2, bdims, dnnl_bf16, bs) == dnnl_success &&
-             dnnl_memory_desc_init_by_strides(&cd, 2, cdims, dnnl_f32, cs) == dnnl_success &&
-             dnnl_matmul_desc_init(&md, &ad, &bd, NULL, &cd) == dnnl_success &&
-             dnnl_primitive_attr_create(&attr) == dnnl_success;
+    prim q = {*k, NULL, NULL, NULL, NULL};
+    float alpha = k->alpha;
+    int ok =
+        dnnl_memory_desc_init_by_strides(&ad, k->nd, k->ad, dnnl_bf16, k->as) == dnnl_success &&
+        dnnl_memory_desc_init_by_strides(&bd, k->nd, k->bd, dnnl_bf16, k->bs) == dnnl_success &&
+        dnnl_memory_desc_init_by_strides(&cd, k->nd, k->cd, dnnl_f32, k->cs) == dnnl_success &&
+        dnnl_matmul_desc_init(&md, &ad, &bd, NULL, &cd) == dnnl_success &&
+        dnnl_primitive_attr_create(&attr) == dnnl_success;
     if (ok && alpha != 1.0f)
         ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) == dnnl_success;
-    if (ok && beta != 0.0f) /* beta is 0 or 1 in sprout: C += op(A) op(B) */
+    if (ok && k->beta != 0.0f) /* beta is 0 or 1 in sprout: C += op(A) op(B) */
         ok = dnnl_post_ops_create(&po) == dnnl_success &&
-             dnnl_post_ops_append_sum(po, beta) == dnnl_success &&
+             dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
              dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
     ok = ok && dnnl_primitive_desc_create(&pd, &md, attr, g->eng, NULL) == dnnl_success &&
          dnnl_primitive_create(&q.p, pd) == dnnl_success &&
@@ -211,18 +224,24 @@ static prim *get_prim(sp_gemm *g, int ta, int tb, int M, int N, int K, float alp
     return &g->cache[g->n++];
 }
 
+static int execute(sp_gemm *g, const pkey *k, const uint16_t *a, const uint16_t *b, float *c) {
+    prim *q = get_prim(g, k);
+    if (!q) return -1;
+    dnnl_memory_set_data_handle(q->a, (void *)a);
+    dnnl_memory_set_data_handle(q->b, (void *)b);
+    dnnl_memory_set_data_handle(q->c, c);
+    dnnl_exec_arg_t args[3] = {
+        {DNNL_ARG_SRC, q->a}, {DNNL_ARG_WEIGHTS, q->b}, {DNNL_ARG_DST, q->c}};
+    if (dnnl_primitive_execute(q->p, g->stream, 3, args) != dnnl_success) return -1;
+    return dnnl_stream_wait(g->stream) == dnnl_success ? 0 : -1;
+}
+
 /* X (rows x cols, leading dimension ld) in bf16, contiguous: its own copy when it has one,
- * else rounded into scratch buffer `which` */
-static const uint16_t *packed(sp_gemm *g, int which, sp_mat X, int rows, int cols) {
+ * else rounded into buffer `slot` */
+static const uint16_t *packed(sp_gemm *g, int slot, sp_mat X, int rows, int cols) {
     if (X.h && X.ld == cols) return X.h;
-    size_t need = (size_t)rows * cols;
-    if (need > g->cap_buf[which]) {
-        free(g->buf[which]);
-        g->buf[which] = aligned_alloc(64, (need * 2 + 63) & ~(size_t)63);
-        g->cap_buf[which] = g->buf[which] ? need : 0;
-        if (!g->buf[which]) return NULL;
-    }
-    uint16_t *d = g->buf[which];
+    uint16_t *d = sp_gemm_buf(g, slot, (size_t)rows * cols);
+    if (!d) return NULL;
     for (int r = 0; r < rows; r++)
         sp_to_bf16(d + (size_t)r * cols, X.f + (size_t)r * X.ld, (size_t)cols);
     return d;
@@ -236,19 +255,28 @@ void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, s
     }
     const uint16_t *a = packed(g, 0, A, ta ? K : M, ta ? M : K);
     const uint16_t *b = packed(g, 1, B, tb ? N : K, tb ? K : N);
-    prim *q = a && b ? get_prim(g, ta, tb, M, N, K, alpha, beta, ldc) : NULL;
+    pkey k;
+    memset(&k, 0, sizeof k); /* the key is compared as bytes */
+    k.nd = 2, k.alpha = alpha, k.beta = beta;
+    k.ad[0] = M, k.ad[1] = K, k.as[0] = ta ? 1 : K, k.as[1] = ta ? M : 1;
+    k.bd[0] = K, k.bd[1] = N, k.bs[0] = tb ? 1 : N, k.bs[1] = tb ? K : 1;
+    k.cd[0] = M, k.cd[1] = N, k.cs[0] = ldc, k.cs[1] = 1;
     /* out of memory for scratch or a primitive: the product is still computed, in fp32 */
-    if (!q) {
-        sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
-        return;
+    if (!a || !b || execute(g, &k, a, b, C)) sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
+}
+
+int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, const uint16_t *A,
+                    const int64_t as[3], const uint16_t *B, const int64_t bs[3], float beta,
+                    float *C, const int64_t cs[3]) {
+    pkey k;
+    memset(&k, 0, sizeof k);
+    k.nd = 3, k.alpha = alpha, k.beta = beta;
+    int64_t ad[3] = {batch, M, K}, bd[3] = {batch, K, N}, cd[3] = {batch, M, N};
+    for (int i = 0; i < 3; i++) {
+        k.ad[i] = ad[i], k.bd[i] = bd[i], k.cd[i] = cd[i];
+        k.as[i] = as[i], k.bs[i] = bs[i], k.cs[i] = cs[i];
     }
-    dnnl_memory_set_data_handle(q->a, (void *)a);
-    dnnl_memory_set_data_handle(q->b, (void *)b);
-    dnnl_memory_set_data_handle(q->c, C);
-    dnnl_exec_arg_t args[3] = {
-        {DNNL_ARG_SRC, q->a}, {DNNL_ARG_WEIGHTS, q->b}, {DNNL_ARG_DST, q->c}};
-    dnnl_primitive_execute(q->p, g->stream, 3, args);
-    dnnl_stream_wait(g->stream);
+    return execute(g, &k, A, B, C);
 }
 
 #endif

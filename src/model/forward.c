@@ -136,7 +136,7 @@ void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
                      w + t[SP_LN1_B].offset, N);
         linear_forward(m, b.qkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);
         mask_out(m, b.qkv, N, C, m->mask_d, 3); /* q, k, v sections of C each */
-        sp_attention_forward(b.atty, b.att, b.qkv, B, T, C, s->n_head);
+        sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
         /* the projection is written to x2 and the residual added in place: one pass fewer */
         linear_forward(m, b.x2, b.atty, w, SP_ATTPROJ_W, N, C, C);
         mask_out(m, b.x2, N, C, m->mask_d, 1);
@@ -217,7 +217,8 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
         memset(s->datty, 0, NC * sizeof(float));
         linear_backward(m, s->datty, dw, dout, b.atty, w, SP_ATTPROJ_W, N, C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
-        sp_attention_backward(s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C, sp->n_head);
+        sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
+                              sp->n_head);
         mask_grad(m, s->dqkv, s->dqkv, N, C, m->mask_d, 3);
         memset(s->dln, 0, NC * sizeof(float));
         linear_backward(m, s->dln, dw, s->dqkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);

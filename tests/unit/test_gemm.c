@@ -64,6 +64,36 @@ static double check_case(sp_gemm *g, int ta, int tb, int M, int N, int K, float 
     return err / big;
 }
 
+/* attention in bf16 against fp32 on the same inputs: the bf16 rounding of q, k, v, P, dO and dS
+ * bounds the difference (<= 2e-2 of the largest value) but it is not zero */
+static void check_attention(tu_ctx *t, sp_gemm *g, int B, int T, int C, int NH) {
+    size_t n3 = (size_t)B * T * 3 * C, n1 = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    size_t ns = sp_attention_scratch_floats(T, NH);
+    float *qkv = malloc(n3 * 4), *o32 = malloc(n1 * 4), *o16 = malloc(n1 * 4);
+    float *a32 = malloc(na * 4), *a16 = malloc(na * 4), *dout = malloc(n1 * 4);
+    float *d32 = calloc(n3, 4), *d16 = calloc(n3, 4), *scr = malloc(ns * 4);
+    for (size_t i = 0; i < n3; i++) qkv[i] = 2.0f * rnd(3000000u + i);
+    for (size_t i = 0; i < n1; i++) dout[i] = rnd(4000000u + i);
+    sp_attention_forward(NULL, o32, a32, qkv, B, T, C, NH);
+    sp_attention_forward(g, o16, a16, qkv, B, T, C, NH);
+    sp_attention_backward(NULL, d32, dout, qkv, a32, scr, B, T, C, NH);
+    sp_attention_backward(g, d16, dout, qkv, a16, scr, B, T, C, NH);
+    double eo = tu_rel_maxabs(o16, o32, n1), ea = tu_rel_maxabs(a16, a32, na);
+    double ed = tu_rel_maxabs(d16, d32, n3);
+    int causal = 1;
+    for (int b = 0; b < B * NH; b++)
+        for (int i = 0; i < T; i++)
+            for (int j = i + 1; j < T; j++) causal &= a16[((size_t)b * T + i) * T + j] == 0.0f;
+    tu_check(t, eo <= 2e-2 && ea <= 2e-2 && ed <= 2e-2 && eo > 0 && ed > 0,
+             "bf16 attention B %d T %d C %d NH %d: out %.2e, probs %.2e, dqkv %.2e", B, T, C, NH,
+             eo, ea, ed);
+    tu_check(t, causal, "bf16 attention: a probability above the diagonal is not 0");
+    printf("bf16 attention T %d: out %.2e, probs %.2e, dqkv %.2e relative to fp32\n", T, eo, ea,
+           ed);
+    free(qkv), free(o32), free(o16), free(a32), free(a16), free(dout), free(d32), free(d16);
+    free(scr);
+}
+
 int main(void) {
     tu_ctx t = {0};
     /* rounding: nearest, ties to even, NaN stays NaN, infinities kept */
@@ -108,6 +138,8 @@ int main(void) {
                              "bf16 %dx%dx%d ta %d tb %d alpha %g beta %g pad %d pre %d: rel %.2e",
                              M, N, K, ta, tb, alpha, beta, pad, pre, e);
                 }
+    check_attention(&t, g, 2, 130, 64, 4); /* a short last tile */
+    check_attention(&t, g, 1, 64, 96, 3);
     /* the same call twice reuses its primitive and gives the same bits */
     double e1 = check_case(g, 0, 0, 64, 48, 32, 1.0f, 0.0f, 0, 0),
            e2 = check_case(g, 0, 0, 64, 48, 32, 1.0f, 0.0f, 0, 0);

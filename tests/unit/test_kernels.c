@@ -455,7 +455,7 @@ static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sam
         B,    T, C, NH, to_d(qkv, NQ), malloc(NO * sizeof(double)), malloc(NA * sizeof(double)),
         NULL, R};
 
-    sp_attention_forward(out, att, qkv, B, T, C, NH);
+    sp_attention_forward(NULL, out, att, qkv, B, T, C, NH);
     at_ref(&c);
     double e = rel_fd(out, c.out, NO);
     tu_check(t, e <= TOL_FWD, "attention forward T=%d rel %.3g", T, e);
@@ -478,7 +478,7 @@ static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sam
     tu_check(t, sum_err <= 1e-5, "attention T=%d: att row sums off by %.3g", T, sum_err);
 
     /* scratch starts as NaN: the backward must not read it before writing it */
-    sp_attention_backward(dq, R, qkv, att, scratch, B, T, C, NH);
+    sp_attention_backward(NULL, dq, R, qkv, att, scratch, B, T, C, NH);
     float *d = delta(dq, dq0, NQ);
     size_t m = fd_sample ? fd_sample : NQ, *idx = NULL;
     double *g = malloc(m * sizeof *g);
