@@ -122,7 +122,7 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
 int sp_bench_comm(const sp_config *cfg, int reps, MPI_Comm comm, const sp_log *log, sp_err *err);
 /* sgemm GFLOP/s over the transformer's matrix shapes (forward and backward) at run.threads,
  * the best of reps repetitions */
-double sp_bench_sgemm(const sp_config *cfg, int reps);
+double sp_bench_gemm(const sp_config *cfg, struct sp_gemm *g, int reps);
 
 /* Builds a one-rank trainer (on comm) from a checkpoint's own config and loads its weights;
  * overrides micro_batch (and global_batch) when mb > 0. */
