@@ -171,6 +171,32 @@ static void check_sources(tu_ctx *t, const sp_layout *l) {
              "layout %dx%d: out-of-range arguments must give -1", l->pp, l->dp);
 }
 
+/* What rank `me` must send in a redistribution, counted from sp_redist_source alone: three
+ * arenas of every (new block, holder) pair and of every globals holder whose source is `me` and
+ * not the holder itself. */
+static uint64_t expected_bytes_sent(const sp_layout *ol, const sp_layout *nl,
+                                    const sp_block_map *map, const sp_spec *spec,
+                                    size_t block_numel, int me) {
+    uint64_t n = 0, slab = 3 * sizeof(float);
+    for (int k = 0; k < nl->dp; k++) {
+        int ends[2] = {k * nl->pp, k * nl->pp + nl->pp - 1};
+        for (int e = 0; e < (nl->pp > 1 ? 2 : 1); e++) {
+            int src = sp_redist_source(ol, -1, ends[e]);
+            if (src == me && src != ends[e]) n += slab * sp_spec_global_numel(spec);
+        }
+    }
+    for (int s = 0; s < nl->pp; s++) {
+        int lo, hi;
+        sp_grid_stage_range(nl->n_layer, nl->pp, s, &lo, &hi);
+        for (int j = lo; j < hi; j++)
+            for (int k = 0; k < nl->dp && map->b[j].src >= 0; k++) {
+                int dst = s + k * nl->pp, src = sp_redist_source(ol, map->b[j].src, dst);
+                if (src == me && src != dst) n += slab * block_numel;
+            }
+    }
+    return n;
+}
+
 typedef struct gcase {
     const char *op;
     int factor, n_old;
@@ -199,8 +225,12 @@ static void run_case(tu_ctx *t, int old_pp, int new_pp, const gcase *c, int rank
     }
     fill_state(&old);
     poison(&nw, rank + 1);
-    rc = sp_redist(&old, &ol, &nw, &nl, &map, MPI_COMM_WORLD, &err);
+    uint64_t sent = 0;
+    rc = sp_redist(&old, &ol, &nw, &nl, &map, MPI_COMM_WORLD, &sent, &err);
     tu_check(t, rc == SP_OK, "%s: sp_redist: %s", what, err.msg);
+    uint64_t want = expected_bytes_sent(&ol, &nl, &map, &nw.spec, nw.block_numel, rank);
+    tu_check(t, sent == want, "%s: rank %d reports %llu bytes sent, the plan says %llu", what, rank,
+             (unsigned long long)sent, (unsigned long long)want);
     sp_grow_transform(&nw, &map, SEED, 1);
 
     if (rank == 0) {
@@ -215,7 +245,7 @@ static void run_case(tu_ctx *t, int old_pp, int new_pp, const gcase *c, int rank
         poison(&ref, 0), poison(&eng, 0);
         permute(&o_full, &ref, &map);
         sp_grow_transform(&ref, &map, SEED, 1);
-        rc = sp_redist(&o_full, &o1, &eng, &n1, &map, MPI_COMM_SELF, &err);
+        rc = sp_redist(&o_full, &o1, &eng, &n1, &map, MPI_COMM_SELF, NULL, &err);
         tu_check(t, rc == SP_OK, "%s: sp_redist on one rank: %s", what, err.msg);
         sp_grow_transform(&eng, &map, SEED, 1);
         char w1[160];
@@ -260,19 +290,19 @@ static void run_bad_inputs(tu_ctx *t, int rank, int W) {
     }
     long posted = g_posted;
     sp_layout big = {1, W + 1, 2};
-    rc = sp_redist(&old, &big, &nw, &nl, &map, MPI_COMM_WORLD, &err);
+    rc = sp_redist(&old, &big, &nw, &nl, &map, MPI_COMM_WORLD, NULL, &err);
     tu_check(t, rc == SP_EINPUT && strstr(err.msg, "ranks"), "world mismatch: rc %d '%s'", rc,
              err.msg);
-    rc = sp_redist(&old, &ol, &wide, &nl, &map, MPI_COMM_WORLD, &err);
+    rc = sp_redist(&old, &ol, &wide, &nl, &map, MPI_COMM_WORLD, NULL, &err);
     tu_check(t, rc == SP_EINPUT && strstr(err.msg, "widths"), "width mismatch: rc %d '%s'", rc,
              err.msg);
     map.n_old = 3;
-    rc = sp_redist(&old, &ol, &nw, &nl, &map, MPI_COMM_WORLD, &err);
+    rc = sp_redist(&old, &ol, &nw, &nl, &map, MPI_COMM_WORLD, NULL, &err);
     tu_check(t, rc == SP_EINPUT && strstr(err.msg, "block map"), "map mismatch: rc %d '%s'", rc,
              err.msg);
     map.n_old = 2;
     /* only the last rank passes a stage that its layout does not give it */
-    rc = sp_redist(&old, &ol, rank == W - 1 ? &old : &nw, &nl, &map, MPI_COMM_WORLD, &err);
+    rc = sp_redist(&old, &ol, rank == W - 1 ? &old : &nw, &nl, &map, MPI_COMM_WORLD, NULL, &err);
     tu_check(t, rc == SP_EINPUT, "one rank's wrong stage: rc %d '%s'", rc, err.msg);
     tu_check(t, g_posted == posted, "bad inputs: %ld messages posted", g_posted - posted);
     sp_model_free(&wide);

@@ -60,7 +60,10 @@ typedef struct sp_config {
         uint64_t seed;
         double lr, min_lr;
         int64_t warmup_steps;
-        char *schedule;                                    /* cosine|constant|linear */
+        char *schedule;        /* cosine|constant|linear|wsd */
+        double decay_fraction; /* wsd: share of the steps spent decaying */
+        char *decay_shape;     /* wsd: linear|sqrt */
+        int64_t decay_start;   /* wsd: first decay step; -1 = from decay_fraction */
         double weight_decay, beta1, beta2, eps, grad_clip; /* grad_clip 0 = off */
     } train;
     struct {
@@ -69,6 +72,7 @@ typedef struct sp_config {
     struct {
         char *out; /* default "runs/" + the config's base name */
         int64_t threads, log_every;
+        char *precision; /* fp32|bf16: the matrix products (sp_cfg_bf16) */
     } run;
     struct {
         char *pipeline; /* "auto" or a positive integer: see sp_cfg_pipeline() */
@@ -113,6 +117,8 @@ int sp_cfg_validate(const sp_config *cfg, sp_err *err);
 int sp_cfg_to_yaml(const sp_config *cfg, char **text, size_t *len, sp_err *err);
 /* parallel.pipeline as an int; 0 = auto */
 int sp_cfg_pipeline(const sp_config *cfg);
+/* run.precision is bf16 */
+int sp_cfg_bf16(const sp_config *cfg);
 /* model.d_ff, or 4*d_model when it is 0 */
 int64_t sp_cfg_d_ff(const sp_config *cfg);
 /* Frees the strings and the growth list and zeroes cfg. Safe on a zeroed struct, twice, and after

@@ -5,14 +5,56 @@
  *  - Weights use the Hugging Face Conv1D layout [in, out]: y = x W + b.
  *  - Every *_backward ACCUMULATES (+=) into its gradient outputs (dinp, dw, db, ...), so that
  *    residual branches and micro-batches add up without extra copies. Callers zero buffers.
- *  - Every matrix product goes through cblas_sgemm.
- *  - No allocation inside a kernel: scratch is passed in, sizes stated below.
+ *  - Every matrix product goes through sp_gemm: OpenBLAS sgemm in fp32 (g == NULL), or oneDNN
+ *    matmul with bf16 inputs, fp32 accumulation and fp32 output (a bf16 context).
+ *  - No allocation inside a kernel: scratch is passed in, sizes stated below (the bf16 context
+ *    keeps its own packing buffers and compiled primitives, grown on first use).
  */
 #ifndef SPROUT_KERNELS_H
 #define SPROUT_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "sprout/core.h"
+
+/* ---- matrix products ---- */
+
+/* A bf16 matrix-product context (run.precision: bf16): oneDNN's engine, the primitives compiled
+ * so far, packing buffers. NULL everywhere means fp32 through OpenBLAS. Not thread-safe: one per
+ * process (a rank), like the trainer that owns it. */
+typedef struct sp_gemm sp_gemm;
+/* Refuses (SP_EINPUT, naming what is missing) when oneDNN offers no native bf16 products on this
+ * CPU or sprout was built without oneDNN. threads: oneDNN's OpenMP pool size. */
+int sp_gemm_create(sp_gemm **g, int threads, sp_err *err);
+void sp_gemm_free(sp_gemm *g);
+/* the instruction set oneDNN runs on, e.g. "avx512_core_bf16"; "none" for NULL */
+const char *sp_gemm_isa(const sp_gemm *g);
+
+/* An operand: fp32 values f, row-major with leading dimension ld, and optionally the same values
+ * already rounded to bf16 in h (contiguous: only used when ld equals the row length). */
+typedef struct sp_mat {
+    const float *f;
+    const uint16_t *h;
+    int ld;
+} sp_mat;
+#define SP_MAT(f, ld) ((sp_mat){(f), NULL, (ld)})
+/* C[M,N] = alpha op(A) op(B) + beta C, op = transpose when ta / tb; beta is 0 or 1 */
+void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
+                 float beta, float *C, int ldc);
+/* bf16 context only: batch products C[i] = alpha A[i] B[i] + beta C[i] of bf16 operands with
+ * explicit strides over (batch, row, column): A [batch, M, K], B [batch, K, N], C fp32
+ * [batch, M, N] (a transposed view is a swapped stride). 0 on success, -1 when oneDNN failed
+ * (the caller computes the product otherwise). */
+int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, const uint16_t *A,
+                    const int64_t as[3], const uint16_t *B, const int64_t bs[3], float beta,
+                    float *C, const int64_t cs[3]);
+/* bf16 scratch buffer `slot` (2..5; 0 and 1 are sp_gemm_run's) of at least n values, owned by
+ * the context and grown on demand; NULL when out of memory (or in fp32) */
+uint16_t *sp_gemm_buf(sp_gemm *g, int slot, size_t n);
+/* dst[i] = src[i] rounded to bf16 (nearest even) */
+void sp_to_bf16(uint16_t *dst, const float *src, size_t n);
+float sp_bf16_to_f32(uint16_t h);
 
 /* out[N,C] = wte[inp[n],:] + wpe[n % T,:]            inp: [B,T] token ids, wte [V,C], wpe [T,C] */
 void sp_encoder_forward(float *out, const int32_t *inp, const float *wte, const float *wpe, int B,
@@ -48,22 +90,25 @@ void sp_mask_cols_forward(float *out, int N, int OC, int n_old, int sections, fl
 void sp_mask_cols_backward(float *dinp, const float *dout, int N, int OC, int n_old, int sections,
                            float c);
 
-/* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL) */
-void sp_matmul_forward(float *out, const float *inp, const float *w, const float *bias, int N,
-                       int C, int OC);
+/* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL; w16: w's bf16 copy or NULL) */
+void sp_matmul_forward(sp_gemm *g, float *out, const float *inp, const float *w,
+                       const uint16_t *w16, const float *bias, int N, int C, int OC);
 /* dinp[N,C] += dout @ w^T;  dw[C,OC] += inp^T @ dout;  dbias[OC] += sum_n dout
  * (dinp, dbias may be NULL to skip) */
-void sp_matmul_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp,
-                        const float *w, int N, int C, int OC);
+void sp_matmul_backward(sp_gemm *g, float *dinp, float *dw, float *dbias, const float *dout,
+                        const float *inp, const float *w, const uint16_t *w16, int N, int C,
+                        int OC);
 
 /* Causal multi-head self-attention.
  * qkv [B,T,3C]: q | k | v sections, each head-major (head h = channels h*hd .. h*hd+hd-1)
  * out [B,T,C]: heads concatenated head-major;  att [B,NH,T,T]: softmax probabilities (row t holds
  * weights over t2 <= t, zeros above the diagonal), saved for backward. Scale 1/sqrt(hd). */
-void sp_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-/* dqkv[B,T,3C] += ;  scratch: at least T*T floats */
-void sp_attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
-                           float *scratch, int B, int T, int C, int NH);
+void sp_attention_forward(sp_gemm *g, float *out, float *att, const float *qkv, int B, int T, int C,
+                          int NH);
+/* dqkv[B,T,3C] += ;  scratch: sp_attention_scratch_floats(T, NH) floats */
+void sp_attention_backward(sp_gemm *g, float *dqkv, const float *dout, const float *qkv,
+                           const float *att, float *scratch, int B, int T, int C, int NH);
+size_t sp_attention_scratch_floats(int T, int NH);
 
 /* GELU, tanh approximation (as GPT-2 / PyTorch approximate="tanh"), elementwise on n values */
 void sp_gelu_forward(float *out, const float *inp, size_t n);

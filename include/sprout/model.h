@@ -100,6 +100,11 @@ typedef struct sp_model {
      * mask_d = 0 (the default) or mask_c = 1: off, the plain path. */
     int mask_d, mask_f, mask_out;
     float mask_c;
+    /* run.precision: bf16: the context the stage's matrix products run in, and a bf16 copy of
+     * the params arena (same layout) that they read; sp_model_sync_bf16 refreshes it from the
+     * fp32 params, which stay the master copy. Both NULL: fp32. */
+    struct sp_gemm *gemm;
+    uint16_t *params16;
 } sp_model;
 
 int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
@@ -109,6 +114,12 @@ int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed
 int sp_model_create_weights(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed,
                             int has_head, sp_err *err);
 void sp_model_free(sp_model *m);
+/* Runs the stage's products in g (NULL: fp32), allocating the bf16 copy of the weights; the
+ * copy is valid after the next sp_model_sync_bf16. */
+int sp_model_use_gemm(sp_model *m, struct sp_gemm *g, sp_err *err);
+/* params16 = bf16(params): after every change of the weights (an optimizer step, a load, a
+ * growth event) and before the next forward. No-op in fp32. */
+void sp_model_sync_bf16(sp_model *m);
 /* slab of block b (global index, lo <= b < hi) inside one of the arenas */
 float *sp_model_block(const sp_model *m, float *arena, int b);
 float *sp_model_globals(const sp_model *m, float *arena);

@@ -30,8 +30,9 @@ int sp_redist_source(const sp_layout *old_l, int b, int dst);
  * map->b[j].src >= 0, dst receives the params, m, v and step count of old block src; blocks with
  * src < 0 are left as they are. The globals slab (and its step count) reaches every new holder.
  * Non-blocking point-to-point messages straight between the arenas; a rank that holds the source
- * itself copies it. */
+ * itself copies it. When bytes_sent is not NULL, the bytes this rank sent to other ranks are
+ * added to it (local copies do not count): what a growth event reports it moved. */
 int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const sp_layout *new_l,
-              const sp_block_map *map, MPI_Comm comm, sp_err *err);
+              const sp_block_map *map, MPI_Comm comm, uint64_t *bytes_sent, sp_err *err);
 
 #endif

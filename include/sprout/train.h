@@ -46,6 +46,8 @@ typedef struct sp_trainer {
     /* V-cycle: the weights of level k saved on the way down (saved[k].numel == 0: none), on
      * the current grid with their own block ranges, until the way up interpolates with them */
     sp_model saved[SP_MAX_LEVELS];
+    struct sp_gemm *gemm;     /* run.precision: bf16, else NULL (fp32) */
+    uint64_t grow_bytes_sent; /* bytes this rank sent to others in the last growth event */
 } sp_trainer;
 
 /* flags: SP_TRAINER_DATA opens the token files (without it steps run on synthetic tokens, for
@@ -87,8 +89,11 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm);
  * trainer's micro-batch; windows are split across data-parallel ranks and the result reduced. */
 double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows);
 
-/* learning rate at step (0-based) for the config's schedule */
+/* learning rate at step (0-based) for the config's schedule (src/train/lr.c) */
 double sp_lr_at(const sp_config *cfg, int64_t step);
+/* wsd: the first step of the decay (train.decay_start, else steps - decay_fraction * steps, never
+ * inside the warm-up) */
+int64_t sp_lr_decay_start(const sp_config *cfg);
 
 /* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
  * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh
@@ -117,7 +122,7 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
 int sp_bench_comm(const sp_config *cfg, int reps, MPI_Comm comm, const sp_log *log, sp_err *err);
 /* sgemm GFLOP/s over the transformer's matrix shapes (forward and backward) at run.threads,
  * the best of reps repetitions */
-double sp_bench_sgemm(const sp_config *cfg, int reps);
+double sp_bench_gemm(const sp_config *cfg, struct sp_gemm *g, int reps);
 
 /* Builds a one-rank trainer (on comm) from a checkpoint's own config and loads its weights;
  * overrides micro_batch (and global_batch) when mb > 0. */

@@ -6,7 +6,12 @@ backward + clip_grad_norm_(1.0) + AdamW on a fresh random batch, --warmup untime
   {"impl":"pytorch","threads":N,"blas_threads":..,"mkldnn":..,"omp_wait":..,"tok_per_s":..,
    "ms_per_step":median,"ms_per_step_min":..,"peak_rss_mib":..,"openblas_core":..,"torch":..}
 
+With --precision bf16 the forward and the loss run under torch.autocast("cpu", bfloat16) (its
+matmuls in bf16 through oneDNN, weights and optimizer state fp32): what a PyTorch user picks for
+mixed precision on a CPU, and the anchor of sprout's run.precision: bf16.
+
 usage: torch_gpt.py --threads N [--blas-threads M] [--mkldnn on|off] [--omp-wait passive|active|env]
+                    [--precision fp32|bf16]
                     [--vocab 256 --seq-len 256 --d-model 384 --n-head 6 --n-layer 6 --batch 8
                      --steps 10 --warmup 2]
 
@@ -67,6 +72,7 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads (0: --threads)")
     ap.add_argument("--mkldnn", choices=["on", "off"], default="on")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     ap.add_argument("--omp-wait", choices=["passive", "active", "env"], default="passive",
                     help="OMP_WAIT_POLICY for torch's OpenMP pool (env: leave as is)")
     for k, v in [("vocab", 256), ("seq-len", 256), ("d-model", 384), ("n-head", 6),
@@ -101,13 +107,14 @@ def main():
         x = torch.randint(a.vocab, (B, T))
         y = torch.randint(a.vocab, (B, T))
         t0 = time.perf_counter()
-        gpt2_ref.train_step(model, opt, x, y, 1.0)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.precision == "bf16"):
+            gpt2_ref.train_step(model, opt, x, y, 1.0)
         if i >= a.warmup:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     print(json.dumps({
         "impl": "pytorch", "threads": a.threads, "blas_threads": blas_threads,
-        "mkldnn": a.mkldnn, "omp_wait": os.environ.get("OMP_WAIT_POLICY", "default"),
+        "mkldnn": a.mkldnn, "precision": a.precision, "omp_wait": os.environ.get("OMP_WAIT_POLICY", "default"),
         "tok_per_s": round(B * T / med, 1),
         "ms_per_step": round(med * 1e3, 2), "ms_per_step_min": round(min(times) * 1e3, 2),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -4,6 +4,7 @@
 #include "sprout/config.h"
 #include "sprout/core.h"
 #include "sprout/data.h"
+#include "sprout/kernels.h"
 #include "sprout/train.h"
 
 #include <mpi.h>
@@ -205,9 +206,17 @@ static int cmd_bench(cli *c, int argc, char **argv) {
         return rc;
     }
     if (!rc && (flags & BENCH_SGEMM) && c->rank == 0) {
-        double g = sp_bench_sgemm(&cfg, 7);
+        double g = sp_bench_gemm(&cfg, NULL, 7);
         sp_info(&c->log, "sgemm on the model's shapes: %.1f GFLOP/s (best of 7)", g);
         printf("{\"impl\":\"sgemm\",\"gflops\":%.2f}\n", g);
+        sp_gemm *bg = NULL;
+        if (sp_cfg_bf16(&cfg) && !(rc = sp_gemm_create(&bg, (int)cfg.run.threads, &c->err))) {
+            g = sp_bench_gemm(&cfg, bg, 7);
+            sp_info(&c->log, "bf16 matmul (oneDNN, %s) on the model's shapes: %.1f GFLOP/s",
+                    sp_gemm_isa(bg), g);
+            printf("{\"impl\":\"bf16gemm\",\"gflops\":%.2f}\n", g);
+        }
+        sp_gemm_free(bg);
     }
     if (!rc) rc = sp_bench_run(&cfg, steps, MPI_COMM_WORLD, &c->log, &c->err);
     free(yaml);

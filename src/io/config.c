@@ -52,7 +52,10 @@ const sp_cfg_key sp_cfg_keys[] = {
     KDBL(train, lr, "6.0e-4", 0, INF, 1, 0),
     KDBL(train, min_lr, "6.0e-5", 0, INF, 0, 0),
     KINT(train, warmup_steps, "100", 0, INF),
-    KSTR(train, schedule, "cosine", "cosine|constant|linear"),
+    KSTR(train, schedule, "cosine", "cosine|constant|linear|wsd"),
+    KDBL(train, decay_fraction, "0.2", 0, 1, 0, 0), /* wsd */
+    KSTR(train, decay_shape, "linear", "linear|sqrt"),
+    KINT(train, decay_start, "-1", -1, INF), /* wsd: -1 = steps - decay_fraction * steps */
     KDBL(train, weight_decay, "0.1", 0, INF, 0, 0),
     KDBL(train, beta1, "0.9", 0, 1, 0, 1),
     KDBL(train, beta2, "0.95", 0, 1, 0, 1),
@@ -62,6 +65,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(eval, batches, "8", 1, INF),
     KSTR(run, out, NULL, NULL), /* default computed from the config's name: see cfg_reset */
     KINT(run, threads, "1", 1, 256),
+    KSTR(run, precision, "fp32", "fp32|bf16"),
     KINT(run, log_every, "10", 1, INF),
     KASTR(parallel, pipeline, "auto", 65536),
     KSTR(parallel, schedule, "1f1b", "1f1b|gpipe"),

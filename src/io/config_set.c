@@ -144,6 +144,12 @@ int sp_cfg_validate(const sp_config *cfg, sp_err *err) {
         return sp_err_set(err, SP_EINPUT,
                           "%s: train.warmup_steps: %lld is greater than train.steps = %lld", src,
                           (long long)t->warmup_steps, (long long)t->steps);
+    if (t->decay_start >= 0 && (t->decay_start < t->warmup_steps || t->decay_start > t->steps))
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: train.decay_start: %lld is outside [train.warmup_steps, "
+                          "train.steps] = [%lld, %lld]",
+                          src, (long long)t->decay_start, (long long)t->warmup_steps,
+                          (long long)t->steps);
     if (t->global_batch % t->micro_batch)
         return sp_err_set(
             err, SP_EINPUT,
@@ -179,6 +185,10 @@ int sp_cfg_pipeline(const sp_config *cfg) {
     if (!cfg->parallel.pipeline || !strcmp(cfg->parallel.pipeline, "auto")) return 0;
     long long x = strtoll(cfg->parallel.pipeline, NULL, 10);
     return x < 1 ? 0 : x > 65536 ? 65536 : (int)x;
+}
+
+int sp_cfg_bf16(const sp_config *cfg) {
+    return cfg->run.precision && !strcmp(cfg->run.precision, "bf16");
 }
 
 int64_t sp_cfg_d_ff(const sp_config *cfg) {

@@ -1,8 +1,6 @@
 /* Dense layer y = x W + b with W in Conv1D layout [in, out]. */
 #include "sprout/kernels.h"
 
-#include <cblas.h>
-
 /* channels summed per block in dbias: two 4 KiB stack accumulators */
 #define DB_CHUNK 1024
 /* rows summed in float before being folded into the running total: keeps the rounding error of
@@ -12,8 +10,9 @@
 /* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL)
  * The bias is broadcast into out first and sgemm accumulates with beta = 1: OpenBLAS makes a
  * pass over C for beta = 0 anyway, so the bias costs no extra pass. */
-void sp_matmul_forward(float *restrict out, const float *restrict inp, const float *restrict w,
-                       const float *restrict bias, int N, int C, int OC) {
+void sp_matmul_forward(sp_gemm *g, float *restrict out, const float *restrict inp,
+                       const float *restrict w, const uint16_t *w16, const float *restrict bias,
+                       int N, int C, int OC) {
     float beta = 0.0f;
     if (bias) {
         for (int n = 0; n < N; n++) {
@@ -22,8 +21,7 @@ void sp_matmul_forward(float *restrict out, const float *restrict inp, const flo
         }
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OC, C, 1.0f, inp, C, w, OC, beta, out,
-                OC);
+    sp_gemm_run(g, 0, 0, N, OC, C, 1.0f, SP_MAT(inp, C), (sp_mat){w, w16, OC}, beta, out, OC);
 }
 
 /* dbias[OC] += sum_n dout[n,:], rows outer and channels inner so the inner loop vectorises */
@@ -46,13 +44,11 @@ static void bias_backward(float *restrict dbias, const float *restrict dout, int
 
 /* dinp[N,C] += dout @ w^T;  dw[C,OC] += inp^T @ dout;  dbias[OC] += sum_n dout
  * (dinp, dbias may be NULL) */
-void sp_matmul_backward(float *restrict dinp, float *restrict dw, float *restrict dbias,
+void sp_matmul_backward(sp_gemm *g, float *restrict dinp, float *restrict dw, float *restrict dbias,
                         const float *restrict dout, const float *restrict inp,
-                        const float *restrict w, int N, int C, int OC) {
+                        const float *restrict w, const uint16_t *w16, int N, int C, int OC) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, C, OC, 1.0f, dout, OC, w, OC, 1.0f,
-                    dinp, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, OC, N, 1.0f, inp, C, dout, OC, 1.0f, dw,
-                OC);
+        sp_gemm_run(g, 0, 1, N, C, OC, 1.0f, SP_MAT(dout, OC), (sp_mat){w, w16, OC}, 1.0f, dinp, C);
+    sp_gemm_run(g, 1, 0, C, OC, N, 1.0f, SP_MAT(inp, C), SP_MAT(dout, OC), 1.0f, dw, OC);
     if (dbias) bias_backward(dbias, dout, N, OC);
 }

@@ -1,5 +1,6 @@
 /* Activation and scratch buffers: sized once per (stage, micro-batch shape), carved out of one
  * big allocation so that no step ever allocates. */
+#include "sprout/kernels.h"
 #include "sprout/model.h"
 
 #include <string.h>
@@ -67,7 +68,7 @@ static void carve_scratch(sp_scratch *s, const sp_model *m, int B, int T, carve 
     s->datty = take(c, N * C);
     s->dfch = take(c, N * F);
     s->dfchg = take(c, N * F);
-    s->datt = take(c, (size_t)T * T);
+    s->datt = take(c, sp_attention_scratch_floats(T, sp->n_head));
     s->dprobs = take(c, m->has_head ? N * sp->vocab : 0);
 }
 

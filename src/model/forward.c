@@ -6,7 +6,6 @@
 #include "sprout/kernels.h"
 #include "sprout/model.h"
 
-#include <cblas.h>
 #include <string.h>
 
 /* pointers to block i's (local index) stored activations */
@@ -26,6 +25,26 @@ static blk_acts block_acts(const sp_model *m, const sp_acts *a, int i) {
         a->fchg + k * N * F,    a->x + (k + 1) * N * C,
     };
     return b;
+}
+
+/* the bf16 copy of weight w (a pointer into the params arena), NULL in fp32 */
+static const uint16_t *w16(const sp_model *m, const float *w) {
+    return m->params16 ? m->params16 + (w - m->params) : NULL;
+}
+
+/* one linear layer of block weights w: out[N,OC] = inp[N,C] @ W + bias */
+static void linear_forward(const sp_model *m, float *out, const float *inp, const float *w,
+                           sp_block_tensor wt, int N, int C, int OC) {
+    const float *W = w + m->bt[wt].offset, *b = w + m->bt[wt + 1].offset;
+    sp_matmul_forward(m->gemm, out, inp, W, w16(m, W), b, N, C, OC);
+}
+
+static void linear_backward(const sp_model *m, float *dinp, float *dw, const float *dout,
+                            const float *inp, const float *w, sp_block_tensor wt, int N, int C,
+                            int OC) {
+    size_t ow = m->bt[wt].offset, ob = m->bt[wt + 1].offset;
+    sp_matmul_backward(m->gemm, dinp, dw + ow, dw + ob, dout, inp, w + ow, w16(m, w + ow), N, C,
+                       OC);
 }
 
 /* ---- the fade-in mask ---- */
@@ -115,22 +134,19 @@ void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
         blk_acts b = block_acts(m, a, i);
         norm_forward(m, b.ln1, b.ln1_mean, b.ln1_rstd, b.x, w + t[SP_LN1_W].offset,
                      w + t[SP_LN1_B].offset, N);
-        sp_matmul_forward(b.qkv, b.ln1, w + t[SP_QKV_W].offset, w + t[SP_QKV_B].offset, N, C,
-                          3 * C);
+        linear_forward(m, b.qkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);
         mask_out(m, b.qkv, N, C, m->mask_d, 3); /* q, k, v sections of C each */
-        sp_attention_forward(b.atty, b.att, b.qkv, B, T, C, s->n_head);
+        sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
         /* the projection is written to x2 and the residual added in place: one pass fewer */
-        sp_matmul_forward(b.x2, b.atty, w + t[SP_ATTPROJ_W].offset, w + t[SP_ATTPROJ_B].offset, N,
-                          C, C);
+        linear_forward(m, b.x2, b.atty, w, SP_ATTPROJ_W, N, C, C);
         mask_out(m, b.x2, N, C, m->mask_d, 1);
         add_branch(b.x2, b.x, c, (size_t)N * C);
         norm_forward(m, b.ln2, b.ln2_mean, b.ln2_rstd, b.x2, w + t[SP_LN2_W].offset,
                      w + t[SP_LN2_B].offset, N);
-        sp_matmul_forward(b.fch, b.ln2, w + t[SP_FC_W].offset, w + t[SP_FC_B].offset, N, C, F);
+        linear_forward(m, b.fch, b.ln2, w, SP_FC_W, N, C, F);
         mask_out(m, b.fch, N, F, m->mask_f, 1); /* before GELU, which keeps 0 at 0 */
         sp_gelu_forward(b.fchg, b.fch, (size_t)N * F);
-        sp_matmul_forward(b.xout, b.fchg, w + t[SP_FCPROJ_W].offset, w + t[SP_FCPROJ_B].offset, N,
-                          F, C);
+        linear_forward(m, b.xout, b.fchg, w, SP_FCPROJ_W, N, F, C);
         mask_out(m, b.xout, N, C, m->mask_d, 1);
         add_branch(b.xout, b.x2, c, (size_t)N * C);
     }
@@ -143,8 +159,9 @@ float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *target
     norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->x + (size_t)a->nb * N * C,
                  g + m->gt[SP_LNF_W].offset, g + m->gt[SP_LNF_B].offset, N);
     /* tied head: logits[N,V] = lnf[N,C] @ wte[V,C]^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, V, C, 1.0f, a->lnf, C,
-                g + m->gt[SP_WTE].offset, C, 0.0f, a->probs, V);
+    const float *wte = g + m->gt[SP_WTE].offset;
+    sp_gemm_run(m->gemm, 0, 1, N, V, C, 1.0f, SP_MAT(a->lnf, C), (sp_mat){wte, w16(m, wte), C},
+                0.0f, a->probs, V);
     if (!targets) return 0.0f; /* probs hold raw logits: the sampler applies its temperature */
     return sp_crossentropy_forward(a->probs, a->losses, a->probs, targets, N, V);
 }
@@ -157,10 +174,11 @@ void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
     float *dg = sp_model_globals(m, m->grads);
     sp_crossentropy_backward(s->dprobs, a->probs, targets, scale, N, V);
     /* dwte[V,C] += dlogits^T @ lnf ;  dlnf[N,C] = dlogits @ wte */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, N, 1.0f, s->dprobs, V, a->lnf, C,
-                1.0f, dg + m->gt[SP_WTE].offset, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, V, 1.0f, s->dprobs, V,
-                g + m->gt[SP_WTE].offset, C, 0.0f, s->dln, C);
+    const float *wte = g + m->gt[SP_WTE].offset;
+    sp_gemm_run(m->gemm, 1, 0, V, C, N, 1.0f, SP_MAT(s->dprobs, V), SP_MAT(a->lnf, C), 1.0f,
+                dg + m->gt[SP_WTE].offset, C);
+    sp_gemm_run(m->gemm, 0, 0, N, C, V, 1.0f, SP_MAT(s->dprobs, V), (sp_mat){wte, w16(m, wte), C},
+                0.0f, s->dln, C);
     memset(s->dres, 0, (size_t)N * C * sizeof(float));
     norm_backward(m, s->dres, dg + m->gt[SP_LNF_W].offset, dg + m->gt[SP_LNF_B].offset, s->dln,
                   a->x + (size_t)a->nb * N * C, g + m->gt[SP_LNF_W].offset, a->lnf_mean,
@@ -187,26 +205,23 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
          * hold the gradient at the masked output and are read only after that. */
         const float *dout = branch_dout(m, s->datty, s->dres, c, N); /* [N,C] */
         memset(s->dfchg, 0, NF * sizeof(float));
-        sp_matmul_backward(s->dfchg, dw + t[SP_FCPROJ_W].offset, dw + t[SP_FCPROJ_B].offset, dout,
-                           b.fchg, w + t[SP_FCPROJ_W].offset, N, F, C);
+        linear_backward(m, s->dfchg, dw, dout, b.fchg, w, SP_FCPROJ_W, N, F, C);
         memset(s->dfch, 0, NF * sizeof(float));
         sp_gelu_backward(s->dfch, b.fch, s->dfchg, NF);
         mask_grad(m, s->dfch, s->dfch, N, F, m->mask_f, 1);
         memset(s->dln, 0, NC * sizeof(float));
-        sp_matmul_backward(s->dln, dw + t[SP_FC_W].offset, dw + t[SP_FC_B].offset, s->dfch, b.ln2,
-                           w + t[SP_FC_W].offset, N, C, F);
+        linear_backward(m, s->dln, dw, s->dfch, b.ln2, w, SP_FC_W, N, C, F);
         norm_backward(m, s->dres, dw + t[SP_LN2_W].offset, dw + t[SP_LN2_B].offset, s->dln, b.x2,
                       w + t[SP_LN2_W].offset, b.ln2_mean, b.ln2_rstd, N);
         dout = branch_dout(m, s->dln, s->dres, c, N);
         memset(s->datty, 0, NC * sizeof(float));
-        sp_matmul_backward(s->datty, dw + t[SP_ATTPROJ_W].offset, dw + t[SP_ATTPROJ_B].offset, dout,
-                           b.atty, w + t[SP_ATTPROJ_W].offset, N, C, C);
+        linear_backward(m, s->datty, dw, dout, b.atty, w, SP_ATTPROJ_W, N, C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
-        sp_attention_backward(s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C, sp->n_head);
+        sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
+                              sp->n_head);
         mask_grad(m, s->dqkv, s->dqkv, N, C, m->mask_d, 3);
         memset(s->dln, 0, NC * sizeof(float));
-        sp_matmul_backward(s->dln, dw + t[SP_QKV_W].offset, dw + t[SP_QKV_B].offset, s->dqkv, b.ln1,
-                           w + t[SP_QKV_W].offset, N, C, 3 * C);
+        linear_backward(m, s->dln, dw, s->dqkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);
         norm_backward(m, s->dres, dw + t[SP_LN1_W].offset, dw + t[SP_LN1_B].offset, s->dln, b.x,
                       w + t[SP_LN1_W].offset, b.ln1_mean, b.ln1_rstd, N);
         if (done) done(ctx, m->lo + i);

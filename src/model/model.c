@@ -58,7 +58,21 @@ void sp_model_free(sp_model *m) {
     sp_free_big(m->v, bytes);
     free(m->steps);
     free(m->bscale);
+    sp_free_big(m->params16, m->numel * sizeof(uint16_t));
     memset(m, 0, sizeof *m);
+}
+
+int sp_model_use_gemm(sp_model *m, struct sp_gemm *g, sp_err *err) {
+    sp_free_big(m->params16, m->numel * sizeof(uint16_t));
+    m->params16 = NULL;
+    m->gemm = g;
+    if (!g) return SP_OK;
+    m->params16 = sp_alloc_big(m->numel * sizeof(uint16_t), err);
+    return m->params16 ? SP_OK : err->code;
+}
+
+void sp_model_sync_bf16(sp_model *m) {
+    if (m->params16) sp_to_bf16(m->params16, m->params, m->numel);
 }
 
 float *sp_model_block(const sp_model *m, float *arena, int b) {

@@ -78,8 +78,9 @@ typedef struct plan {
     size_t numel; /* floats per slab of the kind being moved */
     MPI_Request *req;
     int nreq;
-    int posting; /* 0: count the requests only; 1: post them */
-    int narena;  /* 3: params, m and v; 1: params only (a weights-only model on either side) */
+    int posting;   /* 0: count the requests only; 1: post them */
+    int narena;    /* 3: params, m and v; 1: params only (a weights-only model on either side) */
+    uint64_t sent; /* bytes this rank posted to others */
     int rc;
 } plan;
 
@@ -130,6 +131,7 @@ static void move(plan *p, int j, int src, int dst, const sp_model *old, int b_ol
                 return;
             }
             p->nreq++;
+            if (src == p->me) p->sent += n * sizeof(float);
         }
     }
 }
@@ -199,7 +201,7 @@ static int check(const sp_model *old, const sp_layout *ol, const sp_model *nw, c
 }
 
 int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const sp_layout *new_l,
-              const sp_block_map *map, MPI_Comm comm, sp_err *err) {
+              const sp_block_map *map, MPI_Comm comm, uint64_t *bytes_sent, sp_err *err) {
     int world, me;
     MPI_Comm_size(comm, &world);
     MPI_Comm_rank(comm, &me);
@@ -255,6 +257,7 @@ int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const 
         return sp_err_set(err, SP_ERUNTIME, "sp_redist: MPI point-to-point transfer failed");
     }
 
+    if (bytes_sent) *bytes_sent += p.sent;
     if (dst->global_numel) dst->steps[0] = steps[0];
     for (int j = dst->lo; j < dst->hi; j++)
         if (map->b[j].src >= 0) dst->steps[1 + j - dst->lo] = steps[1 + map->b[j].src];

@@ -1,8 +1,9 @@
-/* `sprout bench`: full training steps on synthetic tokens, and the sgemm peak on the same
- * model's matrix shapes, so that a run reports its own ceiling. */
+/* `sprout bench`: full training steps on synthetic tokens, and the matrix-product peak (sgemm,
+ * and oneDNN bf16 in bf16) on the same model's matrix shapes, so that a run reports its own
+ * ceiling. */
+#include "sprout/kernels.h"
 #include "sprout/train.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ typedef struct gemm_shape {
     int ta, tb, M, N, K;
 } gemm_shape;
 
-double sp_bench_sgemm(const sp_config *cfg, int reps) {
+double sp_bench_gemm(const sp_config *cfg, sp_gemm *gm, int reps) {
     openblas_set_num_threads((int)cfg->run.threads);
     int N = (int)(cfg->train.micro_batch * cfg->model.seq_len), C = (int)cfg->model.d_model;
     int F = (int)sp_cfg_d_ff(cfg);
@@ -45,15 +46,19 @@ double sp_bench_sgemm(const sp_config *cfg, int reps) {
         return 0;
     }
     for (size_t i = 0; i < big; i++) a[i] = b[i] = 0.001f * (float)(i % 97), c[i] = 0;
+    /* as in the model: one operand of each product is a weight, whose bf16 copy exists already
+     * (the one with a dimension other than N); the activations are rounded at every call */
+    uint16_t *b16 = gm ? malloc(big * sizeof(uint16_t)) : NULL;
+    if (b16) sp_to_bf16(b16, b, big);
     double *rates = malloc((size_t)reps * sizeof *rates);
     for (int r = -1; r < reps; r++) {
         double flops = 0, t0 = sp_now();
         for (int i = 0; i < ns; i++) {
             gemm_shape g = sh[i];
             int lda = g.ta ? g.M : g.K, ldb = g.tb ? g.K : g.N;
-            cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans,
-                        g.tb ? CblasTrans : CblasNoTrans, g.M, g.N, g.K, 1.0f, a, lda, b, ldb, 0.0f,
-                        c, g.N);
+            int weight_b = g.K != N; /* dW = X^T dY reads two activations */
+            sp_gemm_run(gm, g.ta, g.tb, g.M, g.N, g.K, 1.0f, SP_MAT(a, lda),
+                        (sp_mat){b, weight_b ? b16 : NULL, ldb}, 0.0f, c, g.N);
             flops += 2.0 * g.M * g.N * g.K;
         }
         if (r >= 0) rates[r] = flops / (sp_now() - t0) / 1e9;
@@ -61,7 +66,7 @@ double sp_bench_sgemm(const sp_config *cfg, int reps) {
     /* the best repetition: on a shared machine that is the closest to what the cores reach */
     double best = 0;
     for (int r = 0; r < reps; r++) best = rates[r] > best ? rates[r] : best;
-    free(rates), free(a), free(b), free(c);
+    free(rates), free(a), free(b), free(c), free(b16);
     return best;
 }
 
@@ -89,14 +94,15 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
     MPI_Allreduce(MPI_IN_PLACE, &rss, 1, MPI_DOUBLE, MPI_MAX, comm);
     if (tr.rank == 0) {
         sp_info(log,
-                "bench: %d steps, median %.1f ms/step, %.0f tok/s, %.1f GFLOP/s, OpenBLAS %s "
+                "bench: %d steps, median %.1f ms/step, %.0f tok/s, %.1f GFLOP/s, %s, OpenBLAS %s "
                 "x %d thread(s), %d rank(s)",
-                steps, med, tps, gflops, openblas_get_corename(), openblas_get_num_threads(),
-                tr.world);
-        printf(
-            "{\"impl\":\"sprout\",\"ranks\":%d,\"threads\":%d,\"tok_per_s\":%.1f,\"gflops\":%.2f,"
-            "\"ms_per_step\":%.2f,\"peak_rss_mib\":%.1f,\"openblas_core\":\"%s\"}\n",
-            tr.world, openblas_get_num_threads(), tps, gflops, med, rss, openblas_get_corename());
+                steps, med, tps, gflops, cfg->run.precision, openblas_get_corename(),
+                openblas_get_num_threads(), tr.world);
+        printf("{\"impl\":\"sprout\",\"precision\":\"%s\",\"ranks\":%d,\"threads\":%d,"
+               "\"tok_per_s\":%.1f,\"gflops\":%.2f,\"ms_per_step\":%.2f,\"peak_rss_mib\":%.1f,"
+               "\"openblas_core\":\"%s\",\"gemm_isa\":\"%s\"}\n",
+               cfg->run.precision, tr.world, openblas_get_num_threads(), tps, gflops, med, rss,
+               openblas_get_corename(), sp_gemm_isa(tr.gemm));
         fflush(stdout);
     }
     free(ms);

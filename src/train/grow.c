@@ -41,13 +41,13 @@ static int strided_map(int n_old, int n_new, int stride, int offset, sp_block_ma
 /* dst = the weights of src (laid out by *src_l) on the trainer's current grid: a weights-only
  * stage with src's spec, filled through the identity map. V-cycle levels are saved this way and
  * follow the grid this way when it changes. */
-static int copy_to_grid(const sp_trainer *tr, const sp_model *src, const sp_layout *src_l,
-                        sp_model *dst, sp_err *err) {
+static int copy_to_grid(sp_trainer *tr, const sp_model *src, const sp_layout *src_l, sp_model *dst,
+                        sp_err *err) {
     int n = src->spec.n_layer, rc = stage_of(tr, &src->spec, 1, dst, err);
     sp_block_map id = {0};
     sp_layout nl = {tr->grid.pp, tr->dp, n};
     if (!rc) rc = strided_map(n, n, 1, 0, &id, err);
-    if (!rc) rc = sp_redist(src, src_l, dst, &nl, &id, tr->comm, err);
+    if (!rc) rc = sp_redist(src, src_l, dst, &nl, &id, tr->comm, &tr->grow_bytes_sent, err);
     sp_grow_map_free(&id);
     if (rc) sp_model_free(dst);
     return rc;
@@ -80,7 +80,9 @@ static int coalesce_depth(sp_trainer *tr, const sp_model *cur, const sp_layout *
         sp_model tmp;
         int into_dst = p == 0;
         if (!into_dst) rc = stage_of(tr, &dst->spec, 0, &tmp, err);
-        if (!rc) rc = sp_redist(cur, old_l, into_dst ? dst : &tmp, &nl, &map, tr->comm, err);
+        if (!rc)
+            rc = sp_redist(cur, old_l, into_dst ? dst : &tmp, &nl, &map, tr->comm,
+                           &tr->grow_bytes_sent, err);
         if (!rc && !into_dst) add_model(dst, &tmp);
         if (!into_dst) sp_model_free(&tmp);
         sp_grow_map_free(&map);
@@ -140,6 +142,7 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     sp_layout old_l = {tr->grid.pp, tr->dp, ev->n_before};
     sp_model cur = tr->model;
     memset(&tr->model, 0, sizeof tr->model);
+    tr->grow_bytes_sent = 0;
     sp_trainer_layout_free(tr);
     /* layout errors (a pipeline that does not fit the new model) are the same on every rank */
     int rc = sp_trainer_layout_create(tr, &ev->after, sp_trainer_pipeline_at(tr, e + 1), err);
@@ -175,7 +178,9 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
             rc = sp_grow_plan("interpolate", ev->n_before, ev->dk, &map, err);
         else
             rc = strided_map(ev->n_before, ev->n_after, 1, 0, &map, err);
-        if (!rc) rc = sp_redist(&cur, &old_l, &tr->model, &new_l, &map, tr->comm, err);
+        if (!rc)
+            rc = sp_redist(&cur, &old_l, &tr->model, &new_l, &map, tr->comm, &tr->grow_bytes_sent,
+                           err);
         if (!rc && ev->kind == SP_GROW_DEPTH)
             sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
         sp_grow_map_free(&map);

@@ -1,5 +1,6 @@
 /* `sprout train`: the run loop with progress lines, evaluation, metrics and the final
  * checkpoint. */
+#include "sprout/kernels.h"
 #include "sprout/metrics.h"
 #include "sprout/train.h"
 
@@ -156,16 +157,24 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     double t0 = sp_now();
     sp_trainer_set_scales(tr, step); /* before and after at the same step's ramps */
     double loss0 = sp_trainer_eval(tr, &tr->val, eval_windows);
+    double g0 = sp_now();
     if (sp_trainer_grow(tr, err)) return sp_err_wrap(err, "growth[%d] (%s)", e, ev->op);
+    /* the event's own cost, without the two evaluations around it: the slowest rank's time and
+     * the bytes every rank sent */
+    double cost[2] = {1e3 * (sp_now() - g0), 0};
+    uint64_t moved = tr->grow_bytes_sent;
+    MPI_Allreduce(MPI_IN_PLACE, &cost[0], 1, MPI_DOUBLE, MPI_MAX, tr->comm);
+    MPI_Allreduce(MPI_IN_PLACE, &moved, 1, MPI_UINT64_T, MPI_SUM, tr->comm);
     sp_trainer_set_scales(tr, step);
     double loss1 = sp_trainer_eval(tr, &tr->val, eval_windows);
     const sp_spec *s = &tr->model.spec;
     sp_info(log,
             "growth[%d] before step %lld: %s x%d, %d -> %d blocks, d_model %d -> %d, pp %d x dp "
-            "%d -> pp %d x dp %d, held-out loss %.4f -> %.4f, %.1f MFLOP/token (%.2f s)",
+            "%d -> pp %d x dp %d, held-out loss %.4f -> %.4f, %.1f MFLOP/token (event %.1f ms, "
+            "%.1f MB moved; %.2f s with the evaluations)",
             e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, before.d_model,
             s->d_model, pp0, dp0, tr->grid.pp, tr->dp, loss0, loss1, tr->flops_per_token / 1e6,
-            sp_now() - t0);
+            cost[0], (double)moved / 1e6, sp_now() - t0);
     /* reduction order can change with the layout: equal to float rounding, not bit for bit */
     if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op) &&
         fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
@@ -194,6 +203,8 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     sp_json_int(&j, "pp", tr->grid.pp);
     sp_json_int(&j, "dp", tr->dp);
     sp_json_num(&j, "flops_per_token", tr->flops_per_token);
+    sp_json_num(&j, "event_ms", cost[0]);
+    sp_json_int(&j, "bytes_moved", (int64_t)moved);
     sp_metrics_write(mx, &j);
     return SP_OK;
 }
@@ -246,6 +257,11 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     }
     sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
             openblas_get_num_threads());
+    if (tr.gemm)
+        sp_info(log,
+                "precision bf16: matrix products through oneDNN on %s (bf16 inputs, fp32 "
+                "accumulation); weights, gradients, moments and checkpoints fp32",
+                sp_gemm_isa(tr.gemm));
     sp_info(log, "data: %s (%llu tokens), %s (%llu tokens); out: %s", cfg->data.train,
             (unsigned long long)tr.train.n, cfg->data.val, (unsigned long long)tr.val.n,
             cfg->run.out);

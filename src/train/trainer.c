@@ -106,6 +106,7 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
             ? sp_model_create_weights(&tr->model, spec, g->lo, g->hi, embed, head, err)
             : sp_model_create(&tr->model, spec, g->lo, g->hi, embed, head, err))
         return err->code;
+    if (sp_model_use_gemm(&tr->model, tr->gemm, err)) return err->code;
     size_t mbT = (size_t)tr->mb * tr->T;
     tr->acts = calloc((size_t)tr->nslots, sizeof *tr->acts);
     tr->inp = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
@@ -137,6 +138,8 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     MPI_Comm_size(comm, &tr->world);
     tr->T = (int)cfg->model.seq_len;
     tr->mb = (int)cfg->train.micro_batch;
+    /* before the first stage is made: every stage of the run computes in this context */
+    if (sp_cfg_bf16(cfg) && sp_gemm_create(&tr->gemm, (int)cfg->run.threads, err)) return err->code;
     /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
     sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
     if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
@@ -168,6 +171,7 @@ void sp_trainer_free(sp_trainer *tr) {
     sp_trainer_layout_free(tr);
     sp_model_free(&tr->model);
     for (int k = 0; k < SP_MAX_LEVELS; k++) sp_model_free(&tr->saved[k]);
+    sp_gemm_free(tr->gemm);
     if (tr->have_train) sp_data_close(&tr->train);
     if (tr->have_val) sp_data_close(&tr->val);
     sp_grow_sched_free(&tr->gs);
@@ -332,6 +336,9 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     int64_t gb = cfg->train.global_batch;
     float scale = 1.0f / (float)(gb * tr->T);
     memset(m->grads, 0, m->numel * sizeof(float));
+    /* the weights changed since the last step (optimizer, load, growth): one refresh of their
+     * bf16 copy serves every micro-batch of this step */
+    sp_model_sync_bf16(m);
     tr->n_red = 0;
     double loss_sum = run_schedule(tr, tr->st.data_cursor, scale);
     /* the tied embedding (and the rest of the globals slab) lives on the first and the last
@@ -368,6 +375,7 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
 
 double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) {
     sp_model *m = &tr->model;
+    sp_model_sync_bf16(m);
     const sp_grid *g = &tr->grid;
     int T = tr->T, first = g->stage == 0, last = g->stage == g->pp - 1;
     int64_t avail = sp_data_num_windows(tok, T);
@@ -398,15 +406,4 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) 
     }
     MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
     return n_windows > 0 ? sum / ((double)n_windows * T) : NAN;
-}
-
-double sp_lr_at(const sp_config *cfg, int64_t step) {
-    double lr = cfg->train.lr, lo = cfg->train.min_lr;
-    int64_t warm = cfg->train.warmup_steps, total = cfg->train.steps;
-    if (step < warm) return lr * (double)(step + 1) / (double)warm;
-    if (!strcmp(cfg->train.schedule, "constant")) return lr;
-    double r = total > warm ? (double)(step - warm) / (double)(total - warm) : 1.0;
-    if (r > 1.0) r = 1.0;
-    if (!strcmp(cfg->train.schedule, "linear")) return lo + (1.0 - r) * (lr - lo);
-    return lo + 0.5 * (1.0 + cos(M_PI * r)) * (lr - lo);
 }

@@ -98,6 +98,11 @@ check(need <= set(g[0]), f"growth line lacks {need - set(g[0])}")
 check((g[0]["step"], g[0]["n_layer_before"], g[0]["n_layer_after"], g[0]["pp"], g[0]["dp"],
        g[0]["pp_before"], g[0]["dp_before"]) == (10, 2, 8, 4, 1, 1, 4), f"growth line {g[0]}")
 check(g[0]["loss_before"] != g[0]["loss_after"], "stack is not function-preserving, yet the loss did not move")
+# the event's own cost: its time, and the bytes it moved between ranks (exact counts are checked
+# in mpi_growth_*): 1x4 -> 4x1 finds every source block on its own rank, 2x2 -> 4x1 cannot
+z4 = growth("Z4")[0]
+check(g[0]["event_ms"] >= 0 and g[0]["bytes_moved"] == 0 and z4["bytes_moved"] > 0,
+      f"event cost: A {g[0].get('event_ms')} ms {g[0].get('bytes_moved')} B, Z4 {z4.get('bytes_moved')} B")
 check(steps("A")[9]["n_layer"] == 2 and steps("A")[11]["n_layer"] == 8, "n_layer in step lines")
 # FLOPs per step follow the depth: 6 N_exec + 12 L C T per token
 V, T_, C = 256, 32, 32

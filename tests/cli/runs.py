@@ -2,11 +2,12 @@
 counter of checks. Imported by the Python parts of tests/cli/*.sh (run dir as their argument)."""
 import glob
 import json
+import re
 
 import h5py
 import numpy as np
 
-TIMING = {"ms", "tok_per_s"}  # wall-clock fields: the only ones no rerun reproduces
+TIMING = {"ms", "tok_per_s", "event_ms"}  # wall-clock fields: the only ones no rerun reproduces
 
 
 class Runs:
@@ -26,6 +27,17 @@ class Runs:
     def final(self, n):
         f = h5py.File(sorted(glob.glob(f"{self.root}/{n}/ckpt/step_*.h5"))[-1], "r")
         return {g + k: f[g][k][()] for g in ("model/", "optim/m/", "optim/v/") for k in f[g]}
+
+    def raw_steps(self, n):
+        """step -> the step's metrics line as bytes, less the wall-clock fields: what a bit-exact
+        rerun must reproduce exactly"""
+        out = {}
+        for line in open(f"{self.root}/{n}/metrics.jsonl", "rb"):
+            if b'"event"' in line:
+                continue
+            step = json.loads(line)["step"]
+            out[step] = re.sub(rb',"(' + "|".join(TIMING).encode() + rb')":[^,}]*', b"", line)
+        return out
 
     def same_weights(self, a, b):
         wa, wb = self.final(a), self.final(b)

@@ -37,11 +37,15 @@ static int cfg_equal(const sp_config *a, const sp_config *b) {
              a->train.lr == b->train.lr && a->train.min_lr == b->train.min_lr &&
              a->train.warmup_steps == b->train.warmup_steps &&
              str_eq(a->train.schedule, b->train.schedule) &&
+             a->train.decay_fraction == b->train.decay_fraction &&
+             str_eq(a->train.decay_shape, b->train.decay_shape) &&
+             a->train.decay_start == b->train.decay_start &&
              a->train.weight_decay == b->train.weight_decay && a->train.beta1 == b->train.beta1 &&
              a->train.beta2 == b->train.beta2 && a->train.eps == b->train.eps &&
              a->train.grad_clip == b->train.grad_clip && a->eval.every == b->eval.every &&
              a->eval.batches == b->eval.batches && str_eq(a->run.out, b->run.out) &&
              a->run.threads == b->run.threads && a->run.log_every == b->run.log_every &&
+             str_eq(a->run.precision, b->run.precision) &&
              str_eq(a->parallel.pipeline, b->parallel.pipeline) &&
              str_eq(a->parallel.schedule, b->parallel.schedule) &&
              a->parallel.max_stage_mib == b->parallel.max_stage_mib &&
@@ -221,7 +225,7 @@ static void test_errors(tu_ctx *t) {
                       "<= 65536");
     expect_load_error(t, "train: {schedule: cosin}\n",
                       "x.yaml:1: train.schedule: invalid value 'cosin' (expected one of cosine, "
-                      "constant, linear)",
+                      "constant, linear, wsd)",
                       NULL);
     expect_load_error(t, "parallel: {pipeline: many}\n", "parallel.pipeline: invalid value 'many'",
                       "auto or a positive integer");

@@ -368,12 +368,12 @@ static void test_matmul(tu_ctx *t, int N, int C, int OC, int with_bias) {
                 malloc(NO * sizeof(double)),
                 R};
 
-    sp_matmul_forward(out, inp, w, with_bias ? bias : NULL, N, C, OC);
+    sp_matmul_forward(NULL, out, inp, w, NULL, with_bias ? bias : NULL, N, C, OC);
     mm_ref(&c);
     double e = rel_fd(out, c.out, NO);
     tu_check(t, e <= TOL_FWD, "matmul forward bias=%d rel %.3g", with_bias, e);
 
-    sp_matmul_backward(di, dw, with_bias ? db : NULL, R, inp, w, N, C, OC);
+    sp_matmul_backward(NULL, di, dw, with_bias ? db : NULL, R, inp, w, NULL, N, C, OC);
     double *g = malloc((CO > NC ? CO : NC) * sizeof *g);
     struct {
         const char *name;
@@ -395,7 +395,7 @@ static void test_matmul(tu_ctx *t, int N, int C, int OC, int with_bias) {
     }
     /* dinp = NULL skips the input gradient but still accumulates dw */
     float *dw2 = fcopy(dw0, CO);
-    sp_matmul_backward(NULL, dw2, NULL, R, inp, w, N, C, OC);
+    sp_matmul_backward(NULL, NULL, dw2, NULL, R, inp, w, NULL, N, C, OC);
     e = tu_rel_maxabs(dw2, dw, CO);
     tu_check(t, e <= 1e-6, "matmul dw with dinp=NULL differs rel %.3g", e);
 
@@ -455,7 +455,7 @@ static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sam
         B,    T, C, NH, to_d(qkv, NQ), malloc(NO * sizeof(double)), malloc(NA * sizeof(double)),
         NULL, R};
 
-    sp_attention_forward(out, att, qkv, B, T, C, NH);
+    sp_attention_forward(NULL, out, att, qkv, B, T, C, NH);
     at_ref(&c);
     double e = rel_fd(out, c.out, NO);
     tu_check(t, e <= TOL_FWD, "attention forward T=%d rel %.3g", T, e);
@@ -478,7 +478,7 @@ static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sam
     tu_check(t, sum_err <= 1e-5, "attention T=%d: att row sums off by %.3g", T, sum_err);
 
     /* scratch starts as NaN: the backward must not read it before writing it */
-    sp_attention_backward(dq, R, qkv, att, scratch, B, T, C, NH);
+    sp_attention_backward(NULL, dq, R, qkv, att, scratch, B, T, C, NH);
     float *d = delta(dq, dq0, NQ);
     size_t m = fd_sample ? fd_sample : NQ, *idx = NULL;
     double *g = malloc(m * sizeof *g);
