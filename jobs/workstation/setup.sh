@@ -7,7 +7,7 @@ ROOT=$PWD
 
 PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
       libopenblas-dev libcyaml-dev zlib1g-dev python3 python3-h5py python3-numpy python3-torch
-      gnuplot-nox valgrind slurmctld slurmd slurm-client munge iproute2"
+      gnuplot-nox valgrind slurmctld slurmd slurm-client munge iproute2 libdnnl-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
