@@ -10,6 +10,11 @@ import numpy as np
 TIMING = {"ms", "tok_per_s", "event_ms"}  # wall-clock fields: the only ones no rerun reproduces
 
 
+def strip_timing(raw):
+    """a metrics line (bytes) less its wall-clock fields: what a bit-exact rerun reproduces"""
+    return re.sub(rb',"(' + "|".join(sorted(TIMING)).encode() + rb')":[^,}]*', b"", raw)
+
+
 class Runs:
     def __init__(self, root):
         self.root = root
@@ -36,7 +41,7 @@ class Runs:
             if b'"event"' in line:
                 continue
             step = json.loads(line)["step"]
-            out[step] = re.sub(rb',"(' + "|".join(TIMING).encode() + rb')":[^,}]*', b"", line)
+            out[step] = strip_timing(line)
         return out
 
     def same_weights(self, a, b):

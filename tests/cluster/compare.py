@@ -6,11 +6,10 @@ every step A has, the event lines other than restarts are the same, and the fina
 hold the same weights and AdamW moments."""
 import json
 import os
-import re
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cli"))
-from runs import Runs  # noqa: E402
+from runs import Runs, strip_timing  # noqa: E402
 
 
 def lines(R, n):
@@ -19,7 +18,7 @@ def lines(R, n):
     for raw in open(f"{R.root}/{n}/metrics.jsonl", "rb"):
         r = json.loads(raw)
         if r.get("event") != "restart":
-            out.append((r.get("event", "step"), r["step"], re.sub(rb',"(ms|tok_per_s)":[^,}]*', b"", raw)))
+            out.append((r.get("event", "step"), r["step"], strip_timing(raw)))
     return out
 
 
