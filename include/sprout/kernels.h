@@ -52,7 +52,8 @@ int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, con
 /* bf16 scratch buffer `slot` (2..5; 0 and 1 are sp_gemm_run's) of at least n values, owned by
  * the context and grown on demand; NULL when out of memory (or in fp32) */
 uint16_t *sp_gemm_buf(sp_gemm *g, int slot, size_t n);
-/* dst[i] = src[i] rounded to bf16 (nearest even) */
+/* dst[i] = src[i] rounded to bf16 (nearest even; fp32 subnormals to a signed zero, as the
+ * vcvtne2ps2bf16 instruction does) */
 void sp_to_bf16(uint16_t *dst, const float *src, size_t n);
 float sp_bf16_to_f32(uint16_t h);
 

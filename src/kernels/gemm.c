@@ -23,15 +23,45 @@
 #include <omp.h>
 #endif
 
-void sp_to_bf16(uint16_t *restrict dst, const float *restrict src, size_t n) {
-    /* round to nearest even on the upper 16 bits; NaN stays NaN (quiet bit forced) */
+/* Round to nearest even on the upper 16 bits; NaN stays NaN (quiet bit forced); fp32
+ * subnormals become a signed zero, as the hardware instruction below makes them, so that the
+ * rounding does not depend on the CPU. */
+static void to_bf16_scalar(uint16_t *restrict dst, const float *restrict src, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &src[i], 4);
-        uint32_t r =
-            (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) : u + 0x7fffu + ((u >> 16) & 1u);
+        uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u)
+                     : (u & 0x7f800000u) == 0        ? u & 0x80000000u
+                                                     : u + 0x7fffu + ((u >> 16) & 1u);
         dst[i] = (uint16_t)(r >> 16);
     }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && (__GNUC__ >= 10 || defined(__clang__))
+#include <immintrin.h>
+#define SP_HAVE_CVT_BF16 1
+/* the same rounding in one instruction per 32 values (vcvtne2ps2bf16: nearest even, NaN to a
+ * quiet NaN): the operands of every bf16 product pass through here, so the scalar loop cost ~10%
+ * of a bf16 step */
+__attribute__((target("avx512f,avx512bf16"))) static void
+to_bf16_avx512(uint16_t *restrict dst, const float *restrict src, size_t n) {
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m512bh r = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+        _mm512_storeu_si512((void *)(dst + i), (__m512i)r);
+    }
+    to_bf16_scalar(dst + i, src + i, n - i);
+}
+#endif
+
+void sp_to_bf16(uint16_t *restrict dst, const float *restrict src, size_t n) {
+#ifdef SP_HAVE_CVT_BF16
+    if (__builtin_cpu_supports("avx512bf16")) {
+        to_bf16_avx512(dst, src, n);
+        return;
+    }
+#endif
+    to_bf16_scalar(dst, src, n);
 }
 
 float sp_bf16_to_f32(uint16_t h) {

@@ -94,8 +94,40 @@ static void check_attention(tu_ctx *t, sp_gemm *g, int B, int T, int C, int NH) 
     free(scr);
 }
 
+/* the rounding, written out independently: nearest even on the upper half, NaN kept quiet,
+ * subnormals to a signed zero */
+static uint16_t ref_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t lower = u & 0xffffu, upper = u >> 16;
+    if (lower > 0x8000u || (lower == 0x8000u && (upper & 1u))) upper++;
+    return (uint16_t)upper;
+}
+
 int main(void) {
     tu_ctx t = {0};
+    /* the vectorised conversion (where the CPU has it) against the reference, on every kind of
+     * value and on lengths that leave a tail */
+    {
+        size_t n = 100003;
+        float *x = malloc(n * sizeof *x);
+        uint16_t *h = malloc(n * sizeof *h);
+        for (size_t i = 0; i < n; i++) {
+            uint32_t u = (uint32_t)sp_rng_u64(9, SP_RNG_TEST, 2, i);
+            if (i % 7 == 0) u = (u & 0xffff0000u) | 0x8000u; /* exact ties */
+            memcpy(&x[i], &u, 4);
+        }
+        x[0] = NAN, x[1] = INFINITY, x[2] = -0.0f, x[3] = 1e-42f /* subnormal */;
+        sp_to_bf16(h, x, n);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++)
+            bad += h[i] != ref_bf16(x[i]) && !(isnan(x[i]) && isnan(sp_bf16_to_f32(h[i])));
+        tu_check(&t, bad == 0,
+                 "sp_to_bf16 differs from the reference rounding on %zu of %zu values", bad, n);
+        free(x), free(h);
+    }
     /* rounding: nearest, ties to even, NaN stays NaN, infinities kept */
     float xs[] = {1.0f,
                   1.00390625f /* 1 + 2^-8: tie, to even (1) */,
