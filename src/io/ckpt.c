@@ -1018,7 +1018,8 @@ static void verify_header(verify_ctx *c, hid_t f) {
     if (!rc) c->want[c->nwant - 1].is_int = 1;
     char list[4096] = "";
     if (read_str(f, "extras", list, sizeof list)) rc = -1;
-    for (char *grp = strtok(list, "\n"); grp && !rc; grp = strtok(NULL, "\n")) {
+    char *save = NULL;
+    for (char *grp = strtok_r(list, "\n", &save); grp && !rc; grp = strtok_r(NULL, "\n", &save)) {
         sp_spec xs;
         const char *bad = check_attrs(f, grp, k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
         char name[260];
