@@ -92,7 +92,8 @@ double sp_lr_at(const sp_config *cfg, int64_t step);
 
 /* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
  * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh
- * run), "auto" (the newest checkpoint in OUT/ckpt that verifies, else fresh) or a file.
+ * run), "auto" (OUT/ckpt/latest, falling back along its line of history; see sp_resume) or a
+ * file.
  * SIGUSR1 or SIGTERM: all ranks stop at the next step boundary after a checkpoint, SP_ESIGNAL. */
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, MPI_Comm comm,
                  const sp_log *log, sp_err *err);
