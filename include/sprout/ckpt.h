@@ -10,6 +10,8 @@
 #include "sprout/core.h"
 #include "sprout/model.h"
 
+#define SP_RUN_ID_LEN 17 /* 16 hex digits and the NUL */
+
 typedef struct sp_train_state {
     int64_t step;         /* optimizer steps done */
     int64_t tokens;       /* training tokens seen */
@@ -19,6 +21,12 @@ typedef struct sp_train_state {
     int64_t data_cursor; /* next data step index: sample k of step t = f(seed, t, k) */
     double lr;           /* last learning rate used */
     double wallclock;    /* seconds of training so far */
+    /* lineage (docs/checkpoints.md): the id of the line of history this checkpoint belongs to,
+     * and the checkpoint it continues (parent_step -1: none, a fresh start). A resume that is
+     * not from the head of its line starts a new line whose parent is the file resumed from. */
+    char run_id[SP_RUN_ID_LEN];
+    char parent_run[SP_RUN_ID_LEN];
+    int64_t parent_step;
 } sp_train_state;
 
 /* A weight-only model stored beside the live one, under /<group>/<HF name> (e.g. group
@@ -44,7 +52,8 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
 int sp_ckpt_save(const char *path, const sp_model *m, int owner, const sp_train_state *st,
                  const char *config_yaml, MPI_Comm comm, sp_err *err);
 
-/* Reads the spec and the training state (any rank, independent). */
+/* Reads the spec and the training state (any rank, independent), checking the crc32 of the
+ * root, /spec, /config and /train attributes. */
 int sp_ckpt_read_header(const char *path, sp_spec *spec, sp_train_state *st, sp_err *err);
 /* Reads the resolved config text (malloc'd, NUL-terminated). */
 int sp_ckpt_read_config(const char *path, char **yaml, sp_err *err);
@@ -59,9 +68,11 @@ int sp_ckpt_read_extra_spec(const char *path, const char *group, sp_spec *spec, 
  * /<group>, checking shapes and crc32 as sp_ckpt_load does. */
 int sp_ckpt_load_extra(const char *path, const char *group, sp_model *m, sp_err *err);
 
-/* Checks the crc32 of every dataset in every group of the file (the live model, its moments and
- * step counts, and all extra groups); prints one line per dataset to `out` when out is not NULL.
- * Returns SP_OK when all verify, SP_EINPUT naming the first bad tensor's path otherwise. */
+/* Checks the file's whole expected content: the crc32 of the root, /spec, /train and /config
+ * attributes, and every dataset the spec and the recorded extra groups imply (present, of the
+ * right type and shape, its crc32), and that no other dataset is there. Prints one line per
+ * object to `out` when out is not NULL. Returns SP_OK when all verify, SP_EINPUT naming the
+ * first bad object otherwise. */
 int sp_ckpt_verify(const char *path, void *out /* FILE* */, sp_err *err);
 
 #endif

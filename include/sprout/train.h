@@ -97,20 +97,30 @@ int64_t sp_lr_decay_start(const sp_config *cfg);
 
 /* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
  * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh
- * run), "auto" (the newest checkpoint in OUT/ckpt that verifies, else fresh) or a file.
+ * run), "auto" (OUT/ckpt/latest, falling back along its line of history; see sp_resume) or a
+ * file.
  * SIGUSR1 or SIGTERM: all ranks stop at the next step boundary after a checkpoint, SP_ESIGNAL. */
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, MPI_Comm comm,
                  const sp_log *log, sp_err *err);
 
-/* Rank 0: the checkpoint to resume from. "auto" takes the newest OUT/ckpt/step_*.h5 that
- * verifies and logs each one it skips and why; path is "" when there is none. */
-int sp_resume_pick(const char *arg, const char *out, char *path, size_t n, const sp_log *log,
-                   sp_err *err);
+/* All ranks: resumes from what --resume names (NULL: a fresh start) and sets the line of
+ * history the run's checkpoints belong to (docs/checkpoints.md). "auto" tries OUT/ckpt/latest,
+ * then its parents, then older checkpoints of its line, each loaded and checked on every rank,
+ * and logs one line saying what it chose and why; none there: a fresh start. A FILE is strict:
+ * its failure is the error, with every failing rank's reason. *loaded says whether the weights
+ * came from a file. config_yaml names a new line (a fresh start or a branch). */
+int sp_resume(sp_trainer *tr, const char *arg, const char *config_yaml, int *loaded,
+              const sp_log *log, sp_err *err);
 /* All ranks: weights, AdamW moments and steps, and the training state from path, whatever
  * layout wrote it. A spec that differs from the config's is refused naming the field. */
 int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err);
-/* Rank 0: deletes all but the newest keep checkpoints in dir. */
-void sp_ckpt_prune(const char *dir, int keep, const sp_log *log);
+/* Rank 0, before writing the checkpoint of st: moves aside (to dir/superseded/<line>/, never
+ * deleting) a file of another line or an unreadable one under the name about to be written,
+ * and, on a line's first checkpoint, the other lines' checkpoints past its branch point. */
+void sp_resume_supersede(const char *dir, const sp_train_state *st, const sp_log *log);
+/* Rank 0: deletes all but the newest keep checkpoints of head's line of history (head and its
+ * parents); files of other lines or that sprout did not write are never touched. */
+void sp_resume_prune(const char *dir, int keep, const sp_train_state *head, const sp_log *log);
 
 /* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
  * log and the result JSON line on stdout (rank 0). */

@@ -160,8 +160,9 @@ static int cmd_train(cli *c, int argc, char **argv) {
                "OUT/metrics.jsonl and OUT/ckpt/step_XXXXXXXX.h5 (OUT = run.out). Under\n"
                "mpirun -n N the ranks form parallel.pipeline stages x N/pipeline replicas\n"
                "(pipeline: auto picks the fewest stages that fit parallel.max_stage_mib).\n"
-               "--resume auto continues from the newest checkpoint in OUT/ckpt that verifies\n"
-               "(a fresh start when there is none); --resume FILE from that file, on any layout.\n"
+               "--resume auto continues from OUT/ckpt/latest, falling back along its line of\n"
+               "history to the newest checkpoint that loads (a fresh start when none verifies);\n"
+               "--resume FILE from that file, on any layout, strictly (docs/checkpoints.md).\n"
                "SIGUSR1 or SIGTERM: checkpoint at the next step, then exit with status 3.\n"
                "growth: events and vcycle: grow or reshape the model at given steps (model.* is\n"
                "the model the run ends with); the run prints its growth plan at start, one line\n"
@@ -295,8 +296,10 @@ static int has_hdf5_signature(const char *path) {
 static int cmd_inspect(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv) || argc != 1) {
         printf("usage: sprout inspect CKPT\n"
-               "Prints the spec, the training state and every tensor with its shape and crc32\n"
-               "verdict. Exit 1 if any tensor fails its check or the HDF5 file does not read\n"
+               "Prints the spec, the training state, the checksum verdict of the /spec, /train\n"
+               "and /config attributes, and every tensor the spec implies with its shape and\n"
+               "crc32 verdict (MISSING, UNEXPECTED, CRC-MISMATCH...). Exit 1 if any object\n"
+               "fails its check or the HDF5 file does not read\n"
                "(truncated, damaged), 2 if it does not exist or is not HDF5.\n");
         return argc == 1 || wants_help(argc, argv) ? SP_OK : SP_EINPUT;
     }
@@ -307,7 +310,12 @@ static int cmd_inspect(cli *c, int argc, char **argv) {
         /* an HDF5 file that does not read (truncated, damaged) fails verification: 1; a missing
          * file or one that is not HDF5 at all is bad input: 2 */
         if (!has_hdf5_signature(argv[0])) return c->err.code;
-        printf("%s\n  %s\nverdict: FAILED\n", argv[0], c->err.msg);
+        printf("%s\n  %s\n", argv[0], c->err.msg);
+        /* the rest of the file is still listed when it opens: the damage may not end there */
+        sp_err header = c->err;
+        sp_ckpt_verify(argv[0], stdout, &c->err);
+        c->err = header;
+        printf("verdict: FAILED\n");
         return SP_ERUNTIME;
     }
     printf("%s\n  spec: vocab %d, seq_len %d, d_model %d, n_head %d, d_ff %d, n_layer %d\n",

@@ -14,14 +14,31 @@
 #include <unistd.h>
 
 #define CKPT_FORMAT  "sprout-ckpt"
-#define CKPT_VERSION 1
+#define CKPT_VERSION 2 /* 2: crc32 of the root, /spec, /train and /config attributes; lineage */
 
 static const char *const k_groups[3] = {"model", "optim/m", "optim/v"};
-static const char *const k_spec_keys[6] = {"vocab",  "seq_len", "d_model",
-                                           "n_head", "d_ff",    "n_layer"};
 /* top-level names of the live model's data: an extra group may not live under them, or it
  * would mix its tensors into /model (which PyTorch loads as a state dict) or the optimizer */
 static const char *const k_reserved[5] = {"model", "optim", "spec", "train", "config"};
+
+/* The attributes of each header object, in the order their crc32 covers them: kind 'i' int64,
+ * 'f' float64, 's' string. A changed step or data_cursor would silently rewind or reorder the
+ * run, so every attribute a reader acts on is under a checksum, like the tensors. */
+typedef struct attr_def {
+    const char *name;
+    char kind;
+} attr_def;
+static const attr_def k_root_attrs[] = {{"format", 's'}, {"version", 'i'}, {"extras", 's'}};
+/* the six integers first: read_spec/write_spec take them in this order */
+static const attr_def k_spec_attrs[] = {{"vocab", 'i'},  {"seq_len", 'i'}, {"d_model", 'i'},
+                                        {"n_head", 'i'}, {"d_ff", 'i'},    {"n_layer", 'i'},
+                                        {"block", 's'}};
+static const attr_def k_train_attrs[] = {
+    {"step", 'i'},   {"tokens", 'i'},      {"flops", 'f'},      {"growth_index", 'i'},
+    {"seed", 'i'},   {"data_cursor", 'i'}, {"lr", 'f'},         {"wallclock", 'f'},
+    {"run_id", 's'}, {"parent_run", 's'},  {"parent_step", 'i'}};
+static const attr_def k_config_attrs[] = {{"yaml", 's'}};
+#define NDEF(t) ((int)(sizeof(t) / sizeof(t)[0]))
 
 /* ---- small attribute helpers (HDF5 attributes are collective metadata in parallel files:
  * every rank calls them with the same value) ---- */
@@ -61,19 +78,107 @@ static int read_attr(hid_t obj, const char *name, hid_t mtype, void *val) {
     return rc < 0 ? -1 : 0;
 }
 
-/* /spec and every extra group carry the six integers of a spec plus the block kind */
+/* A string attribute into buf (n bytes, NUL-terminated); -1 if absent, not a string or longer. */
+static int read_str(hid_t obj, const char *name, char *buf, size_t n) {
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a);
+    size_t size = H5Tget_size(t);
+    int rc = -1;
+    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0 && size <= n) {
+        memset(buf, 0, n);
+        rc = H5Aread(a, t, buf) < 0 || buf[n - 1] ? -1 : 0;
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+/* crc32 over each listed attribute's name and value as stored (numbers as their 8 native
+ * bytes, strings up to their NUL). Returns NULL, or the name of the first attribute that is
+ * absent or of another kind. Called inside H5E_BEGIN_TRY. */
+static const char *attrs_crc(hid_t obj, const attr_def *d, int n, uint32_t *crc) {
+    uint32_t c = 0;
+    for (int i = 0; i < n; i++) {
+        c = sp_crc32(c, d[i].name, strlen(d[i].name) + 1);
+        if (H5Aexists(obj, d[i].name) <= 0) return d[i].name;
+        hid_t a = H5Aopen(obj, d[i].name, H5P_DEFAULT);
+        if (a < 0) return d[i].name;
+        hid_t t = H5Aget_type(a);
+        H5T_class_t cls = H5Tget_class(t);
+        size_t size = H5Tget_size(t);
+        int ok = 0;
+        if (d[i].kind == 's' && cls == H5T_STRING && H5Tis_variable_str(t) > 0) {
+            /* sprout writes fixed-size strings; an edit by h5py writes variable-length ones,
+             * which must still reach the checksum rather than read as absent */
+            char *v = NULL;
+            if (H5Aread(a, t, &v) >= 0 && v) ok = 1, c = sp_crc32(c, v, strlen(v));
+            if (v) H5free_memory(v);
+        } else if (d[i].kind == 's' && cls == H5T_STRING) {
+            char *buf = calloc(size + 1, 1);
+            if (buf && H5Aread(a, t, buf) >= 0) ok = 1, c = sp_crc32(c, buf, strlen(buf));
+            free(buf);
+        } else if ((d[i].kind == 'i' && cls == H5T_INTEGER) ||
+                   (d[i].kind == 'f' && cls == H5T_FLOAT)) {
+            char v[8];
+            ok = H5Aread(a, d[i].kind == 'i' ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, v) >= 0;
+            c = sp_crc32(c, v, sizeof v);
+        }
+        H5Tclose(t);
+        H5Aclose(a);
+        if (!ok) return d[i].name;
+    }
+    *crc = c;
+    return NULL;
+}
+
+/* Writes the crc32 attribute over obj's listed attributes, as they read back from the file. */
+static int seal_attrs(hid_t obj, const attr_def *d, int n) {
+    uint32_t c = 0;
+    const char *bad = NULL;
+    H5E_BEGIN_TRY {
+        bad = attrs_crc(obj, d, n, &c);
+    }
+    H5E_END_TRY;
+    return bad ? -1 : attr_write(obj, "crc32", H5T_NATIVE_UINT32, H5T_STD_U32LE, &c);
+}
+
+/* Checks the crc32 of the header object at opath ("/" for the root); the verdict names the
+ * attribute at fault. Returns NULL when it verifies. Called inside H5E_BEGIN_TRY. */
+static const char *check_attrs(hid_t f, const char *opath, const attr_def *d, int n, char *why,
+                               size_t nwhy) {
+    hid_t o = strcmp(opath, "/") && H5Lexists(f, opath, H5P_DEFAULT) <= 0
+                  ? -1
+                  : H5Oopen(f, opath, H5P_DEFAULT);
+    if (o < 0) return "MISSING";
+    uint32_t c = 0, want = 0;
+    const char *bad = attrs_crc(o, d, n, &c), *verdict = NULL;
+    if (bad) {
+        snprintf(why, nwhy, "attribute %s missing or of the wrong type", bad);
+        verdict = why;
+    } else if (read_attr(o, "crc32", H5T_NATIVE_UINT32, &want) != 0)
+        verdict = "NO-CRC";
+    else if (c != want)
+        verdict = "CRC-MISMATCH (attributes)";
+    H5Oclose(o);
+    return verdict;
+}
+
+/* /spec and every extra group carry the six integers of a spec plus the block kind, sealed */
 static int write_spec(hid_t g, const sp_spec *s) {
     const int v[6] = {s->vocab, s->seq_len, s->d_model, s->n_head, s->d_ff, s->n_layer};
     int rc = 0;
-    for (int i = 0; i < 6; i++) rc |= attr_i64(g, k_spec_keys[i], v[i]);
-    return rc | attr_str(g, "block", "gpt2");
+    for (int i = 0; i < 6; i++) rc |= attr_i64(g, k_spec_attrs[i].name, v[i]);
+    rc |= attr_str(g, "block", "gpt2");
+    return rc | seal_attrs(g, k_spec_attrs, NDEF(k_spec_attrs));
 }
 
 /* Called inside H5E_BEGIN_TRY: a missing attribute is an answer, not a stack to print. */
 static int read_spec(hid_t g, sp_spec *s) {
     int64_t v[6];
     for (int i = 0; i < 6; i++)
-        if (read_attr(g, k_spec_keys[i], H5T_NATIVE_INT64, &v[i])) return -1;
+        if (read_attr(g, k_spec_attrs[i].name, H5T_NATIVE_INT64, &v[i])) return -1;
     *s = (sp_spec){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5]};
     return 0;
 }
@@ -85,7 +190,7 @@ static const char *spec_diff(const sp_spec *a, const sp_spec *b, int *va, int *v
     for (int i = 0; i < 6; i++)
         if (x[i] != y[i]) {
             *va = x[i], *vb = y[i];
-            return k_spec_keys[i];
+            return k_spec_attrs[i].name;
         }
     return NULL;
 }
@@ -312,6 +417,15 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     }
     rc |= attr_str(f, "format", CKPT_FORMAT);
     rc |= attr_i64(f, "version", CKPT_VERSION);
+    /* the extra groups, one per line: what verification expects besides the live model */
+    size_t xlen = 1;
+    for (int i = 0; i < n_extra; i++) xlen += strlen(extra[i].group) + 1;
+    char *xlist = calloc(xlen, 1);
+    for (int i = 0; i < n_extra && xlist; i++)
+        strcat(strcat(xlist, extra[i].group), i + 1 < n_extra ? "\n" : "");
+    rc |= xlist ? attr_str(f, "extras", xlist) : -1;
+    free(xlist);
+    rc |= seal_attrs(f, k_root_attrs, NDEF(k_root_attrs));
     hid_t g = H5Gcreate2(f, "spec", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc |= write_spec(g, s);
     H5Gclose(g);
@@ -320,9 +434,13 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     rc |= attr_f64(g, "flops", st->flops) | attr_i64(g, "growth_index", st->growth_index);
     rc |= attr_i64(g, "seed", (int64_t)st->seed) | attr_i64(g, "data_cursor", st->data_cursor);
     rc |= attr_f64(g, "lr", st->lr) | attr_f64(g, "wallclock", st->wallclock);
+    rc |= attr_str(g, "run_id", st->run_id) | attr_str(g, "parent_run", st->parent_run);
+    rc |= attr_i64(g, "parent_step", st->parent_step);
+    rc |= seal_attrs(g, k_train_attrs, NDEF(k_train_attrs));
     H5Gclose(g);
     g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc |= attr_str(g, "yaml", config_yaml ? config_yaml : "");
+    rc |= seal_attrs(g, k_config_attrs, NDEF(k_config_attrs));
     H5Gclose(g);
     rc |= make_groups(f, parts, nparts);
 
@@ -469,41 +587,56 @@ static hid_t open_ro(const char *path, sp_err *err) {
         sp_err_set(err, SP_EINPUT, "%s: not a readable HDF5 file (truncated or corrupt?)", path);
         return -1;
     }
-    char fmt[32] = {0};
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, sizeof fmt);
-    int bad = 0;
+    char fmt[32] = {0}, why[128], msg[160];
+    int64_t version = 0;
+    const char *bad = NULL;
     H5E_BEGIN_TRY {
-        bad = read_attr(f, "format", t, fmt) != 0 || strcmp(fmt, CKPT_FORMAT) != 0;
+        if (read_str(f, "format", fmt, sizeof fmt) != 0 || strcmp(fmt, CKPT_FORMAT) != 0)
+            bad = "not a sprout checkpoint (format attribute)";
+        else if (read_attr(f, "version", H5T_NATIVE_INT64, &version) != 0 ||
+                 version != CKPT_VERSION) {
+            snprintf(why, sizeof why,
+                     "format version %lld, this sprout reads version %d (written by another "
+                     "sprout?)",
+                     (long long)version, CKPT_VERSION);
+            bad = why;
+        } else if ((bad = check_attrs(f, "/", k_root_attrs, NDEF(k_root_attrs), why, sizeof why))) {
+            snprintf(msg, sizeof msg, "/ (root attributes): %s", bad);
+            bad = msg;
+        }
     }
     H5E_END_TRY;
-    H5Tclose(t);
     if (bad) {
         H5Fclose(f);
-        sp_err_set(err, SP_EINPUT, "%s: not a sprout checkpoint (format attribute)", path);
+        sp_err_set(err, SP_EINPUT, "%s: %s", path, bad);
         return -1;
     }
     return f;
 }
 
-int sp_ckpt_read_header(const char *path, sp_spec *spec, sp_train_state *st, sp_err *err) {
-    hid_t f = open_ro(path, err);
-    if (f < 0) return err->code;
+/* /spec and (if st) /train of an open file, their crc32 and that of /config checked first. */
+static int read_header_f(hid_t f, const char *path, sp_spec *spec, sp_train_state *st,
+                         sp_err *err) {
+    char why[128];
+    const char *bad = NULL, *obj = "spec";
     int rc = 0;
     H5E_BEGIN_TRY {
-        hid_t g = H5Gopen2(f, "spec", H5P_DEFAULT);
-        if (g < 0)
-            rc = -1;
-        else {
+        bad = check_attrs(f, "spec", k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+        hid_t g = bad ? -1 : H5Gopen2(f, "spec", H5P_DEFAULT);
+        if (g >= 0) {
             rc = read_spec(g, spec);
             H5Gclose(g);
         }
-        if (st && rc == 0) {
+        if (!bad && !rc) { /* the config is read by eval, sample and a resume's checks */
+            obj = "config";
+            bad = check_attrs(f, "config", k_config_attrs, NDEF(k_config_attrs), why, sizeof why);
+        }
+        if (st && !bad && !rc) {
             memset(st, 0, sizeof *st);
-            g = H5Gopen2(f, "train", H5P_DEFAULT);
-            if (g < 0)
-                rc = -1;
-            else {
+            obj = "train";
+            bad = check_attrs(f, "train", k_train_attrs, NDEF(k_train_attrs), why, sizeof why);
+            g = bad ? -1 : H5Gopen2(f, "train", H5P_DEFAULT);
+            if (g >= 0) {
                 int64_t seed = 0;
                 rc |= read_attr(g, "step", H5T_NATIVE_INT64, &st->step);
                 rc |= read_attr(g, "tokens", H5T_NATIVE_INT64, &st->tokens);
@@ -513,15 +646,26 @@ int sp_ckpt_read_header(const char *path, sp_spec *spec, sp_train_state *st, sp_
                 rc |= read_attr(g, "data_cursor", H5T_NATIVE_INT64, &st->data_cursor);
                 rc |= read_attr(g, "lr", H5T_NATIVE_DOUBLE, &st->lr);
                 rc |= read_attr(g, "wallclock", H5T_NATIVE_DOUBLE, &st->wallclock);
+                rc |= read_str(g, "run_id", st->run_id, sizeof st->run_id);
+                rc |= read_str(g, "parent_run", st->parent_run, sizeof st->parent_run);
+                rc |= read_attr(g, "parent_step", H5T_NATIVE_INT64, &st->parent_step);
                 st->seed = (uint64_t)seed;
                 H5Gclose(g);
             }
         }
     }
     H5E_END_TRY;
-    H5Fclose(f);
-    if (rc) return sp_err_set(err, SP_EINPUT, "%s: missing /spec or /train attributes", path);
+    if (bad) return sp_err_set(err, SP_EINPUT, "%s: /%s: %s", path, obj, bad);
+    if (rc) return sp_err_set(err, SP_EINPUT, "%s: /%s attributes do not read", path, obj);
     return sp_spec_check(spec, err) ? sp_err_wrap(err, "%s: /spec", path) : SP_OK;
+}
+
+int sp_ckpt_read_header(const char *path, sp_spec *spec, sp_train_state *st, sp_err *err) {
+    hid_t f = open_ro(path, err);
+    if (f < 0) return err->code;
+    int rc = read_header_f(f, path, spec, st, err);
+    H5Fclose(f);
+    return rc;
 }
 
 int sp_ckpt_read_config(const char *path, char **yaml, sp_err *err) {
@@ -529,8 +673,11 @@ int sp_ckpt_read_config(const char *path, char **yaml, sp_err *err) {
     if (f < 0) return err->code;
     int rc = -1;
     *yaml = NULL;
+    char why[128];
+    const char *bad = NULL;
     H5E_BEGIN_TRY {
-        hid_t a = H5Aopen_by_name(f, "config", "yaml", H5P_DEFAULT, H5P_DEFAULT);
+        bad = check_attrs(f, "config", k_config_attrs, NDEF(k_config_attrs), why, sizeof why);
+        hid_t a = bad ? -1 : H5Aopen_by_name(f, "config", "yaml", H5P_DEFAULT, H5P_DEFAULT);
         if (a >= 0) {
             hid_t t = H5Aget_type(a);
             size_t n = H5Tget_size(t);
@@ -545,6 +692,7 @@ int sp_ckpt_read_config(const char *path, char **yaml, sp_err *err) {
     if (rc) {
         free(*yaml);
         *yaml = NULL;
+        if (bad) return sp_err_set(err, SP_EINPUT, "%s: /config: %s", path, bad);
         return sp_err_set(err, SP_EINPUT, "%s: missing /config yaml attribute", path);
     }
     return SP_OK;
@@ -649,14 +797,19 @@ int sp_ckpt_load(const char *path, sp_model *m, int with_optim, sp_err *err) {
 static int extra_spec(hid_t f, const char *path, const char *group, sp_spec *spec, sp_err *err) {
     hid_t g = -1;
     int rc = -1;
+    char why[128];
+    const char *bad = NULL;
     H5E_BEGIN_TRY {
         if (group && *group) g = H5Gopen2(f, group, H5P_DEFAULT);
         if (g >= 0) {
-            rc = read_spec(g, spec);
             H5Gclose(g);
+            bad = check_attrs(f, group, k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+            g = bad ? -1 : H5Gopen2(f, group, H5P_DEFAULT);
+            if (g >= 0) rc = read_spec(g, spec), H5Gclose(g);
         }
     }
     H5E_END_TRY;
+    if (bad) return sp_err_set(err, SP_EINPUT, "%s: /%s: %s", path, group, bad);
     if (g < 0)
         return sp_err_set(err, SP_EINPUT, "%s: no extra model group /%s in the checkpoint", path,
                           group ? group : "(null)");
@@ -688,11 +841,19 @@ int sp_ckpt_load_extra(const char *path, const char *group, sp_model *m, sp_err 
     return rc;
 }
 
-/* ---- verification for `sprout inspect` and `--resume auto` ---- */
+/* ---- verification for `sprout inspect` ---- */
 
-/* every group of the file is visited, so the extra models' groups are checked as well as the
- * live model's; a depth bound keeps a crafted file's hard-link cycle from recursing forever */
+/* Every group of the file is walked, and each dataset found is matched against the list the
+ * spec and the recorded extra groups imply: one damaged metadata byte can hide or rename
+ * datasets, which then show up as MISSING (and UNEXPECTED) instead of passing unseen. A depth
+ * bound keeps a crafted file's hard-link cycle from recursing forever. */
 #define VERIFY_MAX_DEPTH 32
+
+typedef struct want_ds {
+    char path[192];
+    int nd, is_int, seen;
+    hsize_t dims[2];
+} want_ds;
 
 typedef struct verify_ctx {
     const char *path;
@@ -701,20 +862,61 @@ typedef struct verify_ctx {
     FILE *out;
     int bad;
     sp_err *err;
+    want_ds *want; /* sorted by path; NULL when the spec does not read */
+    int nwant, cap;
 } verify_ctx;
 
 static void verify_report(verify_ctx *c, const char *name, const char *shape, const char *verdict) {
     if (strcmp(verdict, "ok")) {
         if (!c->bad)
-            sp_err_set(c->err, SP_EINPUT, "%s: tensor %s/%s: %s", c->path, c->group, name, verdict);
+            sp_err_set(c->err, SP_EINPUT, "%s: %s%s%s%s: %s", c->path,
+                       strcmp(shape, "attributes") ? "tensor " : "", c->group,
+                       c->group[0] ? "/" : "", name, verdict);
         c->bad++;
     }
     if (c->out) fprintf(c->out, "  %-8s %-44s %-14s %s\n", c->group, name, shape, verdict);
 }
 
-/* One dataset: read in its native numeric type and compare the crc32 of those bytes (float32
- * tensors and the int64 step counts alike). */
+static int want_cmp(const void *a, const void *b) {
+    return strcmp(((const want_ds *)a)->path, ((const want_ds *)b)->path);
+}
+
+static int want_add(verify_ctx *c, const char *dir, int block, const sp_tensor_info *t) {
+    if (c->nwant == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 256;
+        want_ds *w = realloc(c->want, (size_t)c->cap * sizeof *w);
+        if (!w) return -1;
+        c->want = w;
+    }
+    want_ds *w = &c->want[c->nwant++];
+    char name[160];
+    sp_spec_hf_name(name, sizeof name, block, t);
+    *w = (want_ds){.nd = t->ndim, .dims = {(hsize_t)t->dims[0], (hsize_t)t->dims[1]}};
+    snprintf(w->path, sizeof w->path, "%s/%s", dir, name);
+    return 0;
+}
+
+/* every tensor of a model with spec s under dir */
+static int want_model(verify_ctx *c, const char *dir, const sp_spec *s) {
+    sp_tensor_info gt[SP_GLOBAL_NT], bt[SP_BLOCK_NT];
+    sp_spec_global_tensors(s, gt);
+    sp_spec_block_tensors(s, bt);
+    int rc = 0;
+    for (int j = 0; j < SP_GLOBAL_NT; j++) rc |= want_add(c, dir, -1, &gt[j]);
+    for (int b = 0; b < s->n_layer; b++)
+        for (int j = 0; j < SP_BLOCK_NT; j++) rc |= want_add(c, dir, b, &bt[j]);
+    return rc;
+}
+
+/* One dataset: its type and shape against the expected ones, then its data read in its native
+ * numeric type and the crc32 of those bytes compared (float32 tensors and int64 step counts). */
 static void verify_dataset(verify_ctx *c, hid_t d, const char *name) {
+    char full[1200];
+    snprintf(full, sizeof full, "%s%s%s", c->group, c->group[0] ? "/" : "", name);
+    want_ds key, *w = NULL;
+    snprintf(key.path, sizeof key.path, "%s", full);
+    if (c->want) w = bsearch(&key, c->want, (size_t)c->nwant, sizeof key, want_cmp);
+    if (w) w->seen++;
     hid_t sp = H5Dget_space(d);
     hsize_t dims[H5S_MAX_RANK];
     int nd = H5Sget_simple_extent_dims(sp, dims, NULL);
@@ -731,13 +933,21 @@ static void verify_dataset(verify_ctx *c, hid_t d, const char *name) {
     hid_t ty = H5Dget_type(d);
     H5T_class_t cls = H5Tget_class(ty);
     hid_t nt = cls == H5T_FLOAT || cls == H5T_INTEGER ? H5Tget_native_type(ty, H5T_DIR_ASCEND) : -1;
+    size_t es = nt >= 0 ? H5Tget_size(nt) : 0, fs = H5Tget_size(ty);
     H5Tclose(ty);
-    size_t es = nt >= 0 ? H5Tget_size(nt) : 0;
     size_t bytes = n * es;
+    int shape_ok = w && nd == w->nd && dims[0] == w->dims[0] && (nd < 2 || dims[1] == w->dims[1]);
     void *buf = nd >= 0 && es ? malloc(bytes ? bytes : 1) : NULL;
     uint32_t want = 0;
     const char *verdict = "ok";
-    if (nd < 0 || nt < 0)
+    if (c->want && !w)
+        verdict = "UNEXPECTED";
+    else if (w && w->seen > 1)
+        verdict = "DUPLICATE";
+    else if (w && (!shape_ok || cls != (w->is_int ? H5T_INTEGER : H5T_FLOAT) || fs != es ||
+                   es != (w->is_int ? 8 : 4)))
+        verdict = "WRONG-SHAPE-OR-TYPE";
+    else if (nd < 0 || nt < 0)
         verdict = "UNSUPPORTED";
     else if (!buf || H5Dread(d, nt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
         verdict = "UNREADABLE";
@@ -766,7 +976,11 @@ static herr_t verify_link(hid_t grp, const char *name, const H5L_info_t *info, v
         snprintf(c->group + len, sizeof c->group - len, "%s%s", len ? "/" : "", name);
         hsize_t idx = 0;
         c->depth++;
-        H5Literate(o, H5_INDEX_NAME, H5_ITER_INC, &idx, verify_link, c);
+        /* a damaged group index stops the iteration: say so, besides what goes missing */
+        if (H5Literate(o, H5_INDEX_NAME, H5_ITER_INC, &idx, verify_link, c) < 0) {
+            c->group[len] = 0;
+            verify_report(c, name, "(group)", "UNREADABLE");
+        }
         c->depth--;
         c->group[len] = 0;
     }
@@ -774,26 +988,71 @@ static herr_t verify_link(hid_t grp, const char *name, const H5L_info_t *info, v
     return 0;
 }
 
+/* The header objects, and from /spec and the root's extras list the datasets to expect. */
+static void verify_header(verify_ctx *c, hid_t f) {
+    static const struct {
+        const char *obj;
+        const attr_def *d;
+        int n;
+    } hdr[3] = {{"spec", k_spec_attrs, NDEF(k_spec_attrs)},
+                {"train", k_train_attrs, NDEF(k_train_attrs)},
+                {"config", k_config_attrs, NDEF(k_config_attrs)}};
+    char why[128];
+    verify_report(c, "/", "attributes", "ok"); /* open_ro checked the root */
+    int spec_ok = 0;
+    for (int i = 0; i < 3; i++) {
+        const char *bad = check_attrs(f, hdr[i].obj, hdr[i].d, hdr[i].n, why, sizeof why);
+        char name[16];
+        snprintf(name, sizeof name, "/%s", hdr[i].obj);
+        verify_report(c, name, "attributes", bad ? bad : "ok");
+        spec_ok |= i == 0 && !bad;
+    }
+    sp_spec s;
+    hid_t g = spec_ok ? H5Gopen2(f, "spec", H5P_DEFAULT) : -1;
+    int rc = g < 0 || read_spec(g, &s) || sp_spec_check(&s, NULL);
+    if (g >= 0) H5Gclose(g);
+    if (rc) return; /* no expectations: the walk still checks each dataset's crc32 */
+    for (int a = 0; a < 3; a++) rc |= want_model(c, k_groups[a], &s);
+    sp_tensor_info steps = {.name = "slab_steps", .ndim = 1, .dims = {s.n_layer + 1, 1}};
+    rc |= want_add(c, "optim", -1, &steps);
+    if (!rc) c->want[c->nwant - 1].is_int = 1;
+    char list[4096] = "";
+    if (read_str(f, "extras", list, sizeof list)) rc = -1;
+    char *save = NULL;
+    for (char *grp = strtok_r(list, "\n", &save); grp && !rc; grp = strtok_r(NULL, "\n", &save)) {
+        sp_spec xs;
+        const char *bad = check_attrs(f, grp, k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+        char name[260];
+        snprintf(name, sizeof name, "/%s", grp);
+        verify_report(c, name, "attributes", bad ? bad : "ok");
+        g = bad ? -1 : H5Gopen2(f, grp, H5P_DEFAULT);
+        if (g >= 0 && !read_spec(g, &xs) && !sp_spec_check(&xs, NULL))
+            rc |= want_model(c, grp, &xs);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (rc) {
+        free(c->want);
+        c->want = NULL;
+        c->nwant = 0;
+        return;
+    }
+    qsort(c->want, (size_t)c->nwant, sizeof *c->want, want_cmp);
+}
+
 int sp_ckpt_verify(const char *path, void *out, sp_err *err) {
     hid_t f = open_ro(path, err);
     if (f < 0) return err->code;
     verify_ctx c = {.path = path, .out = out, .err = err};
-    /* what the live model needs must be there, besides whatever verifies */
-    static const char *const required[4] = {"model", "optim/m", "optim/v", "optim/slab_steps"};
     H5E_BEGIN_TRY {
+        verify_header(&c, f);
         hsize_t idx = 0;
-        H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, &idx, verify_link, &c);
-        for (int i = 0; i < 4; i++) {
-            /* H5Lexists fails rather than answers when an intermediate group is missing */
-            int there = (i == 0 || H5Lexists(f, "optim", H5P_DEFAULT) > 0) &&
-                        H5Lexists(f, required[i], H5P_DEFAULT) > 0;
-            if (!there) {
-                if (!c.bad) sp_err_set(err, SP_EINPUT, "%s: /%s missing", path, required[i]);
-                c.bad++;
-            }
-        }
+        if (H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, &idx, verify_link, &c) < 0)
+            verify_report(&c, "/", "(group)", "UNREADABLE");
+        for (int i = 0; i < c.nwant; i++)
+            if (!c.want[i].seen) verify_report(&c, c.want[i].path, "-", "MISSING");
     }
     H5E_END_TRY;
+    free(c.want);
     H5Fclose(f);
     return c.bad ? SP_EINPUT : SP_OK;
 }

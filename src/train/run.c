@@ -58,6 +58,7 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
     sp_ckpt_extra extra[SP_MAX_LEVELS];
     char names[SP_MAX_LEVELS][32];
     int n_extra = sp_trainer_saved_extras(tr, extra, names);
+    if (tr->rank == 0) sp_resume_supersede(dir, &tr->st, log);
     if (sp_ckpt_save_ex(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, extra, n_extra, tr->comm,
                         err))
         return err->code;
@@ -71,29 +72,11 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
             return sp_err_set(err, SP_ERUNTIME, "%s: cannot update", latest);
     }
     sp_info(log, "checkpoint %s (%.2f s)", path, sp_now() - t0);
-    if (tr->rank == 0) sp_ckpt_prune(dir, (int)tr->cfg->checkpoint.keep, log);
+    if (tr->rank == 0) sp_resume_prune(dir, (int)tr->cfg->checkpoint.keep, &tr->st, log);
+    /* the next checkpoint continues this one */
+    memcpy(tr->st.parent_run, tr->st.run_id, sizeof tr->st.parent_run);
+    tr->st.parent_step = tr->st.step;
     return SP_OK;
-}
-
-/* Resumes from the checkpoint --resume names (rank 0 chooses, everyone loads its own part). */
-static int resume(sp_trainer *tr, const char *arg, int *loaded, const sp_log *log, sp_err *err) {
-    char path[4096] = "";
-    *loaded = 0;
-    int rc = SP_OK;
-    if (tr->rank == 0) rc = sp_resume_pick(arg, tr->cfg->run.out, path, sizeof path, log, err);
-    MPI_Bcast(&rc, 1, MPI_INT, 0, tr->comm);
-    if (rc) return tr->rank == 0 ? rc : sp_err_set(err, rc, "resume failed on rank 0");
-    MPI_Bcast(path, sizeof path, MPI_CHAR, 0, tr->comm);
-    if (!path[0]) return SP_OK;
-    rc = sp_resume_load(tr, path, err);
-    int ok = rc == 0;
-    MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, tr->comm);
-    if (!ok && !rc) rc = sp_err_set(err, SP_EINPUT, "%s: loading failed on another rank", path);
-    if (!rc)
-        sp_info(log, "resumed from %s at step %lld (%lld tokens)", path, (long long)tr->st.step,
-                (long long)tr->st.tokens);
-    *loaded = rc == 0;
-    return rc;
 }
 
 /* One progress line on the log and one metrics line (rank 0). val is NaN when not evaluated. */
@@ -216,7 +199,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     int rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
     /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
     int loaded = 0;
-    if (!rc) rc = resume(&tr, resume_arg, &loaded, log, err);
+    if (!rc) rc = sp_resume(&tr, resume_arg, config_yaml, &loaded, log, err);
     if (!rc && !loaded) sp_model_init(&tr.model, cfg->train.seed);
     sp_metrics mx = {0};
     char path[4200];

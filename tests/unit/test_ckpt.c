@@ -70,6 +70,64 @@ static int copy_file(const char *from, const char *to) {
     return system(cmd);
 }
 
+/* Header attributes and the expected dataset list: a changed /train step or /spec field is
+ * refused by every reader and by verify (naming the object), a deleted dataset is MISSING, an
+ * added one UNEXPECTED, and the lineage attributes round-trip. */
+static void test_header(tu_ctx *t, const char *dir, const char *good) {
+    sp_err err = {0};
+    sp_spec s;
+    sp_train_state st;
+    int rc = sp_ckpt_read_header(good, &s, &st, &err);
+    tu_check(t,
+             rc == 0 && !strcmp(st.run_id, "00c0ffee00c0ffee") && st.parent_step == 30 &&
+                 !strcmp(st.parent_run, "0123456789abcdef"),
+             "lineage round trip: %s", err.msg);
+    static const struct {
+        const char *obj, *attr, *named;
+        int kind; /* 0: change an int64 attribute, 1: delete a dataset, 2: add one */
+    } cases[] = {
+        {"train", "step", "/train", 0},
+        {"train", "data_cursor", "/train", 0},
+        {"spec", "d_ff", "/spec", 0},
+        {"optim/v/transformer.h.1.ln_2.bias", NULL, "optim/v/transformer.h.1.ln_2.bias", 1},
+        {"model/extra", NULL, "model/extra", 2}};
+    char bad[300];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(bad, sizeof bad, "%s/hdr%zu.h5", dir, i);
+        tu_check(t, copy_file(good, bad) == 0, "cp");
+        hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+        int64_t v = 7;
+        if (cases[i].kind == 0) {
+            /* through the group: HDF5 1.10 cannot write an attribute opened by path */
+            hid_t g = H5Gopen2(f, cases[i].obj, H5P_DEFAULT);
+            hid_t a = H5Aopen(g, cases[i].attr, H5P_DEFAULT);
+            H5Awrite(a, H5T_NATIVE_INT64, &v);
+            H5Aclose(a);
+            H5Gclose(g);
+        } else if (cases[i].kind == 1)
+            H5Ldelete(f, cases[i].obj, H5P_DEFAULT);
+        else {
+            hsize_t n = 1;
+            hid_t sp = H5Screate_simple(1, &n, NULL);
+            H5Dclose(H5Dcreate2(f, cases[i].obj, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT));
+            H5Sclose(sp);
+        }
+        H5Fclose(f);
+        rc = sp_ckpt_verify(bad, NULL, &err);
+        tu_check(t, rc == SP_EINPUT && strstr(err.msg, cases[i].named), "verify missed %s: %s",
+                 cases[i].named, err.msg);
+        if (cases[i].kind == 0) {
+            rc = sp_ckpt_read_header(bad, &s, &st, &err);
+            tu_check(t,
+                     rc == SP_EINPUT && strstr(err.msg, cases[i].named) &&
+                         strstr(err.msg, "CRC-MISMATCH"),
+                     "read_header accepted a changed %s.%s: %s", cases[i].obj, cases[i].attr,
+                     err.msg);
+        }
+    }
+}
+
 /* A live model plus two extra models of other specs (one wider, one deeper), as V-cycle saves
  * them: specs and weights round-trip bitwise, verify covers the extra groups and slab_steps,
  * and damage or absence is reported naming the tensor or group. */
@@ -222,7 +280,10 @@ int main(int argc, char **argv) {
                          .seed = 99,
                          .data_cursor = 42,
                          .lr = 3e-4,
-                         .wallclock = 12.5};
+                         .wallclock = 12.5,
+                         .run_id = "00c0ffee00c0ffee",
+                         .parent_run = "0123456789abcdef",
+                         .parent_step = 30};
     int rc = sp_ckpt_save(path, &a, 1, &st, "model: {n_layer: 3}\n", MPI_COMM_WORLD, &err);
     tu_check(&t, rc == 0, "save: %s", err.msg);
     tu_check(&t, access(path, F_OK) == 0, "checkpoint file missing after save");
@@ -283,6 +344,7 @@ int main(int argc, char **argv) {
              err.msg);
 
     test_extras(&t, dir, &a, &st);
+    test_header(&t, dir, path);
 
     /* a truncated file is refused with its name */
     snprintf(cmd, sizeof cmd, "head -c 3000 %s > %s/trunc.h5", path, dir);
