@@ -3,13 +3,11 @@
 #include "sprout/metrics.h"
 #include "sprout/train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 char *openblas_get_corename(void);
@@ -21,21 +19,6 @@ static volatile sig_atomic_t g_stop_signal;
 
 static void on_stop_signal(int sig) {
     g_stop_signal = sig;
-}
-
-static int mkdir_p(const char *path, sp_err *err) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST)
-            return sp_err_set(err, SP_ERUNTIME, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return sp_err_set(err, SP_ERUNTIME, "%s: %s", buf, strerror(errno));
-    return SP_OK;
 }
 
 static void fmt_eta(char *buf, size_t n, double s) {
@@ -91,6 +74,7 @@ static int resume(sp_trainer *tr, const char *arg, int *loaded, const sp_log *lo
     if (!rc)
         sp_info(log, "resumed from %s at step %lld (%lld tokens)", path, (long long)tr->st.step,
                 (long long)tr->st.tokens);
+    if (!rc) rc = sp_run_check_steps(tr, path, log, err);
     *loaded = rc == 0;
     return rc;
 }
@@ -100,9 +84,14 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
                      float loss, float lr, double gnorm, double dt, double val, double tps,
                      double eta) {
     const sp_spec *s = &tr->model.spec;
-    char etas[32], vals[48] = "";
+    char etas[32], vals[64] = "";
     fmt_eta(etas, sizeof etas, eta);
-    if (isfinite(val)) snprintf(vals, sizeof vals, " | val %.4f", val);
+    int64_t vw = sp_cfg_eval_windows(tr->cfg);
+    /* which set: a validation loss means nothing without it */
+    if (isfinite(val) && vw)
+        snprintf(vals, sizeof vals, " | val[%lld windows] %.4f", (long long)vw, val);
+    else if (isfinite(val))
+        snprintf(vals, sizeof vals, " | val[all] %.4f", val);
     sp_info(log, "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s",
             (long long)done, (long long)tr->cfg->train.steps, loss, vals, lr, gnorm, tps, etas);
     if (tr->rank != 0) return;
@@ -121,6 +110,7 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
     sp_json_num(&j, "ms", dt * 1e3);
     sp_json_num(&j, "tok_per_s", tps);
     if (isfinite(val)) sp_json_num(&j, "val_loss", val);
+    if (isfinite(val)) sp_json_int(&j, "val_windows", vw); /* 0: the whole file */
     sp_metrics_write(mx, &j);
 }
 
@@ -143,6 +133,13 @@ static void log_layout(const sp_trainer *tr, const sp_log *log) {
                 st == 0 ? " + embedding" : "", st == g->pp - 1 ? " + final LN and tied head" : "",
                 ranks);
     }
+    /* with one micro-batch a pipeline has nothing to overlap: each stage idles while the others
+     * work */
+    if (g->pp > 1 && tr->n_micro == 1)
+        sp_warn(log,
+                "pp %d with 1 micro-batch per step: the stages run one at a time; raise "
+                "train.global_batch or lower train.micro_batch to fill the pipeline",
+                g->pp);
 }
 
 /* Applies the next growth event before 0-based step `step`: the held-out loss just before and
@@ -210,10 +207,10 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     sp_metrics mx = {0};
     char path[4200];
     if (!rc && tr.rank == 0) {
-        snprintf(path, sizeof path, "%s/ckpt", cfg->run.out);
-        rc = mkdir_p(path, err);
+        rc = sp_run_mkdirs(cfg->run.out, err);
         snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run.out);
         if (!rc) rc = sp_metrics_open(&mx, path, tr.st.step > 0, err);
+        if (!rc) rc = sp_run_save_config(cfg->run.out, config_yaml, err);
     }
     /* every rank must agree before the loop, or a rank-0 failure would leave others waiting */
     int ok = rc == 0;
@@ -268,7 +265,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     sigaction(SIGTERM, &sa, &old_term);
     g_stop_signal = 0;
 
-    int64_t eval_windows = cfg->eval.batches * cfg->train.micro_batch;
+    int64_t eval_windows = sp_cfg_eval_windows(cfg);
     double t_start = sp_now(), t_window = t_start, wall0 = tr.st.wallclock;
     int64_t window_steps = 0, first = tr.st.step, saved_at = -1;
     double last_val = NAN;

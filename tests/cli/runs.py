@@ -6,7 +6,7 @@ import json
 import h5py
 import numpy as np
 
-TIMING = {"ms", "tok_per_s"}  # wall-clock fields: the only ones no rerun reproduces
+TIMING = {"ms", "tok_per_s", "time"}  # wall-clock fields: the only ones no rerun reproduces
 
 
 class Runs:
