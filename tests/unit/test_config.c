@@ -163,7 +163,7 @@ static void test_load(tu_ctx *t) {
     d.model.n_layer = 3, d.train.lr = 2e-4;
     tu_check(t, rc == SP_OK && c.model.n_layer == 3 && c.train.lr == 2e-4, "partial file loads");
     tu_check(t,
-             c.model.d_model == 384 && c.train.min_lr == 6e-5 && c.eval.batches == 8 &&
+             c.model.d_model == 384 && c.train.min_lr == 6e-5 && c.eval.windows == 128 &&
                  !strcmp(c.train.schedule, "cosine"),
              "partial file keeps defaults");
     tu_check(t, !strcmp(c.run.out, "runs/part"), "run.out from the file name: '%s'", c.run.out);
