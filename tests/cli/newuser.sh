@@ -13,7 +13,7 @@
 #    directory stands for its latest checkpoint; bad options exit 2;
 #  - sample: --top-k 1 and a tiny --top-p are greedy; the same seed repeats; bad values exit 2;
 #  - plot writes a PNG; a directory without metrics exits 2;
-#  - pp 2 with one micro-batch per step warns.
+#  - pp 2 with one micro-batch per step warns; an indivisible batch names the way out.
 # usage: newuser.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
 SPROUT=$1; shift
@@ -124,5 +124,8 @@ expect 2 "$T/data/metrics.jsonl: .*a run directory" "$T/p2" -- "$SPROUT" plot "$
 expect 0 "warning: pp 2 with 1 micro-batch per step" "$T/pp.log" -- run_train 2 --set run.out="$T/PP" \
   --set parallel.pipeline=2 --set train.global_batch=2 --set train.steps=2 --set train.warmup_steps=1 \
   --set growth=[]
+# an indivisible batch says how to get out of it
+expect 2 "train.global_batch = 8 is not divisible by data-parallel ranks \(2\) x train.micro_batch \(8\) on pp 1: lower train.micro_batch" \
+  "$T/div.log" -- run_train 2 --set run.out="$T/DIV" --set train.micro_batch=8 --set parallel.pipeline=1
 echo "newuser: $([ $fail = 0 ] && echo "all passed" || echo "some failed")"
 exit $fail
