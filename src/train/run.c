@@ -79,6 +79,15 @@ static int resume(sp_trainer *tr, const char *arg, int *loaded, const sp_log *lo
     return rc;
 }
 
+/* The name of the validation set a loss was measured on: a number means nothing without it. */
+static const char *val_set(char *buf, size_t n, int64_t windows) {
+    if (windows > 0)
+        snprintf(buf, n, "val[%lld windows]", (long long)windows);
+    else
+        snprintf(buf, n, "val[all]");
+    return buf;
+}
+
 /* One progress line on the log and one metrics line (rank 0). val is NaN when not evaluated. */
 static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64_t done,
                      float loss, float lr, double gnorm, double dt, double val, double tps,
@@ -87,11 +96,8 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
     char etas[32], vals[64] = "";
     fmt_eta(etas, sizeof etas, eta);
     int64_t vw = sp_cfg_eval_windows(tr->cfg);
-    /* which set: a validation loss means nothing without it */
-    if (isfinite(val) && vw)
-        snprintf(vals, sizeof vals, " | val[%lld windows] %.4f", (long long)vw, val);
-    else if (isfinite(val))
-        snprintf(vals, sizeof vals, " | val[all] %.4f", val);
+    char set[48];
+    if (isfinite(val)) snprintf(vals, sizeof vals, " | %s %.4f", val_set(set, sizeof set, vw), val);
     sp_info(log, "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s",
             (long long)done, (long long)tr->cfg->train.steps, loss, vals, lr, gnorm, tps, etas);
     if (tr->rank != 0) return;
@@ -157,12 +163,13 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     sp_trainer_set_scales(tr, step);
     double loss1 = sp_trainer_eval(tr, &tr->val, eval_windows);
     const sp_spec *s = &tr->model.spec;
+    char set[48];
     sp_info(log,
             "growth[%d] before step %lld: %s x%d, %d -> %d blocks, d_model %d -> %d, pp %d x dp "
-            "%d -> pp %d x dp %d, held-out loss %.4f -> %.4f, %.1f MFLOP/token (%.2f s)",
+            "%d -> pp %d x dp %d, held-out loss (%s) %.4f -> %.4f, %.1f MFLOP/token (%.2f s)",
             e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, before.d_model,
-            s->d_model, pp0, dp0, tr->grid.pp, tr->dp, loss0, loss1, tr->flops_per_token / 1e6,
-            sp_now() - t0);
+            s->d_model, pp0, dp0, tr->grid.pp, tr->dp, val_set(set, sizeof set, eval_windows),
+            loss0, loss1, tr->flops_per_token / 1e6, sp_now() - t0);
     /* reduction order can change with the layout: equal to float rounding, not bit for bit */
     if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op) &&
         fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
