@@ -8,6 +8,7 @@
 #  - --resume with another train.steps: below the checkpoint's step exit 2, equal "complete",
 #    above: a line saying the schedule's end moves, and the run ends at the new step;
 #  - a --set that breaks a relation is named in the message (warmup_steps vs train.steps);
+#  - the held-out loss of one set of weights is the same for micro_batch 2 and 4;
 #  - eval: --windows N equals the training log's val on the same set, on 1 and 2 ranks; the
 #    line says the set, tokens, bits per byte (= loss / ln 2) and perplexity (= e^loss); a run
 #    directory stands for its latest checkpoint; bad options exit 2;
@@ -74,11 +75,16 @@ grep -q "done: 16 steps" "$T/R3.log" || say "the extended run does not end at 16
 # the override named in a relation error
 expect 2 "train.warmup_steps: 4 is greater than train.steps = 3 \(after --set train.steps=3" "$T/W.log" -- \
   "$SPROUT" train "$T/cfg.yaml" --set train.steps=3 --set run.out="$T/W"
+# the validation set does not depend on micro_batch: the held-out loss at the growth event
+# (step 4) of a run with micro_batch 2, and of its step-4 checkpoint resumed with micro_batch 4
+expect 0 "" "$T/M2.log" -- run_train 2 --set run.out="$T/M2" --set train.steps=6 --set checkpoint.every=4
+expect 0 "" "$T/M4.log" -- run_train 1 --set run.out="$T/M4" --set train.steps=6 --set train.micro_batch=4 \
+  --resume "$T/M2/ckpt/step_00000004.h5"
 # eval: the training log's set, on 1 and 2 ranks
 E1=$("$SPROUT" eval "$T/A" --data "$T/data/val.bin" --windows 16)
 E2=$("${MPIEXEC[@]}" -n 2 "$SPROUT" eval "$T/A/ckpt/step_00000016.h5" --data "$T/data/val.bin" --windows 16 2>/dev/null)
 EA=$("$SPROUT" eval "$T/A" --data "$T/data/val.bin")
-/usr/bin/python3 - "$T/A/metrics.jsonl" "$E1" "$E2" "$EA" <<'PY' || fail=1
+/usr/bin/python3 - "$T/A/metrics.jsonl" "$E1" "$E2" "$EA" "$T" <<'PY' || fail=1
 import json, math, re, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 bad = 0
@@ -100,6 +106,10 @@ if m1 and m2 and ma:
     check(abs(l1 - l2) < 1e-5 * l1, f"eval on 1 rank {l1} != on 2 ranks {l2}")
     check(abs(float(m1[5]) - l1 / math.log(2)) < 1e-4 and abs(float(m1[6]) - math.exp(l1)) < 1e-3 * math.exp(l1), "bpb/ppl")
     check(ma[2] == "val[all]" and int(ma[3]) > 16, "eval of the whole file")
+g2, g4 = ([json.loads(l) for l in open(f"{sys.argv[5]}/{n}/metrics.jsonl") if '"growth"' in l][0]
+          for n in ("M2", "M4"))
+check(abs(g2["loss_before"] - g4["loss_before"]) < 1e-5 * g2["loss_before"],
+      f"held-out loss depends on micro_batch: {g2['loss_before']} vs {g4['loss_before']}")
 print(f"eval: {bad} failed")
 sys.exit(1 if bad else 0)
 PY
