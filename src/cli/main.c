@@ -207,6 +207,9 @@ static int cmd_train(cli *c, int argc, char **argv) {
     char *yaml = NULL;
     const char *resume = NULL;
     int rc = load_config(c, "train", argv[0], n, rest, &cfg, &yaml, NULL, NULL, &resume);
+    if (!rc && force && resume)
+        rc = usage_error(c, "train",
+                         "--force starts the run over and --resume continues it: give one");
     /* rank 0 looks at the directory; an input error is said there, once */
     if (!rc && !resume && c->rank == 0) rc = sp_run_check_dir(cfg.run.out, force, &c->log, &c->err);
     if (c->rank == 0 && !rc) rc = sp_run_mkdirs(cfg.run.out, &c->err);

@@ -64,6 +64,8 @@ expect 0 "--force: starting $T/F over \(removed 2 checkpoint file" "$T/F.log" --
 [ "$(ls "$T/F/ckpt" | tr -d '\n')" = "lateststep_00000006.h5" ] || say "--force left $(ls "$T/F/ckpt")"
 [ "$(grep -c '^{"step":1,' "$T/F/metrics.jsonl")" = 1 ] && ! grep -q '"step":12' "$T/F/metrics.jsonl" ||
   say "--force kept the old metrics"
+expect 2 "--force starts the run over and --resume continues it" "$T/FR.log" -- run_train 1 \
+  --set run.out="$T/A" --force --resume auto
 # train.steps changed on a resume
 expect 2 "step_00000012.h5 is at step 12 but train.steps = 8 ends before it" "$T/R1.log" -- \
   run_train 1 --set run.out="$T/A" --resume auto --set train.steps=8
