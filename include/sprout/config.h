@@ -67,7 +67,9 @@ typedef struct sp_config {
         double weight_decay, beta1, beta2, eps, grad_clip; /* grad_clip 0 = off */
     } train;
     struct {
-        int64_t every, batches; /* every 0 = no evaluation */
+        int64_t every;   /* 0 = no evaluation */
+        int64_t windows; /* the validation set: the first `windows` windows (0 = all) */
+        int64_t batches; /* legacy configs: > 0 overrides windows with batches x micro_batch */
     } eval;
     struct {
         char *out; /* default "runs/" + the config's base name */
@@ -121,6 +123,9 @@ int sp_cfg_pipeline(const sp_config *cfg);
 int sp_cfg_bf16(const sp_config *cfg);
 /* model.d_ff, or 4*d_model when it is 0 */
 int64_t sp_cfg_d_ff(const sp_config *cfg);
+/* the validation set's size in windows (0 = the whole file): eval.windows, or for configs
+ * written before it existed eval.batches x train.micro_batch */
+int64_t sp_cfg_eval_windows(const sp_config *cfg);
 /* Frees the strings and the growth list and zeroes cfg. Safe on a zeroed struct, twice, and after
  * a failed load. */
 void sp_cfg_free(sp_config *cfg);

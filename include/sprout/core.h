@@ -34,6 +34,8 @@ typedef struct sp_log {
 } sp_log;
 void sp_info(const sp_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sp_warn(const sp_log *log, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* main only: every line printed to stderr also goes to f (a FILE *; NULL stops the copy) */
+void sp_log_tee(void *f);
 
 /* ---- counter-based RNG (Philox4x32-10) ----
  * Every random number is a pure function of (seed, purpose, a, b): no generator state.

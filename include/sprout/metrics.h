@@ -30,4 +30,9 @@ int sp_metrics_open(sp_metrics *m, const char *path, int append, sp_err *err);
 void sp_metrics_write(sp_metrics *m, sp_json *j);
 void sp_metrics_close(sp_metrics *m);
 
+/* `sprout plot`: draws run/metrics.jsonl with gnuplot into png (temp + rename): training and
+ * validation loss and the learning rate against steps, the losses against FLOPs, each growth
+ * event a dashed line. SP_EINPUT when there is nothing to plot, SP_ERUNTIME when gnuplot fails. */
+int sp_metrics_plot(const char *run, const char *png, sp_err *err);
+
 #endif

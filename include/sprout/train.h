@@ -122,6 +122,22 @@ void sp_resume_supersede(const char *dir, const sp_train_state *st, const sp_log
  * parents); files of other lines or that sprout did not write are never touched. */
 void sp_resume_prune(const char *dir, int keep, const sp_train_state *head, const sp_log *log);
 
+/* ---- the run directory (src/train/rundir.c) ---- */
+/* Rank 0, before a fresh (not resumed) run: refuses with SP_EINPUT, naming out, when out already
+ * holds a run (checkpoints or metrics), unless force, which deletes its checkpoints. */
+int sp_run_check_dir(const char *out, int force, const sp_log *log, sp_err *err);
+/* Creates out/ckpt and its parents. */
+int sp_run_mkdirs(const char *out, sp_err *err);
+/* Writes out/config.yaml: the resolved config (temp + rename). */
+int sp_run_save_config(const char *out, const char *yaml, sp_err *err);
+/* A checkpoint argument: a run directory stands for the checkpoint its ckpt/latest names;
+ * anything else is copied as it is. */
+int sp_run_resolve_ckpt(const char *arg, char *path, size_t n, sp_err *err);
+/* All ranks, after resuming from path: refuses a train.steps below the checkpoint's step; rank 0
+ * says what a changed train.steps moves (the schedule's end, growth events) and when the run is
+ * already complete. */
+int sp_run_check_steps(const sp_trainer *tr, const char *path, const sp_log *log, sp_err *err);
+
 /* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
  * log and the result JSON line on stdout (rank 0). */
 int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log, sp_err *err);
@@ -138,11 +154,27 @@ double sp_bench_gemm(const sp_config *cfg, struct sp_gemm *g, int reps);
  * overrides micro_batch (and global_batch) when mb > 0. */
 int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int mb, MPI_Comm comm,
                          sp_err *err);
-/* `sprout sample`: continues prompt by n tokens; writes prompt + continuation to out. */
-int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperature, uint64_t seed,
+/* Sampling options: temperature 0 = greedy; top_k 0 = every token; top_p 1 = no nucleus cut. */
+typedef struct sp_sample_opts {
+    int n;              /* tokens to generate */
+    double temperature; /* 0: greedy */
+    int top_k;          /* keep the k most likely tokens (0 = all) */
+    double top_p;       /* keep the fewest most likely tokens whose mass reaches p (1 = all) */
+    uint64_t seed;
+} sp_sample_opts;
+/* `sprout sample`: continues prompt; writes prompt + continuation to out. */
+int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o,
                   void *out /* FILE* */, sp_err *err);
-/* `sprout eval`: mean loss over the first batches*micro_batch windows of data (0 = all). */
-int sp_eval_run(const char *ckpt, const char *data, int64_t batches, double *loss, MPI_Comm comm,
-                sp_err *err);
+/* What `sprout eval` measured: the mean loss over `windows` windows of `tokens` targets. */
+typedef struct sp_eval_result {
+    double loss;
+    int64_t windows, tokens;
+    int all; /* the windows are every whole window of the file */
+    int vocab;
+} sp_eval_result;
+/* `sprout eval`: mean loss over the first `windows` windows of data (0 = all); batches > 0 (the
+ * legacy option) means batches x the checkpoint's micro_batch windows instead. */
+int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t batches,
+                sp_eval_result *res, MPI_Comm comm, sp_err *err);
 
 #endif

@@ -208,10 +208,12 @@ class Experiment:
 
     def setup_eval_flops(self, flops_note):
         g, w = self.g, self.w
+        # eval.windows; configs older than it give eval.batches x micro_batch windows
+        nb = int(g('eval', 'batches', 0))
+        win = nb * int(g('train', 'micro_batch', 0)) if nb > 0 else int(g('eval', 'windows', 0))
         w(f"- **Validation loss:** every {self.eval_every} steps and at the end, on the first "
-          f"{g('eval', 'batches')} × {g('train', 'micro_batch')} windows of "
-          f"{g('model', 'seq_len')} bytes of `val.bin`. That is "
-          f"{int(g('eval', 'batches', 0)) * int(g('train', 'micro_batch', 0)) * int(g('model', 'seq_len', 0)):,} "
+          f"{win} windows of {g('model', 'seq_len')} bytes of `val.bin`. That is "
+          f"{win * int(g('model', 'seq_len', 0)):,} "
           f"bytes, always the same ones, which come from the first documents of the validation "
           f"split.")
         w("- **FLOPs:** sprout's training count, 6·N_exec + 12·L·d·T per token, with only executed "

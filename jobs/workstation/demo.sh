@@ -6,6 +6,6 @@ cd "$(dirname "$0")/../.."
 jobs/workstation/setup.sh
 jobs/workstation/train.sh -n 2 configs/tiny.yaml "$@"
 CKPT=runs/tiny/ckpt/$(cat runs/tiny/ckpt/latest)
-build/sprout eval "$CKPT" --data data/brown/val.bin --batches 16
+build/sprout eval "$CKPT" --data data/brown/val.bin
 echo "----- sample -----"
 build/sprout sample "$CKPT" --prompt "The jury said" --tokens 400 --temperature 0.8

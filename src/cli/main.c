@@ -5,31 +5,42 @@
 #include "sprout/core.h"
 #include "sprout/data.h"
 #include "sprout/kernels.h"
+#include "sprout/metrics.h"
 #include "sprout/train.h"
 
+#include <math.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+void sp_version_print(FILE *f); /* src/cli/version.c */
 
 typedef struct cli {
     int rank, world;
     sp_log log;
     sp_err err;
+    FILE *logfile; /* OUT/sprout.log of `train` (rank 0) */
 } cli;
 
 static const char *k_usage =
     "usage: sprout COMMAND [ARGS]\n"
     "\n"
     "  prepare brown|text INPUT... --out DIR [--val-fraction F]   make DIR/train.bin, val.bin\n"
-    "  train CONFIG.yaml [--set key.path=value]... [--resume auto|FILE]   train (mpirun too)\n"
-    "  sample CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--seed S]\n"
-    "  eval CKPT --data FILE [--batches N]                         prints: val_loss <float>\n"
-    "  inspect CKPT                                                spec, state, tensor checksums\n"
+    "  train CONFIG.yaml [--set key.path=value]... [--resume auto|FILE] [--force]\n"
+    "                                                      train (mpirun too) into run.out\n"
+    "  sample CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
+    "              [--seed S]                              continue a text\n"
+    "  eval CKPT --data FILE [--windows N]                 prints: val_loss <float> ...\n"
+    "  inspect CKPT                                        spec, state, tensor checksums\n"
+    "  plot RUN [--out FILE.png]                           loss, val, lr -> RUN/plot.png\n"
     "  bench CONFIG.yaml [--steps N] [--set key=value]... [--sgemm|--comm]  time steps\n"
+    "  --version                                           version and libraries\n"
     "\n"
-    "Each command takes --help. Exit codes: 0 done, 1 runtime failure, 2 bad input, 3 signal.\n";
+    "CKPT is a checkpoint file or a run directory (its ckpt/latest). Each command takes --help.\n"
+    "Exit codes: 0 done, 1 runtime failure, 2 bad input, 3 signal.\n";
 
 static int usage_error(cli *c, const char *cmd, const char *what) {
     return sp_err_set(&c->err, SP_EINPUT, "sprout %s: %s (see sprout %s --help)", cmd, what, cmd);
@@ -123,14 +134,17 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
                        sp_config *cfg, char **yaml, int *steps, int *bench_flags,
                        const char **resume) {
     if (sp_cfg_load(cfg, path, &c->err)) return c->err.code;
+    char sets[256] = ""; /* the overrides, for a relation they break (e.g. train.steps) */
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--set")) {
             const char *v = opt_value(argc, argv, &i);
             if (!v) return usage_error(c, cmd, "--set takes key.path=value");
             if (sp_cfg_set(cfg, v, &c->err)) return sp_err_wrap(&c->err, "--set %s", v);
+            snprintf(sets + strlen(sets), sizeof sets - strlen(sets), " --set %s", v);
         } else if (!strncmp(argv[i], "--set=", 6)) {
             if (sp_cfg_set(cfg, argv[i] + 6, &c->err))
                 return sp_err_wrap(&c->err, "--set %s", argv[i] + 6);
+            snprintf(sets + strlen(sets), sizeof sets - strlen(sets), " --set %s", argv[i] + 6);
         } else if (steps && !strcmp(argv[i], "--steps")) {
             long long n;
             const char *v = opt_value(argc, argv, &i);
@@ -147,7 +161,12 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
             return usage_error(c, cmd, "unknown argument");
         }
     }
-    if (sp_cfg_validate(cfg, &c->err)) return c->err.code;
+    if (sp_cfg_validate(cfg, &c->err)) {
+        /* the relation may be broken by an override, not by the file the message names */
+        size_t n = strlen(c->err.msg);
+        if (sets[0]) snprintf(c->err.msg + n, sizeof c->err.msg - n, " (after%s)", sets);
+        return c->err.code;
+    }
     size_t len;
     if (sp_cfg_to_yaml(cfg, yaml, &len, &c->err)) return c->err.code;
     return SP_OK;
@@ -167,15 +186,54 @@ static int cmd_train(cli *c, int argc, char **argv) {
                "growth: events and vcycle: grow or reshape the model at given steps (model.* is\n"
                "the model the run ends with); the run prints its growth plan at start, one line\n"
                "per event, and a metrics line \"event\": \"growth\" (docs/growth.md). Set the\n"
-               "layout after event i on a restart with --set 'growth[i].pipeline=N'.\n");
+               "layout after event i on a restart with --set 'growth[i].pipeline=N'.\n"
+               "OUT that already holds a run is refused (exit 2) unless --resume is given;\n"
+               "--force starts it over (its checkpoints are deleted). OUT/config.yaml is the\n"
+               "resolved config, OUT/sprout.log a copy of the log (appended on a resume).\n"
+               "A resume with another train.steps says what moves; below the checkpoint's\n"
+               "step it is refused.\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "train", "missing CONFIG.yaml");
+    /* --force is train's own flag: taken out before the config options are parsed */
+    int force = 0, n = 0;
+    char **rest = malloc((size_t)argc * sizeof *rest);
+    if (!rest) return sp_err_set(&c->err, SP_ERUNTIME, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--force"))
+            force = 1;
+        else
+            rest[n++] = argv[i];
+    }
     sp_config cfg;
     char *yaml = NULL;
     const char *resume = NULL;
-    int rc = load_config(c, "train", argv[0], argc - 1, argv + 1, &cfg, &yaml, NULL, NULL, &resume);
+    int rc = load_config(c, "train", argv[0], n, rest, &cfg, &yaml, NULL, NULL, &resume);
+    if (!rc && force && resume)
+        rc = usage_error(c, "train",
+                         "--force starts the run over and --resume continues it: give one");
+    /* rank 0 looks at the directory; an input error is said there, once */
+    if (!rc && !resume && c->rank == 0) rc = sp_run_check_dir(cfg.run.out, force, &c->log, &c->err);
+    if (c->rank == 0 && !rc) rc = sp_run_mkdirs(cfg.run.out, &c->err);
+    if (c->rank == 0 && !rc) {
+        char path[4200], when[32];
+        snprintf(path, sizeof path, "%s/sprout.log", cfg.run.out);
+        time_t t = time(NULL);
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+        if ((c->logfile = fopen(path, "a"))) {
+            fprintf(c->logfile, "==== %s sprout train", when);
+            for (int i = 0; i < argc; i++) fprintf(c->logfile, " %s", argv[i]);
+            fprintf(c->logfile, " (%d rank(s))\n", c->world);
+            sp_log_tee(c->logfile);
+        }
+    }
+    if (c->world > 1) {
+        int code = rc;
+        MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+        if (code && !rc) rc = sp_err_set(&c->err, code, "%s", ""); /* said by rank 0 */
+    }
     if (!rc) rc = sp_train_run(&cfg, yaml, resume, MPI_COMM_WORLD, &c->log, &c->err);
+    free(rest);
     free(yaml);
     sp_cfg_free(&cfg);
     return rc;
@@ -228,16 +286,18 @@ static int cmd_bench(cli *c, int argc, char **argv) {
 static int cmd_sample(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv)) {
         printf(
-            "usage: sprout sample CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--seed "
-            "S]\n"
+            "usage: sprout sample CKPT [--prompt TEXT] [--tokens N] [--temperature T]\n"
+            "                    [--top-k K] [--top-p P] [--seed S]\n"
             "Continues TEXT (default: a new paragraph) by N tokens (default 256) at temperature\n"
-            "T (default 0.8; 0 = greedy). The same seed gives the same text.\n");
+            "T (default 0.8; 0 = greedy), drawing from the K most likely tokens (default 0 =\n"
+            "all) and of those from the fewest whose probability reaches P (default 1 = all).\n"
+            "The same seed gives the same text. CKPT: a checkpoint or a run directory.\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "sample", "missing CKPT");
     const char *prompt = "";
-    long long n = 256, seed = 1;
-    double temp = 0.8;
+    long long n = 256, seed = 1, top_k = 0;
+    double temp = 0.8, top_p = 1.0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         if (!strcmp(argv[i], "--prompt") && (v = opt_value(argc, argv, &i)))
@@ -249,36 +309,69 @@ static int cmd_sample(cli *c, int argc, char **argv) {
                 return usage_error(c, "sample", "--temperature T >= 0");
         } else if (!strcmp(argv[i], "--seed") && (v = opt_value(argc, argv, &i))) {
             if (parse_long(v, 0, (1LL << 62), &seed)) return usage_error(c, "sample", "--seed S");
+        } else if (!strcmp(argv[i], "--top-k") && (v = opt_value(argc, argv, &i))) {
+            if (parse_long(v, 0, 1 << 30, &top_k))
+                return usage_error(c, "sample", "--top-k K takes an integer >= 0");
+        } else if (!strcmp(argv[i], "--top-p") && (v = opt_value(argc, argv, &i))) {
+            if (parse_double(v, &top_p) || !(top_p > 0 && top_p <= 1))
+                return usage_error(c, "sample", "--top-p P takes a number in (0, 1]");
         } else
             return usage_error(c, "sample", "unknown or incomplete option");
     }
     if (c->rank != 0) return SP_OK;
-    return sp_sample_run(argv[0], prompt, (int)n, temp, (uint64_t)seed, stdout, &c->err);
+    char ck[4400];
+    if (sp_run_resolve_ckpt(argv[0], ck, sizeof ck, &c->err)) return c->err.code;
+    sp_sample_opts o = {.n = (int)n,
+                        .temperature = temp,
+                        .top_k = (int)top_k,
+                        .top_p = top_p,
+                        .seed = (uint64_t)seed};
+    return sp_sample_run(ck, prompt, &o, stdout, &c->err);
 }
 
 static int cmd_eval(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv)) {
-        printf("usage: sprout eval CKPT --data FILE [--batches N]\n"
-               "Mean loss over the first N*micro_batch windows of FILE (window i = tokens\n"
-               "[i*T, i*T+T]); N = 0 (default) takes every whole window. Prints: val_loss X\n");
+        printf("usage: sprout eval CKPT --data FILE [--windows N]\n"
+               "Mean loss over the first N windows of FILE (window i = tokens [i*T, i*T+T]),\n"
+               "whatever the batching; N = 0 (default) takes every whole window. The training\n"
+               "log's val[N windows] is this set of data.val. One line:\n"
+               "  val_loss X set val[N windows]|val[all] windows N tokens M bits_per_byte B\n"
+               "  perplexity P    (bits_per_token instead for a vocabulary of more than bytes)\n"
+               "--batches N (older form): N x the checkpoint's micro_batch windows.\n"
+               "CKPT: a checkpoint or a run directory (its latest checkpoint).\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "eval", "missing CKPT");
     const char *data = NULL;
-    long long nb = 0;
+    long long nb = 0, nw = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         if (!strcmp(argv[i], "--data") && (v = opt_value(argc, argv, &i)))
             data = v;
-        else if (!strcmp(argv[i], "--batches") && (v = opt_value(argc, argv, &i))) {
+        else if (!strcmp(argv[i], "--windows") && (v = opt_value(argc, argv, &i))) {
+            if (parse_long(v, 0, 1LL << 40, &nw)) return usage_error(c, "eval", "--windows N");
+        } else if (!strcmp(argv[i], "--batches") && (v = opt_value(argc, argv, &i))) {
             if (parse_long(v, 0, 1LL << 40, &nb)) return usage_error(c, "eval", "--batches N");
         } else
             return usage_error(c, "eval", "unknown or incomplete option");
     }
     if (!data) return usage_error(c, "eval", "missing --data FILE");
-    double loss = 0;
-    int rc = sp_eval_run(argv[0], data, nb, &loss, MPI_COMM_WORLD, &c->err);
-    if (!rc && c->rank == 0) printf("val_loss %.6f\n", loss);
+    if (nb && nw) return usage_error(c, "eval", "--windows and --batches exclude each other");
+    char ck[4400];
+    if (sp_run_resolve_ckpt(argv[0], ck, sizeof ck, &c->err)) return c->err.code;
+    sp_eval_result r;
+    int rc = sp_eval_run(ck, data, nw, nb, &r, MPI_COMM_WORLD, &c->err);
+    if (!rc && c->rank == 0) {
+        /* the first two fields stay `val_loss X`: scripts read them */
+        char set[48];
+        if (r.all)
+            snprintf(set, sizeof set, "val[all]");
+        else
+            snprintf(set, sizeof set, "val[%lld windows]", (long long)r.windows);
+        printf("val_loss %.6f set %s windows %lld tokens %lld %s %.4f perplexity %.4f\n", r.loss,
+               set, (long long)r.windows, (long long)r.tokens,
+               r.vocab <= 256 ? "bits_per_byte" : "bits_per_token", r.loss / log(2.0), exp(r.loss));
+    }
     return rc;
 }
 
@@ -304,6 +397,9 @@ static int cmd_inspect(cli *c, int argc, char **argv) {
         return argc == 1 || wants_help(argc, argv) ? SP_OK : SP_EINPUT;
     }
     if (c->rank != 0) return SP_OK;
+    char ck[4400];
+    if (sp_run_resolve_ckpt(argv[0], ck, sizeof ck, &c->err)) return c->err.code;
+    argv[0] = ck;
     sp_spec s;
     sp_train_state st;
     if (sp_ckpt_read_header(argv[0], &s, &st, &c->err)) {
@@ -327,6 +423,30 @@ static int cmd_inspect(cli *c, int argc, char **argv) {
     return rc ? SP_ERUNTIME : SP_OK;
 }
 
+static int cmd_plot(cli *c, int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        printf("usage: sprout plot RUN [--out FILE.png]\n"
+               "Draws RUN/metrics.jsonl with gnuplot into RUN/plot.png (or FILE.png): training\n"
+               "and validation loss and the learning rate against steps, and the losses against\n"
+               "FLOPs; each growth event is a dashed line named by its operator.\n");
+        return SP_OK;
+    }
+    if (argc < 1 || argv[0][0] == '-') return usage_error(c, "plot", "missing RUN directory");
+    char png[4200];
+    snprintf(png, sizeof png, "%s/plot.png", argv[0]);
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--out") && (v = opt_value(argc, argv, &i)))
+            snprintf(png, sizeof png, "%s", v);
+        else
+            return usage_error(c, "plot", "unknown or incomplete option");
+    }
+    if (c->rank != 0) return SP_OK;
+    int rc = sp_metrics_plot(argv[0], png, &c->err);
+    if (!rc) printf("%s\n", png);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     cli c = {0};
@@ -340,7 +460,11 @@ int main(int argc, char **argv) {
     if (argc < 2 || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         if (c.rank == 0) fputs(k_usage, argc < 2 ? stderr : stdout);
         rc = argc < 2 ? SP_EINPUT : SP_OK;
-    } else if (!strcmp(cmd, "prepare"))
+    } else if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        if (c.rank == 0) sp_version_print(stdout);
+    } else if (!strcmp(cmd, "plot"))
+        rc = cmd_plot(&c, sub_argc, sub_argv);
+    else if (!strcmp(cmd, "prepare"))
         rc = cmd_prepare(&c, sub_argc, sub_argv);
     else if (!strcmp(cmd, "train"))
         rc = cmd_train(&c, sub_argc, sub_argv);
@@ -357,9 +481,15 @@ int main(int argc, char **argv) {
 
     if (rc == SP_ESIGNAL && c.rank == 0) {
         fprintf(stderr, "sprout: %s\n", c.err.msg);
+        if (c.logfile) fprintf(c.logfile, "sprout: %s\n", c.err.msg);
     } else if (rc && rc != SP_ESIGNAL && c.err.msg[0]) {
         /* input errors are found identically on every rank: say them once */
         if (c.rank == 0 || rc != SP_EINPUT) fprintf(stderr, "sprout: error: %s\n", c.err.msg);
+        if (c.logfile) fprintf(c.logfile, "sprout: error: %s\n", c.err.msg);
+    }
+    if (c.logfile) {
+        sp_log_tee(NULL);
+        fclose(c.logfile);
     }
     /* a runtime failure on one rank may leave others inside a collective: abort them all */
     if (rc == SP_ERUNTIME && c.world > 1) MPI_Abort(MPI_COMM_WORLD, rc);

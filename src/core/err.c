@@ -27,11 +27,23 @@ int sp_err_wrap(sp_err *err, const char *fmt, ...) {
     return err->code;
 }
 
+/* The copy of the log in the run directory. Like stderr it belongs to the process, not to one
+ * caller's sp_log: every module logs through quiet or rank-local copies of sp_log. */
+static FILE *g_tee;
+
+void sp_log_tee(void *f) {
+    g_tee = f;
+}
+
 static void vlog(const char *tag, const char *fmt, va_list ap) {
     char line[1024];
     vsnprintf(line, sizeof line, fmt, ap);
     fprintf(stderr, "%s%s\n", tag, line);
     fflush(stderr);
+    if (g_tee) {
+        fprintf(g_tee, "%s%s\n", tag, line);
+        fflush(g_tee);
+    }
 }
 
 void sp_info(const sp_log *log, const char *fmt, ...) {

@@ -62,8 +62,9 @@ const sp_cfg_key sp_cfg_keys[] = {
     KDBL(train, eps, "1.0e-8", 0, INF, 1, 0),
     KDBL(train, grad_clip, "1.0", 0, INF, 0, 0), /* 0 = off */
     KINT(eval, every, "100", 0, INF),            /* 0 = never */
-    KINT(eval, batches, "8", 1, INF),
-    KSTR(run, out, NULL, NULL), /* default computed from the config's name: see cfg_reset */
+    KINT(eval, windows, "128", 0, INF),          /* 0 = every whole window of data.val */
+    KINT(eval, batches, "0", 0, INF), /* legacy: > 0 means batches x micro_batch windows */
+    KSTR(run, out, NULL, NULL),       /* default computed from the config's name: see cfg_reset */
     KINT(run, threads, "1", 1, 256),
     KSTR(run, precision, "fp32", "fp32|bf16"),
     KINT(run, log_every, "10", 1, INF),

@@ -194,3 +194,7 @@ int sp_cfg_bf16(const sp_config *cfg) {
 int64_t sp_cfg_d_ff(const sp_config *cfg) {
     return cfg->model.d_ff ? cfg->model.d_ff : 4 * cfg->model.d_model;
 }
+
+int64_t sp_cfg_eval_windows(const sp_config *cfg) {
+    return cfg->eval.batches > 0 ? cfg->eval.batches * cfg->train.micro_batch : cfg->eval.windows;
+}

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <string.h>
+#include <time.h>
 
 static void put(sp_json *j, const char *fmt, ...) {
     if (j->n >= sizeof j->buf) return;
@@ -66,6 +67,15 @@ int sp_metrics_open(sp_metrics *m, const char *path, int append, sp_err *err) {
 
 void sp_metrics_write(sp_metrics *m, sp_json *j) {
     if (!m->f) return;
+    /* wall-clock time of the line (UTC): which lines belong to which session of a restarted run */
+    struct timespec ts;
+    struct tm tm;
+    char when[40];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t w = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + w, sizeof when - w, ".%03ldZ", ts.tv_nsec / 1000000);
+    sp_json_str(j, "time", when);
     fprintf(m->f, "%s\n", sp_json_end(j));
     fflush(m->f);
 }

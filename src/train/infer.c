@@ -1,4 +1,5 @@
 /* Inference from a checkpoint: `sprout sample` and `sprout eval`. */
+#define _GNU_SOURCE /* qsort_r */
 #include "sprout/train.h"
 
 #include <math.h>
@@ -40,8 +41,44 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
     return SP_OK;
 }
 
-int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperature, uint64_t seed,
-                  void *out, sp_err *err) {
+/* descending by probability, then by token id: the cut is the same on every machine */
+static int by_prob_desc(const void *a, const void *b, void *prob) {
+    const double *p = prob;
+    int i = *(const int *)a, j = *(const int *)b;
+    if (p[i] != p[j]) return p[i] < p[j] ? 1 : -1;
+    return i - j;
+}
+
+/* Zeroes p[] outside the top-k / top-p set; returns the mass kept. p holds unnormalised
+ * probabilities summing to sum. */
+static double sample_cut(double *p, int *idx, int V, double sum, int top_k, double top_p) {
+    if ((top_k <= 0 || top_k >= V) && top_p >= 1) return sum;
+    for (int v = 0; v < V; v++) idx[v] = v;
+    qsort_r(idx, (size_t)V, sizeof *idx, by_prob_desc, p);
+    int keep = top_k > 0 && top_k < V ? top_k : V;
+    double c = 0;
+    for (int r = 0; r < keep; r++) {
+        c += p[idx[r]];
+        if (c >= top_p * sum) { /* the token that crosses p is kept: never an empty set */
+            keep = r + 1;
+            break;
+        }
+    }
+    double kept = 0;
+    for (int r = 0; r < V; r++) {
+        if (r < keep)
+            kept += p[idx[r]];
+        else
+            p[idx[r]] = 0;
+    }
+    return kept;
+}
+
+int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o, void *out,
+                  sp_err *err) {
+    int n = o->n;
+    double temperature = o->temperature;
+    uint64_t seed = o->seed;
     sp_config cfg;
     sp_trainer tr;
     memset(&cfg, 0, sizeof cfg);
@@ -51,8 +88,9 @@ int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperatur
     size_t plen = strlen(prompt);
     int32_t *ctx = malloc((plen + (size_t)n + 1) * sizeof *ctx);
     double *p = malloc((size_t)V * sizeof *p);
-    if (!ctx || !p) {
-        free(ctx), free(p);
+    int *idx = malloc((size_t)V * sizeof *idx);
+    if (!ctx || !p || !idx) {
+        free(ctx), free(p), free(idx);
         rc = sp_err_set(err, SP_ERUNTIME, "out of memory");
         goto done;
     }
@@ -63,7 +101,7 @@ int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperatur
         if (ctx[i] >= V) {
             rc = sp_err_set(err, SP_EINPUT, "prompt byte %d is outside the model's vocab %d",
                             ctx[i], V);
-            free(ctx), free(p);
+            free(ctx), free(p), free(idx);
             goto done;
         }
     FILE *f = out;
@@ -84,6 +122,7 @@ int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperatur
             double mx = logit[0], sum = 0;
             for (int v = 1; v < V; v++) mx = logit[v] > mx ? logit[v] : mx;
             for (int v = 0; v < V; v++) sum += p[v] = exp((logit[v] - mx) / temperature);
+            sum = sample_cut(p, idx, V, sum, o->top_k, o->top_p);
             double u = sp_rng_uniform(seed, SP_RNG_SAMPLE, (uint64_t)k, 0) * sum, c = 0;
             next = V - 1;
             for (int v = 0; v < V; v++)
@@ -97,25 +136,35 @@ int sp_sample_run(const char *ckpt, const char *prompt, int n, double temperatur
     }
     fputc('\n', f);
     fflush(f);
-    free(ctx), free(p);
+    free(ctx), free(p), free(idx);
 done:
     sp_trainer_free(&tr);
     if (cfg.run.out) sp_cfg_free(&cfg);
     return rc;
 }
 
-int sp_eval_run(const char *ckpt, const char *data, int64_t batches, double *loss, MPI_Comm comm,
-                sp_err *err) {
+int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t batches,
+                sp_eval_result *res, MPI_Comm comm, sp_err *err) {
     sp_config cfg;
     sp_trainer tr;
     sp_tokens tok;
     memset(&cfg, 0, sizeof cfg);
+    memset(res, 0, sizeof *res);
     int rc = sp_trainer_from_ckpt(&tr, &cfg, ckpt, 0, comm, err);
     if (!rc) rc = sp_data_open(&tok, data, err);
     if (!rc) {
         rc = sp_data_check_vocab(&tok, tr.model.spec.vocab, err);
         if (!rc) rc = sp_data_check_context(&tok, tr.T, err);
-        if (!rc) *loss = sp_trainer_eval(&tr, &tok, batches * tr.mb);
+        if (!rc) {
+            int64_t avail = sp_data_num_windows(&tok, tr.T);
+            int64_t w = batches > 0 ? batches * tr.mb : windows;
+            if (w <= 0 || w >= avail) w = avail;
+            res->windows = w;
+            res->all = w == avail;
+            res->tokens = w * tr.T;
+            res->vocab = tr.model.spec.vocab;
+            res->loss = sp_trainer_eval(&tr, &tok, w);
+        }
         sp_data_close(&tok);
     }
     sp_trainer_free(&tr);

@@ -281,6 +281,8 @@ int sp_resume(sp_trainer *tr, const char *arg, const char *yaml, int *loaded, co
     *loaded = 1;
     sp_info(log, "resumed from %s at step %lld (%lld tokens)", path, (long long)tr->st.step,
             (long long)tr->st.tokens);
+    /* a changed train.steps: say what it changes, refuse what cannot be honoured */
+    if ((rc = sp_run_check_steps(tr, path, log, err))) return rc;
     /* auto continues the line it chose; a file given by name continues its line only when it
      * is the head `latest` names, and otherwise starts a new line branching off it */
     if (!is_auto) {

@@ -4,13 +4,11 @@
 #include "sprout/metrics.h"
 #include "sprout/train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 char *openblas_get_corename(void);
@@ -22,21 +20,6 @@ static volatile sig_atomic_t g_stop_signal;
 
 static void on_stop_signal(int sig) {
     g_stop_signal = sig;
-}
-
-static int mkdir_p(const char *path, sp_err *err) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = 0;
-        if (mkdir(buf, 0755) && errno != EEXIST)
-            return sp_err_set(err, SP_ERUNTIME, "%s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) && errno != EEXIST)
-        return sp_err_set(err, SP_ERUNTIME, "%s: %s", buf, strerror(errno));
-    return SP_OK;
 }
 
 static void fmt_eta(char *buf, size_t n, double s) {
@@ -79,14 +62,25 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
     return SP_OK;
 }
 
+/* The name of the validation set a loss was measured on: a number means nothing without it. */
+static const char *val_set(char *buf, size_t n, int64_t windows) {
+    if (windows > 0)
+        snprintf(buf, n, "val[%lld windows]", (long long)windows);
+    else
+        snprintf(buf, n, "val[all]");
+    return buf;
+}
+
 /* One progress line on the log and one metrics line (rank 0). val is NaN when not evaluated. */
 static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64_t done,
                      float loss, float lr, double gnorm, double dt, double val, double tps,
                      double eta) {
     const sp_spec *s = &tr->model.spec;
-    char etas[32], vals[48] = "";
+    char etas[32], vals[64] = "";
     fmt_eta(etas, sizeof etas, eta);
-    if (isfinite(val)) snprintf(vals, sizeof vals, " | val %.4f", val);
+    int64_t vw = sp_cfg_eval_windows(tr->cfg);
+    char set[48];
+    if (isfinite(val)) snprintf(vals, sizeof vals, " | %s %.4f", val_set(set, sizeof set, vw), val);
     sp_info(log, "step %6lld/%lld | loss %.4f%s | lr %.2e | norm %.3f | %.0f tok/s | ETA %s",
             (long long)done, (long long)tr->cfg->train.steps, loss, vals, lr, gnorm, tps, etas);
     if (tr->rank != 0) return;
@@ -105,6 +99,7 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
     sp_json_num(&j, "ms", dt * 1e3);
     sp_json_num(&j, "tok_per_s", tps);
     if (isfinite(val)) sp_json_num(&j, "val_loss", val);
+    if (isfinite(val)) sp_json_int(&j, "val_windows", vw); /* 0: the whole file */
     sp_metrics_write(mx, &j);
 }
 
@@ -127,6 +122,13 @@ static void log_layout(const sp_trainer *tr, const sp_log *log) {
                 st == 0 ? " + embedding" : "", st == g->pp - 1 ? " + final LN and tied head" : "",
                 ranks);
     }
+    /* with one micro-batch a pipeline has nothing to overlap: each stage idles while the others
+     * work */
+    if (g->pp > 1 && tr->n_micro == 1)
+        sp_warn(log,
+                "pp %d with 1 micro-batch per step: the stages run one at a time; raise "
+                "train.global_batch or lower train.micro_batch to fill the pipeline",
+                g->pp);
 }
 
 /* Applies the next growth event before 0-based step `step`: the held-out loss just before and
@@ -151,13 +153,15 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     sp_trainer_set_scales(tr, step);
     double loss1 = sp_trainer_eval(tr, &tr->val, eval_windows);
     const sp_spec *s = &tr->model.spec;
+    char set[48];
     sp_info(log,
             "growth[%d] before step %lld: %s x%d, %d -> %d blocks, d_model %d -> %d, pp %d x dp "
-            "%d -> pp %d x dp %d, held-out loss %.4f -> %.4f, %.1f MFLOP/token (event %.1f ms, "
-            "%.1f MB moved; %.2f s with the evaluations)",
+            "%d -> pp %d x dp %d, held-out loss (%s) %.4f -> %.4f, %.1f MFLOP/token (event "
+            "%.1f ms, %.1f MB moved; %.2f s with the evaluations)",
             e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, before.d_model,
-            s->d_model, pp0, dp0, tr->grid.pp, tr->dp, loss0, loss1, tr->flops_per_token / 1e6,
-            cost[0], (double)moved / 1e6, sp_now() - t0);
+            s->d_model, pp0, dp0, tr->grid.pp, tr->dp, val_set(set, sizeof set, eval_windows),
+            loss0, loss1, tr->flops_per_token / 1e6, cost[0], (double)moved / 1e6,
+            sp_now() - t0);
     /* reduction order can change with the layout: equal to float rounding, not bit for bit */
     if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op) &&
         fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
@@ -204,10 +208,10 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     sp_metrics mx = {0};
     char path[4200];
     if (!rc && tr.rank == 0) {
-        snprintf(path, sizeof path, "%s/ckpt", cfg->run.out);
-        rc = mkdir_p(path, err);
+        rc = sp_run_mkdirs(cfg->run.out, err);
         snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run.out);
         if (!rc) rc = sp_metrics_open(&mx, path, tr.st.step > 0, err);
+        if (!rc) rc = sp_run_save_config(cfg->run.out, config_yaml, err);
     }
     /* every rank must agree before the loop, or a rank-0 failure would leave others waiting */
     int ok = rc == 0;
@@ -267,7 +271,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     sigaction(SIGTERM, &sa, &old_term);
     g_stop_signal = 0;
 
-    int64_t eval_windows = cfg->eval.batches * cfg->train.micro_batch;
+    int64_t eval_windows = sp_cfg_eval_windows(cfg);
     double t_start = sp_now(), t_window = t_start, wall0 = tr.st.wallclock;
     int64_t window_steps = 0, first = tr.st.step, saved_at = -1;
     double last_val = NAN;

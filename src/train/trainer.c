@@ -89,8 +89,10 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
     if (gb % ((int64_t)tr->dp * tr->mb))
         return sp_err_set(err, SP_EINPUT,
                           "train.global_batch = %lld is not divisible by data-parallel ranks (%d) "
-                          "x train.micro_batch (%d)",
-                          (long long)gb, tr->dp, tr->mb);
+                          "x train.micro_batch (%d) on pp %d: lower train.micro_batch, or choose "
+                          "a pipeline (parallel.pipeline, growth[i].pipeline) that leaves fewer "
+                          "replicas",
+                          (long long)gb, tr->dp, tr->mb, pp);
     tr->n_micro = (int)(gb / ((int64_t)tr->dp * tr->mb));
     if (sp_grid_create(&tr->grid, tr->comm, pp, spec->n_layer, err)) return err->code;
     sp_grid *g = &tr->grid;

@@ -18,7 +18,7 @@ trap 'rm -rf "$T"' EXIT
 cat "$T/log"
 CKPT="$T/run/ckpt/$(cat "$T/run/ckpt/latest")"
 "$SPROUT" inspect "$CKPT" >/dev/null
-EVAL=$("$SPROUT" eval "$CKPT" --data "$T/data/val.bin" --batches 8 | awk '{print $2}')
+EVAL=$("$SPROUT" eval "$CKPT" --data "$T/data/val.bin" --windows 128 | awk '{print $2}')
 "$SPROUT" sample "$CKPT" --prompt "The " --tokens 80 >"$T/sample"
 /usr/bin/python3 - "$T/run/metrics.jsonl" "$EVAL" "$T/sample" <<'PY'
 import json, sys

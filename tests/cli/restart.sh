@@ -73,14 +73,14 @@ def steps(n): return {r["step"]: r for r in rows(n) if "event" not in r}
 def final(n):
     f = h5py.File(sorted(glob.glob(f"{d}/{n}/ckpt/step_*.h5"))[-1], "r")
     return {g + k: f[g][k][()] for g in ("model/", "optim/m/", "optim/v/") for k in f[g]}
-TIMING = {"ms", "tok_per_s"}
+TIMING = {"ms", "tok_per_s", "time"}
 import re
 def raw_steps(n):
     out = {}
     for line in open(f"{d}/{n}/metrics.jsonl", "rb"):
         if b'"event"' in line: continue
         step = json.loads(line)["step"]
-        out[step] = re.sub(rb',"(ms|tok_per_s)":[^,}]*', b"", line)
+        out[step] = re.sub(rb',"(ms|tok_per_s|time)":[^,}]*', b"", line)
     return out
 ok = bad = 0
 def check(c, msg):

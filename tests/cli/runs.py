@@ -7,7 +7,7 @@ import re
 import h5py
 import numpy as np
 
-TIMING = {"ms", "tok_per_s", "event_ms"}  # wall-clock fields: the only ones no rerun reproduces
+TIMING = {"ms", "tok_per_s", "event_ms", "time"}  # wall-clock fields: the only ones no rerun reproduces
 
 
 def strip_timing(raw):

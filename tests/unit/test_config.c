@@ -43,9 +43,9 @@ static int cfg_equal(const sp_config *a, const sp_config *b) {
              a->train.weight_decay == b->train.weight_decay && a->train.beta1 == b->train.beta1 &&
              a->train.beta2 == b->train.beta2 && a->train.eps == b->train.eps &&
              a->train.grad_clip == b->train.grad_clip && a->eval.every == b->eval.every &&
-             a->eval.batches == b->eval.batches && str_eq(a->run.out, b->run.out) &&
-             a->run.threads == b->run.threads && a->run.log_every == b->run.log_every &&
-             str_eq(a->run.precision, b->run.precision) &&
+             a->eval.batches == b->eval.batches && a->eval.windows == b->eval.windows &&
+             str_eq(a->run.out, b->run.out) && a->run.threads == b->run.threads &&
+             a->run.log_every == b->run.log_every && str_eq(a->run.precision, b->run.precision) &&
              str_eq(a->parallel.pipeline, b->parallel.pipeline) &&
              str_eq(a->parallel.schedule, b->parallel.schedule) &&
              a->parallel.max_stage_mib == b->parallel.max_stage_mib &&
@@ -111,7 +111,8 @@ static void test_defaults(tu_ctx *t) {
                  c.train.weight_decay == 0.1 && c.train.beta1 == 0.9 && c.train.beta2 == 0.95 &&
                  c.train.eps == 1.0e-8 && c.train.grad_clip == 1.0,
              "train defaults");
-    tu_check(t, c.eval.every == 100 && c.eval.batches == 8, "eval defaults");
+    tu_check(t, c.eval.every == 100 && c.eval.windows == 128 && c.eval.batches == 0,
+             "eval defaults");
     tu_check(t, !strcmp(c.run.out, "runs/default") && c.run.threads == 1 && c.run.log_every == 10,
              "run defaults (out '%s')", c.run.out);
     tu_check(t,
@@ -165,7 +166,7 @@ static void test_load(tu_ctx *t) {
     d.model.n_layer = 3, d.train.lr = 2e-4;
     tu_check(t, rc == SP_OK && c.model.n_layer == 3 && c.train.lr == 2e-4, "partial file loads");
     tu_check(t,
-             c.model.d_model == 384 && c.train.min_lr == 6e-5 && c.eval.batches == 8 &&
+             c.model.d_model == 384 && c.train.min_lr == 6e-5 && c.eval.windows == 128 &&
                  !strcmp(c.train.schedule, "cosine"),
              "partial file keeps defaults");
     tu_check(t, !strcmp(c.run.out, "runs/part"), "run.out from the file name: '%s'", c.run.out);
