@@ -46,7 +46,14 @@ typedef struct sp_growth_event {
 } sp_growth_event;
 
 #define SP_CFG_UNSET (-1) /* at_step / at_tokens not given */
-#define SP_CFG_AUTO  (-2) /* `auto` for at_tokens / factor */
+/* At most this many growth events. Each one relays the model out, and real schedules have a
+ * handful (G_stack: one or two; a V-cycle of 8 levels: 14); a list of thousands is a mistake
+ * that would otherwise spend start-up in them. */
+#define SP_CFG_MAX_EVENTS 64
+/* Longest path value (data.*, run.out), in bytes: PATH_MAX (4096) less room for the names sprout
+ * appends inside run.out (ckpt/step_XXXXXXXX.h5.tmp, ...). */
+#define SP_CFG_PATH_MAX 4000
+#define SP_CFG_AUTO     (-2) /* `auto` for at_tokens / factor */
 
 typedef struct sp_config {
     struct {
@@ -115,6 +122,9 @@ int sp_cfg_to_yaml(const sp_config *cfg, char **text, size_t *len, sp_err *err);
 int sp_cfg_pipeline(const sp_config *cfg);
 /* model.d_ff, or 4*d_model when it is 0 */
 int64_t sp_cfg_d_ff(const sp_config *cfg);
+/* s as it may appear in a one-line message: cut to 48 bytes ("..." appended), control characters
+ * escaped as \xNN; written to buf (n >= 200 holds any result), returned. */
+const char *sp_cfg_quote(const char *s, char *buf, size_t n);
 /* Frees the strings and the growth list and zeroes cfg. Safe on a zeroed struct, twice, and after
  * a failed load. */
 void sp_cfg_free(sp_config *cfg);
@@ -162,6 +172,7 @@ int sp_cfg_check_val(const sp_cfg_key *k, const sp_cfg_val *v, const char *path,
 void sp_cfg_get_val(const void *base, const sp_cfg_key *k, sp_cfg_val *v);
 int sp_cfg_put_val(void *base, const sp_cfg_key *k, const sp_cfg_val *v, sp_err *err);
 const char *sp_cfg_type_desc(const sp_cfg_key *k);
+
 void sp_cfg_free_growth(sp_config *cfg);
 #endif
 

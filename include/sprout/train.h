@@ -97,6 +97,13 @@ double sp_lr_at(const sp_config *cfg, int64_t step);
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, MPI_Comm comm,
                  const sp_log *log, sp_err *err);
 
+/* Rank 0: creates the run directory OUT (every missing component) and takes the advisory lock
+ * OUT/.lock for the run's lifetime (*fd; sp_rundir_unlock releases it). SP_EINPUT naming run.out
+ * when a component is not a directory, the path cannot be written, or another run (named by
+ * pid and host) holds the lock. */
+int sp_rundir_lock(const char *out, int *fd, sp_err *err);
+void sp_rundir_unlock(int fd); /* safe on -1 */
+
 /* Rank 0: the checkpoint to resume from. "auto" takes the newest OUT/ckpt/step_*.h5 that
  * verifies and logs each one it skips and why; path is "" when there is none. */
 int sp_resume_pick(const char *arg, const char *out, char *path, size_t n, const sp_log *log,

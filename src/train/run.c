@@ -201,8 +201,15 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg,
                  MPI_Comm comm, const sp_log *log, sp_err *err) {
     sp_trainer tr;
+    /* the run directory is locked before anything in it is read (a checkpoint to resume from)
+     * or written; rank 0 holds the lock for the whole run */
+    int rank, lock_fd = -1, rc = SP_OK;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) rc = sp_rundir_lock(cfg->run.out, &lock_fd, err);
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc) return rank == 0 ? rc : sp_err_set(err, rc, "run.out refused on rank 0");
     /* the weights are drawn only when no checkpoint provides them */
-    int rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
+    rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
     /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
     int loaded = 0;
     if (!rc) rc = resume(&tr, resume_arg, &loaded, log, err);
@@ -222,6 +229,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         if (!rc) rc = sp_err_set(err, SP_ERUNTIME, "set-up failed on another rank");
         sp_metrics_close(&mx);
         sp_trainer_free(&tr);
+        sp_rundir_unlock(lock_fd);
         return rc;
     }
 
@@ -327,5 +335,6 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     }
     sp_metrics_close(&mx);
     sp_trainer_free(&tr);
+    sp_rundir_unlock(lock_fd);
     return rc;
 }
