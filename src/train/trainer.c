@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,31 +81,34 @@ static double stage_mib(const sp_spec *spec, int pp, const void *ctx) {
     return worst / 1048576.0;
 }
 
-/* Checks up front that the layout after every growth event exists, so that a bad `pipeline`
- * stops the run at start with the event's key named, not half-way through training. */
-static int check_growth_layouts(const sp_trainer *tr, sp_err *err) {
-    for (int k = 1; k <= tr->gs.n; k++) {
+/* Checks up front that the layout of every growth stage exists (k = 0: before the first event),
+ * so that a bad `pipeline` stops the run at start with the event's key named, not half-way
+ * through training; each stage within `budget` MiB (INT64_MAX: the shapes only). */
+static int check_layouts(const sp_trainer *tr, int64_t budget, sp_err *err) {
+    for (int k = 0; k <= tr->gs.n; k++) {
         sp_spec s = sp_grow_spec_at(tr->cfg, &tr->gs, k);
         int req = sp_trainer_pipeline_at(tr, k), pp;
-        if (req > s.n_layer)
+        if (k == 0 && sp_spec_check(&s, err)) return err->code;
+        if (k > 0 && req > s.n_layer)
             return sp_err_set(err, SP_EINPUT,
                               "growth[%d].pipeline = %d is larger than the %d blocks after the "
                               "event",
                               k - 1, req, s.n_layer);
-        if (req > 0 && tr->world % req)
+        if (k > 0 && req > 0 && tr->world % req)
             return sp_err_set(err, SP_EINPUT,
                               "growth[%d].pipeline = %d does not divide the %d MPI ranks", k - 1,
                               req, tr->world);
-        if (sp_grid_choose_pp(&s, tr->world, req, tr->cfg->parallel.max_stage_mib, stage_mib, tr,
-                              &pp, err))
-            return sp_err_wrap(err, "growth[%d]", k - 1);
+        if (sp_grid_choose_pp(&s, tr->world, req, budget, stage_mib, tr, &pp, err))
+            return k ? sp_err_wrap(err, "growth[%d]", k - 1) : err->code;
         int64_t per = (int64_t)(tr->world / pp) * tr->mb;
+        char pre[32] = "";
+        if (k) snprintf(pre, sizeof pre, "growth[%d]: ", k - 1);
         if (tr->cfg->train.global_batch % per)
             return sp_err_set(err, SP_EINPUT,
-                              "growth[%d]: train.global_batch = %lld is not divisible by "
-                              "data-parallel ranks (%d) x train.micro_batch (%d) after the event",
-                              k - 1, (long long)tr->cfg->train.global_batch, tr->world / pp,
-                              tr->mb);
+                              "%strain.global_batch = %lld is not divisible by data-parallel ranks "
+                              "(%d) x train.micro_batch (%d)%s",
+                              pre, (long long)tr->cfg->train.global_batch, tr->world / pp, tr->mb,
+                              k ? " after the event" : "");
     }
     return SP_OK;
 }
@@ -179,9 +183,14 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     MPI_Comm_size(comm, &tr->world);
     tr->T = (int)cfg->model.seq_len;
     tr->mb = (int)cfg->train.micro_batch;
-    /* the data first: a file that cannot serve the config (too few tokens for seq_len, a
-     * larger vocab) is a data error, whatever the model would have cost (growth changes neither
-     * the vocab nor seq_len) */
+    /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
+    sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
+    if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
+    /* In this order, each before anything large is allocated: the shapes of every layout; the
+     * data (a file that cannot serve the config, too few tokens for seq_len or a larger vocab,
+     * is a data error whatever the model would cost; growth changes neither); the memory of
+     * every stage, activations included. */
+    if (check_layouts(tr, INT64_MAX, err)) return err->code;
     if (flags & SP_TRAINER_DATA) {
         if (sp_data_open(&tr->train, cfg->data.train, err)) return sp_err_wrap(err, "data.train");
         tr->have_train = 1;
@@ -193,13 +202,9 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
             sp_data_check_context(&tr->val, tr->T, err))
             return err->code;
     }
-    /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
-    sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
-    if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
+    if (check_layouts(tr, cfg->parallel.max_stage_mib, err)) return err->code;
     sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
-    if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err) ||
-        check_growth_layouts(tr, err))
-        return err->code;
+    if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err)) return err->code;
     if (!(flags & SP_TRAINER_NO_INIT)) sp_model_init(&tr->model, cfg->train.seed);
 
     openblas_set_num_threads((int)cfg->run.threads);
