@@ -477,7 +477,7 @@ static int build_schema(schema *s, sp_err *err) {
     g->value.flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL; /* `growth:` = empty */
     g->value.data_size = sizeof(raw_event);
     g->value.sequence.entry = &s->ev_value;
-    g->value.sequence.max = CYAML_UNLIMITED;
+    g->value.sequence.max = SP_CFG_MAX_EVENTS; /* libcyaml stops at once on a longer list */
     s->top.type = CYAML_MAPPING;
     s->top.flags = CYAML_FLAG_POINTER;
     s->top.data_size = sizeof(raw_doc);
@@ -606,6 +606,11 @@ static int yaml_error(const ylog *l, cyaml_err_t rc, const char *text, size_t le
                                                     : "a mapping",
                           g);
     }
+    unsigned most;
+    if (sscanf(msg, "Excessive entries (%u max)", &most) == 1)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: growth: more than %u events; at most %u are supported", src, most,
+                          most);
     if (sscanf(msg, "Mapping field already seen: %159[^\n]", what) == 1)
         return sp_err_set(err, SP_EINPUT, "%s: duplicate key '%s'", loc, *path ? path : what);
     if (!strncmp(msg, "libyaml: ", 9))
@@ -712,9 +717,6 @@ int sp_cfg_load_text(sp_config *cfg, const char *text, size_t len, const char *n
         if (rc != CYAML_OK) ret = yaml_error(&ld->log, rc, text, len, name, err);
     }
     raw_doc *doc = ld->doc; /* NULL for an empty document: all defaults */
-    if (!ret && doc && doc->growth_count > SP_CFG_MAX_EVENTS)
-        ret = sp_err_set(err, SP_EINPUT, "%s: growth: %u events; at most %d are supported", name,
-                         doc->growth_count, SP_CFG_MAX_EVENTS);
     if (!ret && doc) ret = apply_slots(ld, cfg, doc->slot, sp_cfg_keys, N_KEYS, -1, err);
     if (!ret && doc && doc->growth_count) {
         cfg->growth = calloc(doc->growth_count, sizeof *cfg->growth);
