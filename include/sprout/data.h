@@ -34,11 +34,17 @@ typedef struct sp_tokens {
     void *buf; /* a private copy of the whole file, read at open */
     size_t buf_len;
     char path[4096];
+    /* the file as it was read: device, inode, size, mtime (for sp_data_changed) */
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
 } sp_tokens;
 
 /* Reads PATH into memory and validates header, size and every token. SP_EINPUT names the file;
  * anything but a regular file (a FIFO, a directory, a device) is refused without blocking. */
 int sp_data_open(sp_tokens *t, const char *path, sp_err *err);
+/* 1 when the file at t->path is no longer the one that was read (replaced, resized, modified or
+ * gone): the tokens in memory are unaffected, but a later run or resume would read other data. */
+int sp_data_changed(const sp_tokens *t);
 /* Frees the copy; safe on a zeroed or already-closed struct. */
 void sp_data_close(sp_tokens *t);
 /* SP_EINPUT "FILE: vocab V is larger than the model's vocab M" when t->vocab > model_vocab. */

@@ -168,7 +168,17 @@ int sp_data_open(sp_tokens *t, const char *path, sp_err *err) {
     t->buf = buf;
     t->buf_len = len;
     snprintf(t->path, sizeof t->path, "%s", path);
+    t->dev = (uint64_t)st.st_dev, t->ino = (uint64_t)st.st_ino, t->size = (uint64_t)st.st_size;
+    t->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     return SP_OK;
+}
+
+int sp_data_changed(const sp_tokens *t) {
+    struct stat st;
+    if (stat(t->path, &st) != 0) return 1;
+    return (uint64_t)st.st_dev != t->dev || (uint64_t)st.st_ino != t->ino ||
+           (uint64_t)st.st_size != t->size ||
+           (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != t->mtime_ns;
 }
 
 void sp_data_close(sp_tokens *t) {

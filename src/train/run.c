@@ -326,6 +326,13 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     }
     sigaction(SIGUSR1, &old_usr1, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    /* the run read its data into memory at start: say so if the files changed since */
+    for (int f = 0; f < 2; f++)
+        if (sp_data_changed(f ? &tr.val : &tr.train))
+            sp_warn(log,
+                    "%s: %s changed on disk during the run; the run used the tokens it read at "
+                    "start, a resume will read the file as it is now",
+                    f ? "data.val" : "data.train", f ? cfg->data.val : cfg->data.train);
     if (!rc) {
         if (isfinite(last_val))
             sp_info(log, "done: %lld steps, val loss %.4f, %.1f s", (long long)tr.st.step, last_val,

@@ -88,7 +88,8 @@ static int check_layouts(const sp_trainer *tr, int64_t budget, sp_err *err) {
     for (int k = 0; k <= tr->gs.n; k++) {
         sp_spec s = sp_grow_spec_at(tr->cfg, &tr->gs, k);
         int req = sp_trainer_pipeline_at(tr, k), pp;
-        if (k == 0 && sp_spec_check(&s, err)) return err->code;
+        if (sp_spec_check(&s, err))
+            return k ? sp_err_wrap(err, "growth[%d]: the model after it", k - 1) : err->code;
         if (k > 0 && req > s.n_layer)
             return sp_err_set(err, SP_EINPUT,
                               "growth[%d].pipeline = %d is larger than the %d blocks after the "

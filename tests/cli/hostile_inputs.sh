@@ -84,6 +84,9 @@ sed -i 's/at_step: 2/at_tokens: 4611686018427387904/; s#out: .*#out: '"$T"'/late
 if timeout 120 "$SPROUT" train "$T/late.yaml" 2>"$T/late.log" && grep -q "comes after the last step (4): never applied" "$T/late.log" &&
   ! grep -q '"event":"growth"' "$T/late/metrics.jsonl"; then ok; else bad "huge at_tokens"; cat "$T/late.log"; fi
 
+{ sed 's/n_layer: 2/n_layer: 65536/' "$B"; printf 'growth:\n  - {at_step: 1, op: coalesce_depth, factor: 65536}\n'; } >"$T/deep.yaml"
+expect 2 "growth\[0\]\.factor: 65536 x the 65536 blocks after the event overflows" -- "$SPROUT" train "$T/deep.yaml"
+
 # --- growth lists: no-op events and thousands of events are refused at once ---
 expect 2 "growth\[0\]\.factor: 1 is out of range \(must be >= 2" -- "$SPROUT" train "$T/ev.yaml" --set 'growth[0].factor=1'
 { cat "$B"; echo "growth:"; for i in $(seq 200000); do echo "  - {at_step: 1, op: stack, factor: 1}"; done; } >"$T/many.yaml"
@@ -132,7 +135,7 @@ if wait_for "grep -q 'pid $first on' '$T/shared/.lock' 2>/dev/null" 60; then
 else bad "the first run never took the lock"; fi
 kill -9 "$first" 2>/dev/null; wait "$first" 2>/dev/null
 # a lock left by a killed run is no lock: the kernel released it with the process
-expect 0 "" -- bash -c '"$@" 2>"$0"' "$T/after.log" "$SPROUT" train "$B" --set run.out="$T/shared"
+expect 0 "" -- bash -c '"$@" 2>"$0"' "$T/after.log" "$SPROUT" train "$B" --set run.out="$T/shared" --resume auto
 
 # --- the data file changed in place during a run: the run goes on with the tokens it read ---
 # (the data is a private copy taken at start; before, truncating the mapped file was a SIGBUS)
@@ -154,7 +157,8 @@ else
   bad "the run on live.bin never got going"; kill -9 "$live"
 fi
 wait "$live"; rc=$?
-if [ "$rc" = 3 ] && ! grep -qi "bus error\|signal 7" "$T/live.log"; then ok
+if [ "$rc" = 3 ] && ! grep -qi "bus error\|signal 7" "$T/live.log" &&
+  grep -q "data.train: $T/live.bin changed on disk during the run; the run used the tokens it read" "$T/live.log"; then ok
 else bad "data changed during the run: status $rc (want 3: stopped by SIGTERM after a checkpoint)"; tail -3 "$T/live.log"; fi
 
 # --- messages name the thing: huge values, unknown arguments ---

@@ -276,7 +276,9 @@ static void test_hostile_files(tu_ctx *t) {
     rc = rc ? rc : sp_data_open(&tk, p, &err);
     tu_check(t, rc == SP_OK, "open live.bin: %s", err.msg);
     if (rc == SP_OK) {
+        tu_check(t, !sp_data_changed(&tk), "sp_data_changed on the file as read");
         tu_check(t, truncate(p, 40) == 0, "truncate");
+        tu_check(t, sp_data_changed(&tk), "sp_data_changed misses a truncation");
         uint16_t junk[64];
         for (int i = 0; i < 64; i++) junk[i] = 65535;
         FILE *f = fopen(p, "r+b");
