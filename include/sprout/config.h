@@ -142,7 +142,8 @@ enum sp_cfg_type {
     CFG_AUTOSTR, /* char *: "auto" or an integer in [lo, hi] */
 };
 
-/* One config key. Numeric ranges are [lo, hi] (open ends by flag); hi = HUGE_VAL = no bound. */
+/* One config key. Numeric ranges are [lo, hi] (open ends by flag); hi = HUGE_VAL = no bound,
+ * which only doubles and uint64 may have. For strings, hi is the longest value in bytes. */
 typedef struct sp_cfg_key {
     const char *sect, *name;
     unsigned char type, lo_open, hi_open;
