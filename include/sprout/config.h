@@ -46,7 +46,14 @@ typedef struct sp_growth_event {
 } sp_growth_event;
 
 #define SP_CFG_UNSET (-1) /* at_step / at_tokens not given */
-#define SP_CFG_AUTO  (-2) /* `auto` for at_tokens / factor */
+/* At most this many growth events. Each one relays the model out, and real schedules have a
+ * handful (G_stack: one or two; a V-cycle of 8 levels: 14); a list of thousands is a mistake
+ * that would otherwise spend start-up in them. */
+#define SP_CFG_MAX_EVENTS 64
+/* Longest path value (data.*, run.out), in bytes: PATH_MAX (4096) less room for the names sprout
+ * appends inside run.out (ckpt/step_XXXXXXXX.h5.tmp, ...). */
+#define SP_CFG_PATH_MAX 4000
+#define SP_CFG_AUTO     (-2) /* `auto` for at_tokens / factor */
 
 typedef struct sp_config {
     struct {
@@ -126,6 +133,9 @@ int64_t sp_cfg_d_ff(const sp_config *cfg);
 /* the validation set's size in windows (0 = the whole file): eval.windows, or for configs
  * written before it existed eval.batches x train.micro_batch */
 int64_t sp_cfg_eval_windows(const sp_config *cfg);
+/* s as it may appear in a one-line message: cut to 48 bytes ("..." appended), control characters
+ * escaped as \xNN; written to buf (n >= 200 holds any result), returned. */
+const char *sp_cfg_quote(const char *s, char *buf, size_t n);
 /* Frees the strings and the growth list and zeroes cfg. Safe on a zeroed struct, twice, and after
  * a failed load. */
 void sp_cfg_free(sp_config *cfg);
@@ -143,7 +153,8 @@ enum sp_cfg_type {
     CFG_AUTOSTR, /* char *: "auto" or an integer in [lo, hi] */
 };
 
-/* One config key. Numeric ranges are [lo, hi] (open ends by flag); hi = HUGE_VAL = no bound. */
+/* One config key. Numeric ranges are [lo, hi] (open ends by flag); hi = HUGE_VAL = no bound,
+ * which only doubles and uint64 may have. For strings, hi is the longest value in bytes. */
 typedef struct sp_cfg_key {
     const char *sect, *name;
     unsigned char type, lo_open, hi_open;
@@ -173,6 +184,7 @@ int sp_cfg_check_val(const sp_cfg_key *k, const sp_cfg_val *v, const char *path,
 void sp_cfg_get_val(const void *base, const sp_cfg_key *k, sp_cfg_val *v);
 int sp_cfg_put_val(void *base, const sp_cfg_key *k, const sp_cfg_val *v, sp_err *err);
 const char *sp_cfg_type_desc(const sp_cfg_key *k);
+
 void sp_cfg_free_growth(sp_config *cfg);
 #endif
 

@@ -59,6 +59,31 @@ float sp_rng_uniform(uint64_t seed, uint32_t purpose, uint64_t a, uint64_t b);
 void sp_rng_normal_fill(float *x, size_t n, float std, uint64_t seed, uint32_t purpose, uint64_t a,
                         uint64_t base);
 
+/* ---- checked integer arithmetic ----
+ * For arithmetic on values that come from a config or a file (schedule steps, token counts,
+ * sizes): signed overflow is undefined behaviour and, in practice, wraps a huge value into a
+ * small or negative one. These return 1 on overflow, with *r left unspecified. */
+static inline int sp_add_i64(int64_t a, int64_t b, int64_t *r) {
+    return __builtin_add_overflow(a, b, r);
+}
+static inline int sp_mul_i64(int64_t a, int64_t b, int64_t *r) {
+    return __builtin_mul_overflow(a, b, r);
+}
+static inline int sp_mul_int(int a, int b, int *r) {
+    return __builtin_mul_overflow(a, b, r);
+}
+/* ceil(a / b) for a >= 0 and b > 0, without the overflow of (a + b - 1) / b */
+static inline int64_t sp_ceil_div_i64(int64_t a, int64_t b) {
+    return a / b + (a % b != 0);
+}
+/* x rounded toward zero and clamped to [lo, hi]; NaN gives lo. Casting a double outside the
+ * range of int64_t is undefined, this is not. */
+static inline int64_t sp_clamp_i64(double x, int64_t lo, int64_t hi) {
+    if (!(x > (double)lo)) return lo;
+    if (x >= (double)hi) return hi;
+    return (int64_t)x;
+}
+
 /* ---- timers ---- */
 double sp_now(void); /* monotonic seconds */
 

@@ -8,9 +8,10 @@
  *   bytes 20..23  uint32 tokenizer id (0 = bytes: vocab 256, token = byte of the UTF-8 text)
  *   bytes 24..31  reserved, zero
  *
- * Files are mapped read-only and validated once at open, so the trainer can index them
- * without checks. Sampling is a pure function of (seed, step, sample index): no state, so a
- * run resumes or re-shards without replaying anything. */
+ * Files are read into private memory and validated once at open, so the trainer can index them
+ * without checks, and a file changed or truncated on disk during a run cannot affect it. Sampling
+ * is a pure function of (seed, step, sample index): no state, so a run resumes or re-shards without
+ * replaying anything. */
 #ifndef SPROUT_DATA_H
 #define SPROUT_DATA_H
 
@@ -26,18 +27,25 @@
 #define SP_BYTES_VOCAB     256
 
 typedef struct sp_tokens {
-    const uint16_t *tok; /* n tokens, inside the mapping */
+    const uint16_t *tok; /* n tokens, inside buf */
     uint64_t n;
     uint32_t vocab;
     uint32_t tokenizer;
-    void *map; /* the whole file */
-    size_t map_len;
-    char path[1024];
+    void *buf; /* a private copy of the whole file, read at open */
+    size_t buf_len;
+    char path[4096];
+    /* the file as it was read: device, inode, size, mtime (for sp_data_changed) */
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
 } sp_tokens;
 
-/* Maps PATH read-only and validates header, size and every token. SP_EINPUT names the file. */
+/* Reads PATH into memory and validates header, size and every token. SP_EINPUT names the file;
+ * anything but a regular file (a FIFO, a directory, a device) is refused without blocking. */
 int sp_data_open(sp_tokens *t, const char *path, sp_err *err);
-/* Unmaps; safe on a zeroed or already-closed struct. */
+/* 1 when the file at t->path is no longer the one that was read (replaced, resized, modified or
+ * gone): the tokens in memory are unaffected, but a later run or resume would read other data. */
+int sp_data_changed(const sp_tokens *t);
+/* Frees the copy; safe on a zeroed or already-closed struct. */
 void sp_data_close(sp_tokens *t);
 /* SP_EINPUT "FILE: vocab V is larger than the model's vocab M" when t->vocab > model_vocab. */
 int sp_data_check_vocab(const sp_tokens *t, int64_t model_vocab, sp_err *err);

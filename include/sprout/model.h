@@ -162,6 +162,10 @@ int sp_acts_create(sp_acts *a, const sp_model *m, int B, int T, sp_err *err);
 void sp_acts_free(sp_acts *a);
 int sp_scratch_create(sp_scratch *s, const sp_model *m, int B, int T, sp_err *err);
 void sp_scratch_free(sp_scratch *s);
+/* the bytes sp_acts_create / sp_scratch_create would allocate for a stage of nb blocks (with the
+ * head when has_head), without allocating: for memory budgets checked before anything is */
+size_t sp_acts_bytes(const sp_spec *s, int nb, int has_head, int B, int T);
+size_t sp_scratch_bytes(const sp_spec *s, int has_head, int B, int T);
 
 /* inp [B,T] -> a->x[0] */
 void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);

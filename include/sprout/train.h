@@ -98,10 +98,11 @@ int64_t sp_lr_decay_start(const sp_config *cfg);
 /* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
  * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh
  * run), "auto" (OUT/ckpt/latest, falling back along its line of history; see sp_resume) or a
- * file.
+ * file. OUT is locked for the run (sp_rundir_lock); without resume, a directory that already
+ * holds a run is refused, or with force started over (sp_run_check_dir).
  * SIGUSR1 or SIGTERM: all ranks stop at the next step boundary after a checkpoint, SP_ESIGNAL. */
-int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, MPI_Comm comm,
-                 const sp_log *log, sp_err *err);
+int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, int force,
+                 MPI_Comm comm, const sp_log *log, sp_err *err);
 
 /* All ranks: resumes from what --resume names (NULL: a fresh start) and sets the line of
  * history the run's checkpoints belong to (docs/checkpoints.md). "auto" tries OUT/ckpt/latest,
@@ -111,6 +112,12 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
  * came from a file. config_yaml names a new line (a fresh start or a branch). */
 int sp_resume(sp_trainer *tr, const char *arg, const char *config_yaml, int *loaded,
               const sp_log *log, sp_err *err);
+/* Rank 0: creates the run directory OUT (every missing component) and takes the advisory lock
+ * OUT/.lock for the run's lifetime (*fd; sp_rundir_unlock releases it). SP_EINPUT naming run.out
+ * when a component is not a directory, the path cannot be written, or another run (named by
+ * pid and host) holds the lock. */
+int sp_rundir_lock(const char *out, int *fd, sp_err *err);
+void sp_rundir_unlock(int fd); /* safe on -1 */
 /* All ranks: weights, AdamW moments and steps, and the training state from path, whatever
  * layout wrote it. A spec that differs from the config's is refused naming the field. */
 int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err);

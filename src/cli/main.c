@@ -8,6 +8,7 @@
 #include "sprout/metrics.h"
 #include "sprout/train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -46,10 +47,30 @@ static int usage_error(cli *c, const char *cmd, const char *what) {
     return sp_err_set(&c->err, SP_EINPUT, "sprout %s: %s (see sprout %s --help)", cmd, what, cmd);
 }
 
+/* "unknown argument '--x'": the argument itself, quoted for a one-line message */
+static int unknown_arg(cli *c, const char *cmd, const char *arg) {
+    char q[200], what[256];
+    snprintf(what, sizeof what, "unknown argument '%s'", sp_cfg_quote(arg, q, sizeof q));
+    return usage_error(c, cmd, what);
+}
+
 static int wants_help(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
     return 0;
+}
+
+/* argv[i] did not parse: a known option (in the space-separated list `known`) missing its
+ * value, or an unknown argument */
+static int option_error(cli *c, const char *cmd, const char *arg, const char *known) {
+    size_t n = strlen(arg);
+    for (const char *k = strstr(known, arg); n && k; k = strstr(k + 1, arg))
+        if ((k == known || k[-1] == ' ') && (k[n] == ' ' || !k[n])) {
+            char what[96];
+            snprintf(what, sizeof what, "%s takes a value", arg);
+            return usage_error(c, cmd, what);
+        }
+    return unknown_arg(c, cmd, arg);
 }
 
 /* Value of option argv[*i] ("--name V"); advances *i. NULL when missing. */
@@ -60,16 +81,20 @@ static const char *opt_value(int argc, char **argv, int *i) {
 
 static int parse_long(const char *s, long long lo, long long hi, long long *out) {
     char *end;
+    errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return -1;
+    if (!*s || *end || errno || v < lo || v > hi) return -1;
     *out = v;
     return 0;
 }
 
+/* every float option: NaN and infinities are refused here, so no range check has to know that
+ * a comparison with NaN is false */
 static int parse_double(const char *s, double *out) {
     char *end;
+    errno = 0;
     double v = strtod(s, &end);
-    if (!*s || *end) return -1;
+    if (!*s || *end || errno == ERANGE || !isfinite(v)) return -1;
     *out = v;
     return 0;
 }
@@ -104,7 +129,7 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
             }
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             free(inputs);
-            return usage_error(c, "prepare", "unknown option");
+            return unknown_arg(c, "prepare", argv[i]);
         } else
             inputs[n++] = argv[i];
     }
@@ -139,11 +164,10 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
         if (!strcmp(argv[i], "--set")) {
             const char *v = opt_value(argc, argv, &i);
             if (!v) return usage_error(c, cmd, "--set takes key.path=value");
-            if (sp_cfg_set(cfg, v, &c->err)) return sp_err_wrap(&c->err, "--set %s", v);
+            if (sp_cfg_set(cfg, v, &c->err)) return sp_err_wrap(&c->err, "--set");
             snprintf(sets + strlen(sets), sizeof sets - strlen(sets), " --set %s", v);
         } else if (!strncmp(argv[i], "--set=", 6)) {
-            if (sp_cfg_set(cfg, argv[i] + 6, &c->err))
-                return sp_err_wrap(&c->err, "--set %s", argv[i] + 6);
+            if (sp_cfg_set(cfg, argv[i] + 6, &c->err)) return sp_err_wrap(&c->err, "--set");
             snprintf(sets + strlen(sets), sizeof sets - strlen(sets), " --set %s", argv[i] + 6);
         } else if (steps && !strcmp(argv[i], "--steps")) {
             long long n;
@@ -158,7 +182,7 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
             if (!(*resume = opt_value(argc, argv, &i)))
                 return usage_error(c, cmd, "--resume takes auto or a checkpoint file");
         } else {
-            return usage_error(c, cmd, "unknown argument");
+            return unknown_arg(c, cmd, argv[i]);
         }
     }
     if (sp_cfg_validate(cfg, &c->err)) {
@@ -212,8 +236,6 @@ static int cmd_train(cli *c, int argc, char **argv) {
     if (!rc && force && resume)
         rc = usage_error(c, "train",
                          "--force starts the run over and --resume continues it: give one");
-    /* rank 0 looks at the directory; an input error is said there, once */
-    if (!rc && !resume && c->rank == 0) rc = sp_run_check_dir(cfg.run.out, force, &c->log, &c->err);
     if (c->rank == 0 && !rc) rc = sp_run_mkdirs(cfg.run.out, &c->err);
     if (c->rank == 0 && !rc) {
         char path[4200], when[32];
@@ -232,7 +254,7 @@ static int cmd_train(cli *c, int argc, char **argv) {
         MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
         if (code && !rc) rc = sp_err_set(&c->err, code, "%s", ""); /* said by rank 0 */
     }
-    if (!rc) rc = sp_train_run(&cfg, yaml, resume, MPI_COMM_WORLD, &c->log, &c->err);
+    if (!rc) rc = sp_train_run(&cfg, yaml, resume, force, MPI_COMM_WORLD, &c->log, &c->err);
     free(rest);
     free(yaml);
     sp_cfg_free(&cfg);
@@ -316,7 +338,7 @@ static int cmd_sample(cli *c, int argc, char **argv) {
             if (parse_double(v, &top_p) || !(top_p > 0 && top_p <= 1))
                 return usage_error(c, "sample", "--top-p P takes a number in (0, 1]");
         } else
-            return usage_error(c, "sample", "unknown or incomplete option");
+            return option_error(c, "sample", argv[i], "--prompt --tokens --temperature --seed");
     }
     if (c->rank != 0) return SP_OK;
     char ck[4400];
@@ -353,7 +375,7 @@ static int cmd_eval(cli *c, int argc, char **argv) {
         } else if (!strcmp(argv[i], "--batches") && (v = opt_value(argc, argv, &i))) {
             if (parse_long(v, 0, 1LL << 40, &nb)) return usage_error(c, "eval", "--batches N");
         } else
-            return usage_error(c, "eval", "unknown or incomplete option");
+            return option_error(c, "eval", argv[i], "--data --batches");
     }
     if (!data) return usage_error(c, "eval", "missing --data FILE");
     if (nb && nw) return usage_error(c, "eval", "--windows and --batches exclude each other");

@@ -13,7 +13,8 @@
 int64_t sp_grow_timing_tokens(double n_params, double total_tokens) {
     double c = 6.0 * n_params * total_tokens;
     if (!(c >= 1e20)) return -1;
-    return (int64_t)pow(10.0, 0.88 * log10(n_params) + 163.27 / log10(c) - 5.74);
+    /* the fit passes 2^63 tokens for models above ~1e20 parameters: clamp, do not wrap */
+    return sp_clamp_i64(pow(10.0, 0.88 * log10(n_params) + 163.27 / log10(c) - 5.74), 0, INT64_MAX);
 }
 
 /* at_tokens: auto; below the fit's range the base gets 10% of the token budget */
@@ -24,7 +25,7 @@ static int64_t auto_at_tokens(double n_params, double total_tokens, const sp_log
             "growth[%d].at_tokens = auto: the planned %.2e FLOPs are below the 1e20 the "
             "growth-timing fit covers; using 10%% of the token budget",
             e, 6.0 * n_params * total_tokens);
-    return (int64_t)(0.1 * total_tokens);
+    return sp_clamp_i64(0.1 * total_tokens, 0, INT64_MAX);
 }
 
 /* factor `auto`: 4, or the largest divisor of the depth after the event that is <= 4 */
@@ -54,7 +55,12 @@ static int undo_event(const sp_grow_event *r, const sp_spec *after, sp_spec *bef
                       const char *src, int e, sp_err *err) {
     *before = *after;
     if (r->kind == SP_GROW_DEPTH && !strcmp(r->op, "coalesce_depth")) {
-        before->n_layer = after->n_layer * r->factor; /* groups of `factor` blocks averaged */
+        /* groups of `factor` blocks averaged */
+        if (sp_mul_int(after->n_layer, r->factor, &before->n_layer))
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: growth[%d].factor: %d x the %d blocks after the event overflows "
+                              "the depth before it",
+                              src, e, r->factor, after->n_layer);
         return SP_OK;
     }
     if (r->kind == SP_GROW_DEPTH) {
@@ -82,7 +88,12 @@ static int undo_event(const sp_grow_event *r, const sp_spec *after, sp_spec *bef
 static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err) {
     const char *src = cfg->source ? cfg->source : "config";
     int n = gs->n;
-    int64_t tok_per_step = cfg->train.global_batch * cfg->model.seq_len;
+    int64_t tok_per_step;
+    if (sp_mul_i64(cfg->train.global_batch, cfg->model.seq_len, &tok_per_step) || tok_per_step < 1)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: train.global_batch x model.seq_len = %lld x %lld tokens per step is "
+                          "out of range",
+                          src, (long long)cfg->train.global_batch, (long long)cfg->model.seq_len);
     double total_tokens = (double)tok_per_step * (double)cfg->train.steps;
     sp_spec spec = target_spec(cfg);
     double n_target = (double)sp_spec_num_params(&spec);
@@ -102,6 +113,13 @@ static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *
         r->factor = g->factor != SP_CFG_AUTO ? (int)g->factor
                     : grows_depth            ? auto_factor(spec.n_layer)
                                              : 2;
+        /* an event that changes nothing would still relay the model out and reset what its
+         * policy says: refused, as factor 1 is by the config's range check */
+        if (r->factor < 2)
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: growth[%d].factor: auto finds no factor 2..4 dividing the depth "
+                              "%d it grows to",
+                              src, e, spec.n_layer);
         r->after = spec;
         if (undo_event(r, &spec, &r->before, src, e, err)) return err->code;
         spec = r->before;
@@ -118,7 +136,8 @@ static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *
             int64_t tok = g->at_tokens == SP_CFG_AUTO
                               ? auto_at_tokens(n_target, total_tokens, log, e)
                               : g->at_tokens;
-            r->step = (tok + tok_per_step - 1) / tok_per_step;
+            /* (tok + tok_per_step - 1) / tok_per_step overflows for a huge at_tokens */
+            r->step = sp_ceil_div_i64(tok, tok_per_step);
         }
         if (r->step > cfg->train.steps)
             sp_warn(log, "growth[%d] at step %lld comes after the last step (%lld): never applied",

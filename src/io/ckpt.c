@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -179,6 +180,8 @@ static int read_spec(hid_t g, sp_spec *s) {
     int64_t v[6];
     for (int i = 0; i < 6; i++)
         if (read_attr(g, k_spec_attrs[i].name, H5T_NATIVE_INT64, &v[i])) return -1;
+    /* saturated, not truncated: 2^32 + 32 must not read as 32 (sp_spec_check then names it) */
+    for (int i = 0; i < 6; i++) v[i] = v[i] > INT_MAX ? INT_MAX : v[i] < INT_MIN ? INT_MIN : v[i];
     *s = (sp_spec){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5]};
     return 0;
 }

@@ -24,6 +24,13 @@
 #include <string.h>
 
 #define INF HUGE_VAL
+/* Every integer key has a finite upper bound, so that no value is silently truncated where it is
+ * used as an int (d_model 4294967328 would otherwise train d_model 32): I32 for counts and sizes,
+ * and wider only for keys counted in 64 bits everywhere (at_tokens). unit_config checks it. */
+#define I32 2147483647.0
+#define I62 4611686018427387904.0
+/* path keys: PATH_MAX less room for the names sprout appends inside run.out */
+#define PATHLEN ((double)SP_CFG_PATH_MAX)
 #define ROW(s, n, off, t, d, lo, hi, lo_open, hi_open, ch)                                         \
     { #s, #n, t, lo_open, hi_open, off, d, lo, hi, ch }
 #define KEY(s, n, t, d, lo, hi, lo_open, hi_open, ch)                                              \
@@ -32,51 +39,52 @@
 #define KU64(s, n, d)         KEY(s, n, CFG_U64, d, 0, INF, 0, 0, NULL)
 #define KDBL(s, n, d, lo, hi, lo_open, hi_open)                                                    \
     KEY(s, n, CFG_DBL, d, lo, hi, lo_open, hi_open, NULL)
-#define KSTR(s, n, d, ch)  KEY(s, n, CFG_STR, d, 0, INF, 0, 0, ch)
-#define KASTR(s, n, d, hi) KEY(s, n, CFG_AUTOSTR, d, 1, hi, 0, 0, NULL)
+/* strings: [lo, hi] bounds the length in bytes */
+#define KSTR(s, n, d, hi, ch) KEY(s, n, CFG_STR, d, 0, hi, 0, 0, ch)
+#define KASTR(s, n, d, hi)    KEY(s, n, CFG_AUTOSTR, d, 1, hi, 0, 0, NULL)
 
 /* Rows of one section must be adjacent: each section becomes one libcyaml mapping. */
 const sp_cfg_key sp_cfg_keys[] = {
     KINT(model, vocab, "256", 1, 65536),
-    KINT(model, seq_len, "256", 1, INF),
-    KINT(model, d_model, "384", 1, INF),
-    KINT(model, n_head, "6", 1, INF),
-    KINT(model, d_ff, "0", 0, INF), /* 0 = 4*d_model */
-    KINT(model, n_layer, "6", 1, INF),
-    KSTR(data, train, "data/brown/train.bin", NULL),
-    KSTR(data, val, "data/brown/val.bin", NULL),
-    KINT(train, steps, "1000", 1, INF),
-    KINT(train, global_batch, "8", 1, INF),
-    KINT(train, micro_batch, "8", 1, INF),
+    KINT(model, seq_len, "256", 1, I32),
+    KINT(model, d_model, "384", 1, I32),
+    KINT(model, n_head, "6", 1, I32),
+    KINT(model, d_ff, "0", 0, I32), /* 0 = 4*d_model */
+    KINT(model, n_layer, "6", 1, I32),
+    KSTR(data, train, "data/brown/train.bin", PATHLEN, NULL),
+    KSTR(data, val, "data/brown/val.bin", PATHLEN, NULL),
+    KINT(train, steps, "1000", 1, I32),
+    KINT(train, global_batch, "8", 1, I32),
+    KINT(train, micro_batch, "8", 1, I32),
     KU64(train, seed, "1337"),
     KDBL(train, lr, "6.0e-4", 0, INF, 1, 0),
     KDBL(train, min_lr, "6.0e-5", 0, INF, 0, 0),
-    KINT(train, warmup_steps, "100", 0, INF),
-    KSTR(train, schedule, "cosine", "cosine|constant|linear|wsd"),
+    KINT(train, warmup_steps, "100", 0, I32),
+    KSTR(train, schedule, "cosine", 64, "cosine|constant|linear|wsd"),
     KDBL(train, decay_fraction, "0.2", 0, 1, 0, 0), /* wsd */
-    KSTR(train, decay_shape, "linear", "linear|sqrt"),
-    KINT(train, decay_start, "-1", -1, INF), /* wsd: -1 = steps - decay_fraction * steps */
+    KSTR(train, decay_shape, "linear", 64, "linear|sqrt"),
+    KINT(train, decay_start, "-1", -1, I32), /* wsd: -1 = steps - decay_fraction * steps */
     KDBL(train, weight_decay, "0.1", 0, INF, 0, 0),
     KDBL(train, beta1, "0.9", 0, 1, 0, 1),
     KDBL(train, beta2, "0.95", 0, 1, 0, 1),
     KDBL(train, eps, "1.0e-8", 0, INF, 1, 0),
     KDBL(train, grad_clip, "1.0", 0, INF, 0, 0), /* 0 = off */
-    KINT(eval, every, "100", 0, INF),            /* 0 = never */
-    KINT(eval, windows, "128", 0, INF),          /* 0 = every whole window of data.val */
-    KINT(eval, batches, "0", 0, INF), /* legacy: > 0 means batches x micro_batch windows */
-    KSTR(run, out, NULL, NULL),       /* default computed from the config's name: see cfg_reset */
+    KINT(eval, every, "100", 0, I32),            /* 0 = never */
+    KINT(eval, windows, "128", 0, I32),          /* 0 = every whole window of data.val */
+    KINT(eval, batches, "0", 0, I32),    /* legacy: > 0 means batches x micro_batch windows */
+    KSTR(run, out, NULL, PATHLEN, NULL), /* default computed from the config's name: cfg_reset */
     KINT(run, threads, "1", 1, 256),
-    KSTR(run, precision, "fp32", "fp32|bf16"),
-    KINT(run, log_every, "10", 1, INF),
+    KSTR(run, precision, "fp32", 64, "fp32|bf16"),
+    KINT(run, log_every, "10", 1, I32),
     KASTR(parallel, pipeline, "auto", 65536),
-    KSTR(parallel, schedule, "1f1b", "1f1b|gpipe"),
-    KINT(parallel, max_stage_mib, "1024", 1, INF),
-    KINT(checkpoint, every, "0", 0, INF), /* 0 = only at the end */
-    KINT(checkpoint, keep, "3", 1, INF),
-    KINT(vcycle, levels, "0", 0, 8),         /* 0 or 1 = no V-cycle */
-    KSTR(vcycle, coalesce, "both", NULL),    /* per level: width|depth|both, comma-separated */
-    KINT(vcycle, down_steps, "0", 0, INF),   /* 0 = 5% of train.steps per level */
-    KINT(vcycle, bottom_steps, "0", 0, INF), /* 0 = 50% of train.steps */
+    KSTR(parallel, schedule, "1f1b", 64, "1f1b|gpipe"),
+    KINT(parallel, max_stage_mib, "1024", 1, I32),
+    KINT(checkpoint, every, "0", 0, I32), /* 0 = only at the end */
+    KINT(checkpoint, keep, "3", 1, I32),
+    KINT(vcycle, levels, "0", 0, 8),           /* 0 or 1 = no V-cycle */
+    KSTR(vcycle, coalesce, "both", 256, NULL), /* per level: width|depth|both, comma-separated */
+    KINT(vcycle, down_steps, "0", 0, I32),     /* 0 = 5% of train.steps per level */
+    KINT(vcycle, bottom_steps, "0", 0, I32),   /* 0 = 50% of train.steps */
     KDBL(vcycle, alpha, "0.5", 0, 1, 0, 0),
     KDBL(vcycle, lr_scale, "4.0", 0, INF, 1, 0), /* peak LR x lr_scale^(level - 1) */
 };
@@ -86,15 +94,16 @@ const size_t sp_cfg_nkeys = N_KEYS;                         /* the raw structs b
 #define EROW(n, t, d, lo, hi, ch)                                                                  \
     ROW(growth, n, offsetof(sp_growth_event, n), t, d, lo, hi, 0, 0, ch)
 const sp_cfg_key sp_cfg_ev_keys[] = {
-    EROW(at_step, CFG_INT, "-1", -1, INF, NULL),       /* -1 = unset */
-    EROW(at_tokens, CFG_AUTOINT, "-1", -1, INF, NULL), /* -1 = unset, auto = -2 */
-    EROW(op, CFG_STR, "", 0, INF, NULL),               /* required: "" fails the check */
-    EROW(factor, CFG_AUTOINT, "2", 1, INF, NULL),      /* auto = -2 */
-    EROW(optimizer, CFG_STR, "copy", 0, INF, "copy|reset"),
-    EROW(lr, CFG_STR, "continue", 0, INF, "continue|rewarm"),
-    EROW(rewarm_steps, CFG_INT, "0", 0, INF, NULL),
+    EROW(at_step, CFG_INT, "-1", -1, I32, NULL),       /* -1 = unset */
+    EROW(at_tokens, CFG_AUTOINT, "-1", -1, I62, NULL), /* -1 = unset, auto = -2 */
+    EROW(op, CFG_STR, "", 0, 64, NULL),                /* required: "" fails the check */
+    /* auto = -2; 1 would be an event that changes nothing */
+    EROW(factor, CFG_AUTOINT, "2", 2, 65536, NULL),
+    EROW(optimizer, CFG_STR, "copy", 0, 64, "copy|reset"),
+    EROW(lr, CFG_STR, "continue", 0, 64, "continue|rewarm"),
+    EROW(rewarm_steps, CFG_INT, "0", 0, I32, NULL),
     EROW(pipeline, CFG_AUTOSTR, "auto", 1, 65536, NULL),
-    EROW(ramp_steps, CFG_INT, "100", 1, INF, NULL), /* random: branch scale 0 -> 1 */
+    EROW(ramp_steps, CFG_INT, "100", 1, I32, NULL), /* random: branch scale 0 -> 1 */
     EROW(noise, CFG_DBL, "0.01", 0, INF, NULL),     /* widen_direct: uneven split */
 };
 #define N_EV (sizeof sp_cfg_ev_keys / sizeof sp_cfg_ev_keys[0])
@@ -129,9 +138,11 @@ static int parse_i64(const char *s, int64_t *v) {
 }
 
 static void describe_range(const sp_cfg_key *k, char *buf, size_t n) {
-    int w = snprintf(buf, n, "must be %s %g", k->lo_open ? ">" : ">=", k->lo);
+    /* integer bounds print in full (2147483647, not 2.14748e+09) */
+    int prec = k->type == CFG_DBL ? 6 : 19;
+    int w = snprintf(buf, n, "must be %s %.*g", k->lo_open ? ">" : ">=", prec, k->lo);
     if (k->hi != INF && w > 0 && (size_t)w < n)
-        snprintf(buf + w, n - (size_t)w, " and %s %g", k->hi_open ? "<" : "<=", k->hi);
+        snprintf(buf + w, n - (size_t)w, " and %s %.*g", k->hi_open ? "<" : "<=", prec, k->hi);
 }
 
 static int out_of_range(const sp_cfg_key *k, double x) {
@@ -139,7 +150,48 @@ static int out_of_range(const sp_cfg_key *k, double x) {
            (k->hi_open ? x >= k->hi : x > k->hi);
 }
 
+/* A value as it may appear in a one-line message: at most 48 bytes of it, control characters
+ * escaped, "..." when cut. A 10 MB value or one with a newline must not become the message. */
+const char *sp_cfg_quote(const char *s, char *buf, size_t n) {
+    size_t w = 0, i = 0;
+    for (; s[i] && i < 48 && w + 5 < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            w += (size_t)snprintf(buf + w, n - w, "\\x%02x", c);
+        else
+            buf[w++] = (char)c;
+    }
+    if (s[i] && w + 4 < n) memcpy(buf + w, "...", 3), w += 3;
+    buf[w] = 0;
+    return buf;
+}
+
+/* Offset of the first byte that is not part of well-formed UTF-8 (no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or -1 when s is well-formed. */
+static long utf8_error(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    for (size_t i = 0; s[i];) {
+        unsigned c = s[i];
+        int len = c < 0x80             ? 1
+                  : (c & 0xe0) == 0xc0 ? 2
+                  : (c & 0xf0) == 0xe0 ? 3
+                  : (c & 0xf8) == 0xf0 ? 4
+                                       : 0;
+        if (!len || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4)) return (long)i;
+        for (int j = 1; j < len; j++)
+            if ((s[i + j] & 0xc0) != 0x80) return (long)i;
+        if (len == 3 && ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0)))
+            return (long)i;
+        if (len == 4 && ((c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90)))
+            return (long)i;
+        i += (size_t)len;
+    }
+    return -1;
+}
+
 static int bad_value(const sp_cfg_key *k, const char *path, const char *text, sp_err *err) {
+    char q[200];
+    sp_cfg_quote(text, q, sizeof q);
     if (k->choices) {
         char ch[128];
         size_t w = 0;
@@ -149,11 +201,32 @@ static int bad_value(const sp_cfg_key *k, const char *path, const char *text, sp
             else
                 ch[w++] = *p;
         ch[w] = 0;
-        return sp_err_set(err, SP_EINPUT, "%s: invalid value '%s' (expected one of %s)", path, text,
+        return sp_err_set(err, SP_EINPUT, "%s: invalid value '%s' (expected one of %s)", path, q,
                           ch);
     }
-    return sp_err_set(err, SP_EINPUT, "%s: invalid value '%s' (expected %s)", path, text,
+    return sp_err_set(err, SP_EINPUT, "%s: invalid value '%s' (expected %s)", path, q,
                       sp_cfg_type_desc(k));
+}
+
+/* Strings are stored in every checkpoint as YAML, which must be UTF-8 (a checkpoint whose config
+ * does not parse cannot be sampled or evaluated), and are printed in one-line messages: both
+ * are checked here, with the length, so that no key takes a value sprout would truncate. */
+static int check_text(const sp_cfg_key *k, const char *s, const char *path, sp_err *err) {
+    size_t n = strlen(s);
+    if ((double)n > k->hi)
+        return sp_err_set(err, SP_EINPUT, "%s: the value is %zu bytes long (at most %.0f)", path, n,
+                          k->hi);
+    long bad = utf8_error(s);
+    if (bad >= 0)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: byte 0x%02x at offset %ld is not valid UTF-8 (the config is stored "
+                          "as YAML text in every checkpoint)",
+                          path, (unsigned char)s[bad], bad);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return sp_err_set(err, SP_EINPUT, "%s: control character 0x%02x at offset %zu", path,
+                              (unsigned char)s[i], i);
+    return SP_OK;
 }
 
 /* text -> value with k's type, no range check (defaults like op "" are placeholders) */
@@ -207,6 +280,8 @@ int sp_cfg_check_val(const sp_cfg_key *k, const sp_cfg_val *v, const char *path,
     case CFG_U64:
         return SP_OK;
     case CFG_DBL:
+        if (!isfinite(v->d))
+            return sp_err_set(err, SP_EINPUT, "%s: %g is not a finite number", path, v->d);
         if (out_of_range(k, v->d))
             return sp_err_set(err, SP_EINPUT, "%s: %g is out of range (%s)", path, v->d, range);
         return SP_OK;
@@ -219,6 +294,7 @@ int sp_cfg_check_val(const sp_cfg_key *k, const sp_cfg_val *v, const char *path,
     }
     default:
         if (!v->s || !*v->s) return sp_err_set(err, SP_EINPUT, "%s: must not be empty", path);
+        if (check_text(k, v->s, path, err)) return err->code;
         if (k->choices) {
             size_t n = strlen(v->s);
             for (const char *c = k->choices; c;) {
@@ -406,7 +482,7 @@ static int build_schema(schema *s, sp_err *err) {
     g->value.flags = CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL; /* `growth:` = empty */
     g->value.data_size = sizeof(raw_event);
     g->value.sequence.entry = &s->ev_value;
-    g->value.sequence.max = CYAML_UNLIMITED;
+    g->value.sequence.max = SP_CFG_MAX_EVENTS; /* libcyaml stops at once on a longer list */
     s->top.type = CYAML_MAPPING;
     s->top.flags = CYAML_FLAG_POINTER;
     s->top.data_size = sizeof(raw_doc);
@@ -535,6 +611,11 @@ static int yaml_error(const ylog *l, cyaml_err_t rc, const char *text, size_t le
                                                     : "a mapping",
                           g);
     }
+    unsigned most;
+    if (sscanf(msg, "Excessive entries (%u max)", &most) == 1)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: growth: more than %u events; at most %u are supported", src, most,
+                          most);
     if (sscanf(msg, "Mapping field already seen: %159[^\n]", what) == 1)
         return sp_err_set(err, SP_EINPUT, "%s: duplicate key '%s'", loc, *path ? path : what);
     if (!strncmp(msg, "libyaml: ", 9))

@@ -12,9 +12,13 @@
 
 int sp_cfg_set(sp_config *cfg, const char *assignment, sp_err *err) {
     const char *eq = strchr(assignment, '=');
-    char path[160];
-    if (!eq || eq == assignment || (size_t)(eq - assignment) >= sizeof path)
-        return sp_err_set(err, SP_EINPUT, "expected key.path=value, got '%s'", assignment);
+    char path[160], q[200];
+    if (!eq || eq == assignment)
+        return sp_err_set(err, SP_EINPUT, "expected key.path=value, got '%s'",
+                          sp_cfg_quote(assignment, q, sizeof q));
+    if ((size_t)(eq - assignment) >= sizeof path) /* longer than any key */
+        return sp_err_set(err, SP_EINPUT, "unknown key '%s'",
+                          sp_cfg_quote(assignment, q, sizeof q));
     memcpy(path, assignment, (size_t)(eq - assignment));
     path[eq - assignment] = 0;
     const char *value = eq + 1;
@@ -30,14 +34,14 @@ int sp_cfg_set(sp_config *cfg, const char *assignment, sp_err *err) {
         if (strncmp(path, "growth[", 7) || end == path + 7 || strncmp(end, "].", 2))
             return sp_err_set(err, SP_EINPUT,
                               "%s: --set takes growth=[] (clear the list) or growth[i].key=value",
-                              path);
+                              sp_cfg_quote(path, q, sizeof q));
         if (e < 0 || e >= (long)cfg->growth_count)
             return sp_err_set(err, SP_EINPUT, "%s: the config has %u growth event(s)", path,
                               cfg->growth_count);
         base = &cfg->growth[e];
     }
     const sp_cfg_key *k = sp_cfg_lookup(path);
-    if (!k) return sp_err_set(err, SP_EINPUT, "unknown key '%s'", path);
+    if (!k) return sp_err_set(err, SP_EINPUT, "unknown key '%s'", sp_cfg_quote(path, q, sizeof q));
     sp_cfg_val v;
     if (sp_cfg_parse_val(k, value, &v, path, err)) return err->code;
     return sp_cfg_put_val(base, k, &v, err);
@@ -155,6 +159,18 @@ int sp_cfg_validate(const sp_config *cfg, sp_err *err) {
             err, SP_EINPUT,
             "%s: train.global_batch: %lld is not a multiple of train.micro_batch = %lld", src,
             (long long)t->global_batch, (long long)t->micro_batch);
+    /* the run's token count is int64_t arithmetic everywhere (schedule, train state) */
+    int64_t tokens;
+    if (sp_mul_i64(t->global_batch, cfg->model.seq_len, &tokens) ||
+        sp_mul_i64(tokens, t->steps, &tokens))
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: train.steps: %lld steps of train.global_batch x model.seq_len = "
+                          "%lld x %lld tokens exceed 2^63 tokens",
+                          src, (long long)t->steps, (long long)t->global_batch,
+                          (long long)cfg->model.seq_len);
+    if (cfg->growth_count > SP_CFG_MAX_EVENTS)
+        return sp_err_set(err, SP_EINPUT, "%s: growth: %u events; at most %d are supported", src,
+                          cfg->growth_count, SP_CFG_MAX_EVENTS);
     int all_steps = 1;
     for (unsigned e = 0; e < cfg->growth_count; e++) {
         const sp_growth_event *g = &cfg->growth[e];

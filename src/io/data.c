@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Tokens are used straight from the mapping, which holds little-endian uint16. */
+/* Tokens are used straight from the file's bytes, which hold little-endian uint16. */
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "sprout token files are little-endian and are mapped directly: big-endian hosts unsupported"
+#error "sprout token files are little-endian and are read directly: big-endian hosts unsupported"
 #endif
 
 static uint32_t get_u32(const unsigned char *p) {
@@ -68,11 +68,57 @@ static int check_header(const unsigned char *h, size_t len, const char *path, ui
     return SP_OK;
 }
 
+/* The file is read into private memory at open instead of being mapped. A mapping of a file
+ * that is changed underneath is unsafe either way: truncate the file (or `cp` over it, which
+ * truncates first) and the next window read is a SIGBUS; rewrite it in place and the tokens
+ * change after the vocab check (MAP_PRIVATE copies only pages this process writes), so an
+ * embedding row past the table would be read. A private copy is immune: the run goes on with
+ * the tokens it validated, whatever happens to the file. It costs the file's size per rank
+ * (2 bytes a token: 1 GiB holds 512M tokens, far above the corpora sprout targets), and the step
+ * path reads it exactly as it read the mapping, with no page faults inside a step. */
+static void *read_whole(int fd, size_t len, const char *path, sp_err *err) {
+    size_t cap = len ? len : 1;
+    void *buf = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) {
+        sp_err_set(err, SP_ERUNTIME, "%s: out of memory reading %zu bytes", path, len);
+        return NULL;
+    }
+    madvise(buf, cap, MADV_HUGEPAGE); /* windows are read at random: fewer TLB misses */
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            if (r < 0)
+                sp_err_set(err, SP_EINPUT, "%s: read failed: %s", path, strerror(errno));
+            else /* shrunk between fstat and read */
+                sp_err_set(err, SP_EINPUT, "%s: changed while being read (%zu of %zu bytes)", path,
+                           got, len);
+            munmap(buf, cap);
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    return buf;
+}
+
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "something else";
+}
+
 int sp_data_open(sp_tokens *t, const char *path, sp_err *err) {
     memset(t, 0, sizeof *t);
     if (strlen(path) >= sizeof t->path)
-        return sp_err_set(err, SP_EINPUT, "%.200s...: path too long", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+        return sp_err_set(err, SP_EINPUT, "%.200s...: path is %zu bytes long (at most %zu)", path,
+                          strlen(path), sizeof t->path - 1);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; a
+     * regular file ignores the flag */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return sp_err_set(err, SP_EINPUT, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {
@@ -82,7 +128,8 @@ int sp_data_open(sp_tokens *t, const char *path, sp_err *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return sp_err_set(err, SP_EINPUT, "%s: not a regular file", path);
+        return sp_err_set(err, SP_EINPUT, "%s: is %s, not a regular file", path,
+                          file_kind(st.st_mode));
     }
     size_t len = (size_t)st.st_size;
     if (len < SP_TOK_HEADER) {
@@ -91,20 +138,18 @@ int sp_data_open(sp_tokens *t, const char *path, sp_err *err) {
                           "%s: too short for a token file (%zu bytes, the header alone is %d)",
                           path, len, SP_TOK_HEADER);
     }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (map == MAP_FAILED)
-        return sp_err_set(err, SP_EINPUT, "%s: cannot map: %s", path, strerror(e));
+    void *buf = read_whole(fd, len, path, err);
+    close(fd);
+    if (!buf) return err->code;
 
     uint32_t vocab = 0, tokenizer = 0;
     uint64_t count = 0;
-    int rc = check_header(map, len, path, &vocab, &count, &tokenizer, err);
+    int rc = check_header(buf, len, path, &vocab, &count, &tokenizer, err);
     if (rc != SP_OK) {
-        munmap(map, len);
+        munmap(buf, len);
         return rc;
     }
-    const uint16_t *tok = (const uint16_t *)((const unsigned char *)map + SP_TOK_HEADER);
+    const uint16_t *tok = (const uint16_t *)((const unsigned char *)buf + SP_TOK_HEADER);
     /* one branch-free max pass (vectorises); locate the culprit only on failure */
     uint16_t mx = 0;
     for (uint64_t i = 0; i < count; i++) mx = tok[i] > mx ? tok[i] : mx;
@@ -113,23 +158,31 @@ int sp_data_open(sp_tokens *t, const char *path, sp_err *err) {
         while ((uint32_t)tok[i] < vocab) i++;
         sp_err_set(err, SP_EINPUT, "%s: token %u at position %llu is >= vocab %u", path,
                    (unsigned)tok[i], (unsigned long long)i, vocab);
-        munmap(map, len);
+        munmap(buf, len);
         return SP_EINPUT;
     }
-    /* training reads windows at random: tell the kernel not to read ahead sequentially */
-    madvise(map, len, MADV_RANDOM);
     t->tok = tok;
     t->n = count;
     t->vocab = vocab;
     t->tokenizer = tokenizer;
-    t->map = map;
-    t->map_len = len;
+    t->buf = buf;
+    t->buf_len = len;
     snprintf(t->path, sizeof t->path, "%s", path);
+    t->dev = (uint64_t)st.st_dev, t->ino = (uint64_t)st.st_ino, t->size = (uint64_t)st.st_size;
+    t->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     return SP_OK;
 }
 
+int sp_data_changed(const sp_tokens *t) {
+    struct stat st;
+    if (stat(t->path, &st) != 0) return 1;
+    return (uint64_t)st.st_dev != t->dev || (uint64_t)st.st_ino != t->ino ||
+           (uint64_t)st.st_size != t->size ||
+           (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != t->mtime_ns;
+}
+
 void sp_data_close(sp_tokens *t) {
-    if (t->map) munmap(t->map, t->map_len);
+    if (t->buf) munmap(t->buf, t->buf_len);
     memset(t, 0, sizeof *t);
 }
 
@@ -143,7 +196,7 @@ int sp_data_check_vocab(const sp_tokens *t, int64_t model_vocab, sp_err *err) {
 int sp_data_check_context(const sp_tokens *t, int T, sp_err *err) {
     if (T < 1 || t->n < (uint64_t)T + 1)
         return sp_err_set(err, SP_EINPUT,
-                          "%s: %llu tokens are too few for context %d (need at least %lld)",
+                          "%s: %llu tokens are too few for model.seq_len = %d (need at least %lld)",
                           t->path, (unsigned long long)t->n, T, (long long)T + 1);
     return SP_OK;
 }

@@ -3,6 +3,7 @@
 #include "sprout/kernels.h"
 #include "sprout/model.h"
 
+#include <stdint.h>
 #include <string.h>
 
 typedef struct carve {
@@ -17,8 +18,7 @@ static float *take(carve *c, size_t n) {
 }
 
 /* Run twice: once with base NULL to size, once to assign. */
-static void carve_acts(sp_acts *a, const sp_model *m, carve *c) {
-    const sp_spec *s = &m->spec;
+static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, carve *c) {
     size_t N = (size_t)a->B * a->T, C = s->d_model, F = s->d_ff, nb = (size_t)a->nb;
     a->x = take(c, (nb + 1) * N * C);
     a->ln1 = take(c, nb * N * C);
@@ -33,7 +33,7 @@ static void carve_acts(sp_acts *a, const sp_model *m, carve *c) {
     a->ln2_rstd = take(c, nb * N);
     a->fch = take(c, nb * N * F);
     a->fchg = take(c, nb * N * F);
-    size_t nh = m->has_head ? 1 : 0;
+    size_t nh = has_head ? 1 : 0;
     a->lnf = take(c, nh * N * C);
     a->lnf_mean = take(c, nh * N);
     a->lnf_rstd = take(c, nh * N);
@@ -45,13 +45,32 @@ int sp_acts_create(sp_acts *a, const sp_model *m, int B, int T, sp_err *err) {
     memset(a, 0, sizeof *a);
     a->B = B, a->T = T, a->nb = m->hi - m->lo;
     carve c = {0};
-    carve_acts(a, m, &c);
+    carve_acts(a, &m->spec, m->has_head, &c);
     a->bytes = c.used * sizeof(float);
     c.base = sp_alloc_big(a->bytes, err);
     if (!c.base) return err->code;
     c.used = 0;
-    carve_acts(a, m, &c);
+    carve_acts(a, &m->spec, m->has_head, &c);
     return SP_OK;
+}
+
+/* Every buffer carved for a stage is at most (nb + 1) x B x T x the widest per-token row (3C, F,
+ * the vocab, or n_head x T attention scores), and there are fewer than 24 of them. When that bound
+ * passes 2^60 bytes the size_t products would overflow: the answer is then SIZE_MAX. */
+static int sizes_overflow(const sp_spec *s, int nb, int B, int T) {
+    double w = 3.0 * s->d_model;
+    if (s->d_ff > w) w = s->d_ff;
+    if (s->vocab > w) w = s->vocab;
+    if ((double)s->n_head * T > w) w = (double)s->n_head * T;
+    return 24.0 * 4.0 * ((double)nb + 1) * B * (double)T * w >= 0x1p60;
+}
+
+size_t sp_acts_bytes(const sp_spec *s, int nb, int has_head, int B, int T) {
+    if (sizes_overflow(s, nb, B, T)) return SIZE_MAX;
+    sp_acts a = {.B = B, .T = T, .nb = nb};
+    carve c = {0};
+    carve_acts(&a, s, has_head, &c);
+    return c.used * sizeof(float);
 }
 
 void sp_acts_free(sp_acts *a) {
@@ -59,8 +78,7 @@ void sp_acts_free(sp_acts *a) {
     memset(a, 0, sizeof *a);
 }
 
-static void carve_scratch(sp_scratch *s, const sp_model *m, int B, int T, carve *c) {
-    const sp_spec *sp = &m->spec;
+static void carve_scratch(sp_scratch *s, const sp_spec *sp, int has_head, int B, int T, carve *c) {
     size_t N = (size_t)B * T, C = sp->d_model, F = sp->d_ff;
     s->dres = take(c, N * C);
     s->dln = take(c, N * C);
@@ -69,19 +87,27 @@ static void carve_scratch(sp_scratch *s, const sp_model *m, int B, int T, carve 
     s->dfch = take(c, N * F);
     s->dfchg = take(c, N * F);
     s->datt = take(c, sp_attention_scratch_floats(T, sp->n_head));
-    s->dprobs = take(c, m->has_head ? N * sp->vocab : 0);
+    s->dprobs = take(c, has_head ? N * sp->vocab : 0);
 }
 
 int sp_scratch_create(sp_scratch *s, const sp_model *m, int B, int T, sp_err *err) {
     memset(s, 0, sizeof *s);
     carve c = {0};
-    carve_scratch(s, m, B, T, &c);
+    carve_scratch(s, &m->spec, m->has_head, B, T, &c);
     s->bytes = c.used * sizeof(float);
     c.base = sp_alloc_big(s->bytes, err);
     if (!c.base) return err->code;
     c.used = 0;
-    carve_scratch(s, m, B, T, &c);
+    carve_scratch(s, &m->spec, m->has_head, B, T, &c);
     return SP_OK;
+}
+
+size_t sp_scratch_bytes(const sp_spec *s, int has_head, int B, int T) {
+    if (sizes_overflow(s, 1, B, T)) return SIZE_MAX;
+    sp_scratch x;
+    carve c = {0};
+    carve_scratch(&x, s, has_head, B, T, &c);
+    return c.used * sizeof(float);
 }
 
 void sp_scratch_free(sp_scratch *s) {

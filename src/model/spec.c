@@ -3,15 +3,35 @@
 
 #include <stdio.h>
 
+/* Parameters above 2^40 (4 TiB of weights per arena) are refused, so that every slab size and
+ * offset computed from a spec fits size_t with room to spare, whatever a config or a checkpoint
+ * says. The sum is taken in double: it cannot overflow. */
+#define MAX_PARAMS 0x1p40
+
 int sp_spec_check(const sp_spec *s, sp_err *err) {
+    /* each check names the field it is about: a crafted checkpoint may break any one of them */
     if (s->vocab < 1 || s->vocab > 65536)
-        return sp_err_set(err, SP_EINPUT, "model.vocab: %d out of range 1..65536", s->vocab);
-    if (s->seq_len < 1) return sp_err_set(err, SP_EINPUT, "model.seq_len must be positive");
-    if (s->d_model < 1 || s->n_head < 1 || s->d_model % s->n_head)
+        return sp_err_set(err, SP_EINPUT, "model.vocab: %d is out of range 1..65536", s->vocab);
+    if (s->seq_len < 1)
+        return sp_err_set(err, SP_EINPUT, "model.seq_len: %d must be positive", s->seq_len);
+    if (s->d_model < 1)
+        return sp_err_set(err, SP_EINPUT, "model.d_model: %d must be positive", s->d_model);
+    if (s->n_head < 1)
+        return sp_err_set(err, SP_EINPUT, "model.n_head: %d must be positive", s->n_head);
+    if (s->d_model % s->n_head)
         return sp_err_set(err, SP_EINPUT, "model.n_head: %d does not divide model.d_model = %d",
                           s->n_head, s->d_model);
-    if (s->d_ff < 1) return sp_err_set(err, SP_EINPUT, "model.d_ff must be positive");
-    if (s->n_layer < 0) return sp_err_set(err, SP_EINPUT, "model.n_layer must be >= 0");
+    if (s->d_ff < 1) return sp_err_set(err, SP_EINPUT, "model.d_ff: %d must be positive", s->d_ff);
+    if (s->n_layer < 0)
+        return sp_err_set(err, SP_EINPUT, "model.n_layer: %d must be >= 0", s->n_layer);
+    double C = s->d_model, F = s->d_ff;
+    double n = (double)s->n_layer * (4 * C * C + 2 * C * F + 9 * C + F) +
+               ((double)s->vocab + s->seq_len + 2) * C;
+    if (n > MAX_PARAMS)
+        return sp_err_set(err, SP_EINPUT,
+                          "model: %.3g parameters (d_model %d, d_ff %d, n_layer %d) is more than "
+                          "the 2^40 sprout supports",
+                          n, s->d_model, s->d_ff, s->n_layer);
     return SP_OK;
 }
 

@@ -1,6 +1,8 @@
 /* The pp x dp rank grid and its communicators. */
 #include "sprout/grid.h"
 
+#include <math.h>
+
 void sp_grid_stage_range(int n_layer, int pp, int s, int *lo, int *hi) {
     int base = n_layer / pp, rem = n_layer % pp;
     *lo = s * base + (s < rem ? s : rem);
@@ -15,8 +17,8 @@ double sp_grid_stage_mib(const sp_spec *spec, int pp) {
     return floats * 4.0 * sizeof(float) / 1048576.0;
 }
 
-int sp_grid_choose_pp(const sp_spec *spec, int world, int requested, int64_t max_stage_mib, int *pp,
-                      sp_err *err) {
+int sp_grid_choose_pp(const sp_spec *spec, int world, int requested, int64_t max_stage_mib,
+                      sp_stage_mib_fn mib, const void *ctx, int *pp, sp_err *err) {
     if (requested > 0) {
         if (requested > spec->n_layer)
             return sp_err_set(err, SP_EINPUT,
@@ -26,20 +28,33 @@ int sp_grid_choose_pp(const sp_spec *spec, int world, int requested, int64_t max
             return sp_err_set(err, SP_EINPUT,
                               "parallel.pipeline = %d does not divide the %d MPI ranks", requested,
                               world);
+        /* checked before anything is allocated: the alternative is an out-of-memory error in
+         * the middle of start-up, or the kernel's OOM killer */
+        double need = mib ? mib(spec, requested, ctx) : sp_grid_stage_mib(spec, requested);
+        if (need > (double)max_stage_mib)
+            return sp_err_set(err, SP_EINPUT,
+                              "parallel.pipeline = %d: a stage needs %.0f MiB (weights, optimizer "
+                              "state, activations), more than parallel.max_stage_mib = %lld",
+                              requested, need, (long long)max_stage_mib);
         *pp = requested;
         return SP_OK;
     }
+    double least = HUGE_VAL;
+    int at = 1;
     for (int p = 1; p <= world && p <= (spec->n_layer > 0 ? spec->n_layer : 1); p++) {
-        if (world % p == 0 && sp_grid_stage_mib(spec, p) <= (double)max_stage_mib) {
+        if (world % p) continue;
+        double need = mib ? mib(spec, p, ctx) : sp_grid_stage_mib(spec, p);
+        if (need <= (double)max_stage_mib) {
             *pp = p;
             return SP_OK;
         }
+        if (need < least) least = need, at = p;
     }
     return sp_err_set(err, SP_EINPUT,
                       "parallel.pipeline = auto: no stage count dividing %d ranks keeps a stage "
-                      "within parallel.max_stage_mib = %lld (one block needs %.0f MiB)",
-                      world, (long long)max_stage_mib,
-                      (double)sp_spec_block_numel(spec) * 16.0 / 1048576.0);
+                      "within parallel.max_stage_mib = %lld (the smallest needs %.0f MiB, at "
+                      "pp = %d)",
+                      world, (long long)max_stage_mib, least, at);
 }
 
 int sp_grid_create(sp_grid *g, MPI_Comm world, int pp, int n_layer, sp_err *err) {

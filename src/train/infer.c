@@ -3,6 +3,7 @@
 #include "sprout/train.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,8 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
     if (sp_cfg_set(cfg, comm == MPI_COMM_SELF ? "parallel.pipeline=1" : "parallel.pipeline=auto",
                    err))
         return err->code;
+    /* one process must hold the whole model, whatever budget the training's stages had */
+    if (comm == MPI_COMM_SELF) cfg->parallel.max_stage_mib = INT32_MAX;
     if (mb > 0) cfg->train.micro_batch = mb;
     cfg->train.global_batch = cfg->train.micro_batch * world;
     sp_spec fs;

@@ -160,8 +160,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
             "%.1f ms, %.1f MB moved; %.2f s with the evaluations)",
             e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, before.d_model,
             s->d_model, pp0, dp0, tr->grid.pp, tr->dp, val_set(set, sizeof set, eval_windows),
-            loss0, loss1, tr->flops_per_token / 1e6, cost[0], (double)moved / 1e6,
-            sp_now() - t0);
+            loss0, loss1, tr->flops_per_token / 1e6, cost[0], (double)moved / 1e6, sp_now() - t0);
     /* reduction order can change with the layout: equal to float rounding, not bit for bit */
     if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op) &&
         fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
@@ -196,11 +195,22 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     return SP_OK;
 }
 
-int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg,
+int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg, int force,
                  MPI_Comm comm, const sp_log *log, sp_err *err) {
     sp_trainer tr;
+    /* the run directory is locked before anything in it is read (a checkpoint to resume from)
+     * or written; rank 0 holds the lock for the whole run */
+    int rank, lock_fd = -1, rc = SP_OK;
+    MPI_Comm_rank(comm, &rank);
+    if (rank == 0) rc = sp_rundir_lock(cfg->run.out, &lock_fd, err);
+    /* an existing run is continued (--resume) or started over (--force), never overwritten by
+     * accident; checked under the lock, so that --force cannot remove a running run's files */
+    if (!rc && rank == 0 && !resume_arg) rc = sp_run_check_dir(cfg->run.out, force, log, err);
+    if (rc && rank == 0) sp_rundir_unlock(lock_fd);
+    MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+    if (rc) return rank == 0 ? rc : sp_err_set(err, rc, "run.out refused on rank 0");
     /* the weights are drawn only when no checkpoint provides them */
-    int rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
+    rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
     /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
     int loaded = 0;
     if (!rc) rc = sp_resume(&tr, resume_arg, config_yaml, &loaded, log, err);
@@ -220,6 +230,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         if (!rc) rc = sp_err_set(err, SP_ERUNTIME, "set-up failed on another rank");
         sp_metrics_close(&mx);
         sp_trainer_free(&tr);
+        sp_rundir_unlock(lock_fd);
         return rc;
     }
 
@@ -321,6 +332,13 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     }
     sigaction(SIGUSR1, &old_usr1, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    /* the run read its data into memory at start: say so if the files changed since */
+    for (int f = 0; f < 2; f++)
+        if (sp_data_changed(f ? &tr.val : &tr.train))
+            sp_warn(log,
+                    "%s: %s changed on disk during the run; the run used the tokens it read at "
+                    "start, a resume will read the file as it is now",
+                    f ? "data.val" : "data.train", f ? cfg->data.val : cfg->data.train);
     if (!rc) {
         if (isfinite(last_val))
             sp_info(log, "done: %lld steps, val loss %.4f, %.1f s", (long long)tr.st.step, last_val,
@@ -330,5 +348,6 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     }
     sp_metrics_close(&mx);
     sp_trainer_free(&tr);
+    sp_rundir_unlock(lock_fd);
     return rc;
 }

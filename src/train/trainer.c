@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,30 +49,67 @@ int sp_trainer_pipeline_at(const sp_trainer *tr, int k) {
     return k > 0 ? tr->gs.ev[k - 1].pipeline : sp_cfg_pipeline(tr->cfg);
 }
 
-/* Checks up front that the layout after every growth event exists, so that a bad `pipeline`
- * stops the run at start with the event's key named, not half-way through training. */
-static int check_growth_layouts(const sp_trainer *tr, sp_err *err) {
-    for (int k = 1; k <= tr->gs.n; k++) {
+/* MiB of the largest stage of `spec` on pp stages, as sp_trainer_layout_create would allocate
+ * it: the arenas (4, or 1 for inference), each activation slot the schedule holds at once, the
+ * scratch, the message buffers and the schedule itself. Counted before anything is allocated,
+ * so that parallel.max_stage_mib bounds what a rank really takes (activations dominate for long
+ * sequences) and too large a model or sequence is refused as input, not met as an
+ * out-of-memory error half-way through start-up. */
+static double stage_mib(const sp_spec *spec, int pp, const void *ctx) {
+    const sp_trainer *tr = ctx;
+    int dp = tr->world / pp;
+    int64_t per = (int64_t)dp * tr->mb, gb = tr->cfg->train.global_batch;
+    double n_micro = (double)((gb + per - 1) / per); /* a remainder is refused later */
+    double arenas = (tr->flags & SP_TRAINER_INFER) ? 1 : 4, worst = 0;
+    double block = (double)sp_spec_block_numel(spec), global = (double)sp_spec_global_numel(spec);
+    int gpipe = !strcmp(tr->cfg->parallel.schedule, "gpipe");
+    for (int st = 0; st < pp; st++) {
+        int lo, hi, head = st == pp - 1;
+        sp_grid_stage_range(spec->n_layer, pp, st, &lo, &hi);
+        /* the schedule's peak of live micro-batches (unit_schedule checks it): all of them for
+         * GPipe, pp - stage for 1F1B */
+        double slots = gpipe ? n_micro : fmin(n_micro, (double)(pp - st));
+        double w = (st == 0 || head ? global : 0) + (hi - lo) * block;
+        double bytes = arenas * 4.0 * w;
+        bytes += slots * (double)sp_acts_bytes(spec, hi - lo, head, tr->mb, tr->T);
+        bytes += (double)sp_scratch_bytes(spec, head, tr->mb, tr->T);
+        /* inp, tgt (int32) and gsend, grecv (floats of [mb, T, C]) per slot */
+        bytes += slots * (double)tr->mb * tr->T * (8.0 + 8.0 * spec->d_model);
+        bytes += 6.0 * n_micro * sizeof(sp_action);
+        if (bytes > worst) worst = bytes;
+    }
+    return worst / 1048576.0;
+}
+
+/* Checks up front that the layout of every growth stage exists (k = 0: before the first event),
+ * so that a bad `pipeline` stops the run at start with the event's key named, not half-way
+ * through training; each stage within `budget` MiB (INT64_MAX: the shapes only). */
+static int check_layouts(const sp_trainer *tr, int64_t budget, sp_err *err) {
+    for (int k = 0; k <= tr->gs.n; k++) {
         sp_spec s = sp_grow_spec_at(tr->cfg, &tr->gs, k);
         int req = sp_trainer_pipeline_at(tr, k), pp;
-        if (req > s.n_layer)
+        if (sp_spec_check(&s, err))
+            return k ? sp_err_wrap(err, "growth[%d]: the model after it", k - 1) : err->code;
+        if (k > 0 && req > s.n_layer)
             return sp_err_set(err, SP_EINPUT,
                               "growth[%d].pipeline = %d is larger than the %d blocks after the "
                               "event",
                               k - 1, req, s.n_layer);
-        if (req > 0 && tr->world % req)
+        if (k > 0 && req > 0 && tr->world % req)
             return sp_err_set(err, SP_EINPUT,
                               "growth[%d].pipeline = %d does not divide the %d MPI ranks", k - 1,
                               req, tr->world);
-        if (sp_grid_choose_pp(&s, tr->world, req, tr->cfg->parallel.max_stage_mib, &pp, err))
-            return sp_err_wrap(err, "growth[%d]", k - 1);
+        if (sp_grid_choose_pp(&s, tr->world, req, budget, stage_mib, tr, &pp, err))
+            return k ? sp_err_wrap(err, "growth[%d]", k - 1) : err->code;
         int64_t per = (int64_t)(tr->world / pp) * tr->mb;
+        char pre[32] = "";
+        if (k) snprintf(pre, sizeof pre, "growth[%d]: ", k - 1);
         if (tr->cfg->train.global_batch % per)
             return sp_err_set(err, SP_EINPUT,
-                              "growth[%d]: train.global_batch = %lld is not divisible by "
-                              "data-parallel ranks (%d) x train.micro_batch (%d) after the event",
-                              k - 1, (long long)tr->cfg->train.global_batch, tr->world / pp,
-                              tr->mb);
+                              "%strain.global_batch = %lld is not divisible by data-parallel ranks "
+                              "(%d) x train.micro_batch (%d)%s",
+                              pre, (long long)tr->cfg->train.global_batch, tr->world / pp, tr->mb,
+                              k ? " after the event" : "");
     }
     return SP_OK;
 }
@@ -82,7 +120,8 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
     const sp_config *cfg = tr->cfg;
     if (sp_spec_check(spec, err)) return err->code;
     int pp;
-    if (sp_grid_choose_pp(spec, tr->world, requested_pp, cfg->parallel.max_stage_mib, &pp, err))
+    if (sp_grid_choose_pp(spec, tr->world, requested_pp, cfg->parallel.max_stage_mib, stage_mib, tr,
+                          &pp, err))
         return err->code;
     tr->dp = tr->world / pp;
     int64_t gb = cfg->train.global_batch;
@@ -110,15 +149,23 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
         return err->code;
     if (sp_model_use_gemm(&tr->model, tr->gemm, err)) return err->code;
     size_t mbT = (size_t)tr->mb * tr->T;
+    /* the requests first, and null at once: sp_trainer_layout_free waits for every one of them,
+     * also after a later allocation here failed */
+    tr->req = malloc(4 * (size_t)tr->nslots * sizeof *tr->req);
+    if (!tr->req) {
+        tr->nslots = 0;
+        return sp_err_set(err, SP_ERUNTIME, "out of memory");
+    }
+    for (int i = 0; i < 4 * tr->nslots; i++) tr->req[i] = MPI_REQUEST_NULL;
     tr->acts = calloc((size_t)tr->nslots, sizeof *tr->acts);
     tr->inp = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
     tr->tgt = malloc((size_t)tr->nslots * mbT * sizeof(int32_t));
     tr->gsend = malloc((size_t)tr->nslots * mbT * (size_t)spec->d_model * sizeof(float));
     tr->grecv = malloc((size_t)tr->nslots * mbT * (size_t)spec->d_model * sizeof(float));
-    tr->req = malloc(4 * (size_t)tr->nslots * sizeof *tr->req);
-    if (!tr->acts || !tr->inp || !tr->tgt || !tr->gsend || !tr->grecv || !tr->req)
-        return sp_err_set(err, SP_ERUNTIME, "out of memory");
-    for (int i = 0; i < 4 * tr->nslots; i++) tr->req[i] = MPI_REQUEST_NULL;
+    if (!tr->acts || !tr->inp || !tr->tgt || !tr->gsend || !tr->grecv)
+        return sp_err_set(
+            err, SP_ERUNTIME, "out of memory for the message buffers of stage %d (%.0f MiB)",
+            g->stage, (double)tr->nslots * (double)mbT * (8.0 + 8.0 * spec->d_model) / 1048576.0);
     size_t per_block = (tr->model.block_numel + REDUCE_BUCKET_FLOATS - 1) / REDUCE_BUCKET_FLOATS;
     tr->max_red = (int)(per_block * (size_t)(g->hi - g->lo)) + 1;
     tr->red = malloc((size_t)tr->max_red * sizeof *tr->red);
@@ -145,25 +192,27 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
     sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
     if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
-    sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
-    if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err) ||
-        check_growth_layouts(tr, err))
-        return err->code;
-    if (!(flags & SP_TRAINER_NO_INIT)) sp_model_init(&tr->model, cfg->train.seed);
-
+    /* In this order, each before anything large is allocated: the shapes of every layout; the
+     * data (a file that cannot serve the config, too few tokens for seq_len or a larger vocab,
+     * is a data error whatever the model would cost; growth changes neither); the memory of
+     * every stage, activations included. */
+    if (check_layouts(tr, INT64_MAX, err)) return err->code;
     if (flags & SP_TRAINER_DATA) {
-        if (sp_data_open(&tr->train, cfg->data.train, err) ||
-            sp_data_check_vocab(&tr->train, spec.vocab, err))
-            return err->code;
+        if (sp_data_open(&tr->train, cfg->data.train, err)) return sp_err_wrap(err, "data.train");
         tr->have_train = 1;
-        if (sp_data_open(&tr->val, cfg->data.val, err) ||
-            sp_data_check_vocab(&tr->val, spec.vocab, err))
-            return err->code;
+        if (sp_data_check_vocab(&tr->train, cfg->model.vocab, err)) return err->code;
+        if (sp_data_open(&tr->val, cfg->data.val, err)) return sp_err_wrap(err, "data.val");
         tr->have_val = 1;
-        if (sp_data_check_context(&tr->train, tr->T, err) ||
+        if (sp_data_check_vocab(&tr->val, cfg->model.vocab, err) ||
+            sp_data_check_context(&tr->train, tr->T, err) ||
             sp_data_check_context(&tr->val, tr->T, err))
             return err->code;
     }
+    if (check_layouts(tr, cfg->parallel.max_stage_mib, err)) return err->code;
+    sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
+    if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err)) return err->code;
+    if (!(flags & SP_TRAINER_NO_INIT)) sp_model_init(&tr->model, cfg->train.seed);
+
     openblas_set_num_threads((int)cfg->run.threads);
     tr->st.seed = cfg->train.seed;
     return SP_OK;

@@ -5,24 +5,7 @@ set -u
 SPROUT=$1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-pass=0 fail=0
-
-# expect CODE PATTERN -- command...: exit status CODE and stderr matching PATTERN (one line)
-expect() {
-  local code=$1 pat=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"
-  local rc=$?
-  local lines
-  lines=$(grep -c . "$T/err")
-  local match=1
-  if [ -n "$pat" ]; then grep -qE -- "$pat" "$T/err" || match=0; fi
-  if [ "$rc" = "$code" ] && [ "$match" = 1 ] && [ "$lines" -le 1 ]; then
-    pass=$((pass + 1))
-  else
-    fail=$((fail + 1))
-    echo "FAIL: '$*' -> rc $rc (want $code), stderr:"; cat "$T/err"
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 printf 'model: {d_modle: 3}\n' >"$T/unknown.yaml"
 printf 'model:\n  n_layer: many\n' >"$T/type.yaml"

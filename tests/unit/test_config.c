@@ -1,5 +1,6 @@
 /* Config: defaults, loading, error messages, --set, validation, YAML round trip, shipped configs.
  * Temporary YAML files live in a mkdtemp directory under /tmp, removed at the end. */
+#define SP_CFG_INTERNAL
 #include "sprout/config.h"
 #include "testutil.h"
 
@@ -260,6 +261,90 @@ static void test_errors(tu_ctx *t) {
     sp_cfg_free(&c);
 }
 
+/* Values that used to be truncated, wrapped or echoed whole: every integer key is bounded (so a
+ * value above 2^31 is refused, not cut to its low bits), strings are bounded, UTF-8 and free of
+ * control characters, floats finite, growth lists short and without no-op events. */
+static void test_hostile(tu_ctx *t) {
+    const sp_cfg_key *tabs[2] = {sp_cfg_keys, sp_cfg_ev_keys};
+    size_t ns[2] = {sp_cfg_nkeys, sp_cfg_nev};
+    for (int q = 0; q < 2; q++)
+        for (size_t i = 0; i < ns[q]; i++) {
+            const sp_cfg_key *k = &tabs[q][i];
+            if (k->type == CFG_INT || k->type == CFG_AUTOINT || k->type == CFG_STR ||
+                k->type == CFG_AUTOSTR)
+                tu_check(t, k->hi <= 0x1p62, "%s.%s has no finite upper bound", k->sect, k->name);
+            if (k->type == CFG_INT || k->type == CFG_AUTOINT) {
+                char a[200], path[64];
+                sp_config c;
+                sp_err err = {0};
+                int rc = load(&c, "h.yaml", "growth:\n  - {at_step: 1, op: stack}\n", &err);
+                snprintf(path, sizeof path, q ? "growth[0].%s" : "%s.%s", q ? k->name : k->sect,
+                         k->name);
+                snprintf(a, sizeof a, "%s=%s", path,
+                         k->hi < 4294967328.0 ? "4294967328" : "9223372036854775807");
+                rc = rc ? rc : sp_cfg_set(&c, a, &err);
+                tu_check(t, rc == SP_EINPUT && has(err.msg, path) && has(err.msg, "out of range"),
+                         "%s: '%s'", a, err.msg);
+                sp_cfg_free(&c);
+            }
+        }
+    sp_config c;
+    sp_err err = {0};
+    sp_cfg_defaults(&c);
+    int rc = sp_cfg_set(&c, "run.out=runs/\xc3\xa9t\xc3\xa9", &err);
+    tu_check(t, rc == SP_OK, "UTF-8 run.out: %s", err.msg);
+    const char *bad_utf8[] = {"run.out=a\xff", "run.out=\xc0\xaf", "run.out=\xed\xa0\x80",
+                              "run.out=\xe2\x82", "data.val=\xf4\x90\x80\x80"};
+    for (int i = 0; i < 5; i++) {
+        rc = sp_cfg_set(&c, bad_utf8[i], &err);
+        tu_check(t, rc == SP_EINPUT && has(err.msg, "is not valid UTF-8"), "%d: '%s'", i, err.msg);
+    }
+    rc = sp_cfg_set(&c, "run.out=a\nb", &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "run.out: control character 0x0a at offset 1"),
+             "newline: '%s'", err.msg);
+    const char *nonfinite[] = {"train.lr=nan", "train.lr=inf", "train.eps=-inf",
+                               "vcycle.alpha=nan"};
+    for (int i = 0; i < 4; i++) {
+        rc = sp_cfg_set(&c, nonfinite[i], &err);
+        tu_check(t, rc == SP_EINPUT && has(err.msg, "is not a finite number"), "%s: '%s'",
+                 nonfinite[i], err.msg);
+    }
+    rc = sp_cfg_set(&c, "train.lr=1e999", &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "train.lr: invalid value '1e999'"), "1e999: '%s'",
+             err.msg);
+    /* a 10 MB value: named by key and length, not echoed */
+    size_t n = 10u << 20;
+    char *big = malloc(n + 32);
+    memcpy(big, "data.train=", 11);
+    memset(big + 11, 'x', n);
+    big[11 + n] = 0;
+    rc = sp_cfg_set(&c, big, &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "data.train: the value is 10485760 bytes long"),
+             "10 MB path: '%s'", err.msg);
+    memcpy(big, "train.schedule=", 15);
+    rc = sp_cfg_set(&c, big, &err);
+    tu_check(t, rc == SP_EINPUT && strlen(err.msg) < 200, "10 MB choice: '%.300s'", err.msg);
+    free(big);
+    rc = sp_cfg_set(&c, "model.n_layer=1\n2", &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "invalid value '1\\x0a2'"), "quoted value: '%s'",
+             err.msg);
+    /* steps x tokens per step beyond 2^63 */
+    c.train.steps = c.train.global_batch = c.train.micro_batch = c.model.seq_len = 2000000000;
+    rc = sp_cfg_validate(&c, &err);
+    tu_check(t, rc == SP_EINPUT && has(err.msg, "exceed 2^63 tokens"), "token overflow: '%s'",
+             err.msg);
+    sp_cfg_free(&c);
+    /* growth lists: factor 1 changes nothing; more than SP_CFG_MAX_EVENTS is refused */
+    expect_load_error(t, "growth:\n  - {at_step: 1, op: stack, factor: 1}\n",
+                      "x.yaml:2: growth[0].factor: 1 is out of range (must be >= 2", NULL);
+    char *many = malloc(80 * (SP_CFG_MAX_EVENTS + 1) + 16);
+    size_t w = (size_t)sprintf(many, "growth:\n");
+    for (int e = 0; e <= SP_CFG_MAX_EVENTS; e++)
+        w += (size_t)sprintf(many + w, "  - {at_step: %d, op: stack}\n", e);
+    expect_load_error(t, many, "configs/x.yaml: growth: more than 64 events; at most 64 are supported", NULL);
+    free(many);
+}
+
 static void test_set(tu_ctx *t) {
     sp_config c;
     sp_err err = {0};
@@ -365,11 +450,13 @@ static void test_growth(tu_ctx *t) {
         t, "growth:\n  - {at_step: 5, op: a}\n  - {at_step: 6, op: b, lr: warm}\n",
         "x.yaml:3: growth[1].lr: invalid value 'warm' (expected one of continue, rewarm)", NULL);
     /* the line of a bad value in a later event, when earlier events have the key too */
-    expect_load_error(t,
-                      "growth:\n  - at_step: 5\n    op: a\n    rewarm_steps: 1\n"
-                      "  - at_step: 6\n    op: b\n    rewarm_steps: 1\n"
-                      "  - at_step: 7\n    op: c\n    rewarm_steps: -1\n",
-                      "x.yaml:10: growth[2].rewarm_steps: -1 is out of range (must be >= 0)", NULL);
+    expect_load_error(
+        t,
+        "growth:\n  - at_step: 5\n    op: a\n    rewarm_steps: 1\n"
+        "  - at_step: 6\n    op: b\n    rewarm_steps: 1\n"
+        "  - at_step: 7\n    op: c\n    rewarm_steps: -1\n",
+        "x.yaml:10: growth[2].rewarm_steps: -1 is out of range (must be >= 0 and <= 2147483647)",
+        NULL);
     expect_load_error(t, "growth:\n  - at_step: 5\n    op: a\n    factor: big\n",
                       "growth[0].factor: invalid value 'big' (expected an integer or auto)", NULL);
     expect_load_error(t, "growth:\n  - at_step: x\n",
@@ -467,6 +554,7 @@ int main(void) {
     test_load(&t);
     test_errors(&t);
     test_set(&t);
+    test_hostile(&t);
     test_growth(&t);
     test_roundtrip(&t);
     test_shipped(&t);

@@ -242,7 +242,7 @@ static void test_bad_files(tu_ctx *t) {
     p = g_tmp; /* a directory */
     rc = sp_data_open(&tk, p, &err);
     expect_input_err(t, "directory", rc, &err, p, "not a regular file");
-    tu_check(t, tk.map == NULL, "failed open left a mapping");
+    tu_check(t, tk.buf == NULL, "failed open left a buffer");
 
     /* the boundary cases are accepted: 2 tokens, vocab 65536, token = vocab-1 */
     p = tmp_path("edge.bin");
@@ -251,6 +251,46 @@ static void test_bad_files(tu_ctx *t) {
     rc = sp_data_open(&tk, p, &err);
     tu_check(t, rc == SP_OK && tk.n == 2 && tk.tok[0] == 255, "edge file: %s", err.msg);
     if (rc == SP_OK) sp_data_close(&tk);
+}
+
+/* A FIFO is refused at once (opening it for reading used to wait for a writer forever: the
+ * alarm turns a hang into a failure), and a file changed after open does not reach the tokens:
+ * they are a private copy (truncating a mapped file made the next read a SIGBUS). */
+static void test_hostile_files(tu_ctx *t) {
+    sp_tokens tk;
+    sp_err err = {0};
+    const char *p = tmp_path("fifo");
+    tu_check(t, mkfifo(p, 0600) == 0, "mkfifo");
+    alarm(30);
+    int rc = sp_data_open(&tk, p, &err);
+    alarm(0);
+    expect_input_err(t, "FIFO", rc, &err, p, "is a FIFO, not a regular file");
+    rc = sp_data_open(&tk, "/dev/null", &err);
+    expect_input_err(t, "device", rc, &err, "/dev/null", "is a character device");
+
+    p = tmp_path("live.bin");
+    enum { N = 20000 };
+    uint16_t *tok = malloc(N * sizeof *tok);
+    for (int i = 0; i < N; i++) tok[i] = (uint16_t)(i % 251);
+    rc = sp_data_write(p, tok, N, 256, 0, &err);
+    rc = rc ? rc : sp_data_open(&tk, p, &err);
+    tu_check(t, rc == SP_OK, "open live.bin: %s", err.msg);
+    if (rc == SP_OK) {
+        tu_check(t, !sp_data_changed(&tk), "sp_data_changed on the file as read");
+        tu_check(t, truncate(p, 40) == 0, "truncate");
+        tu_check(t, sp_data_changed(&tk), "sp_data_changed misses a truncation");
+        uint16_t junk[64];
+        for (int i = 0; i < 64; i++) junk[i] = 65535;
+        FILE *f = fopen(p, "r+b");
+        if (f) fseek(f, 32, SEEK_SET), fwrite(junk, 2, 64, f), fclose(f);
+        int same = tk.n == N;
+        for (int i = 0; same && i < N; i++) same = tk.tok[i] == tok[i];
+        int32_t inp[64], tgt[64];
+        sp_data_train_sample(&tk, 1, 0, 0, 64, inp, tgt); /* reads the truncated range too */
+        tu_check(t, same, "tokens changed with the file under them");
+        sp_data_close(&tk);
+    }
+    free(tok);
 }
 
 /* ---- sampling and windows ---- */
@@ -682,6 +722,7 @@ int main(void) {
     }
     test_roundtrip(&t);
     test_bad_files(&t);
+    test_hostile_files(&t);
     test_sampling(&t);
     test_eval_windows(&t);
     test_brown_synthetic(&t);

@@ -144,8 +144,67 @@ static void test_vcycle(tu_ctx *t) {
     sp_cfg_free(&c);
 }
 
+/* The schedule of a config from YAML text; gs is freeable whatever the result. The events' op
+ * strings point into the freed config: only their numbers may be read. */
+static int schedule_of(const char *yaml, sp_grow_sched *gs, sp_err *err) {
+    sp_config c;
+    memset(gs, 0, sizeof *gs);
+    int rc = load(&c, yaml, err);
+    if (!rc) rc = sp_grow_schedule(&c, gs, &k_quiet, err);
+    sp_cfg_free(&c);
+    return rc;
+}
+
+/* Schedule arithmetic on the largest values the config allows: no signed overflow (UBSan in
+ * the Asan build), no event wrapped to step 0, no factor that changes nothing. */
+static void test_extremes(tu_ctx *t) {
+    sp_err err = {0};
+    sp_grow_sched gs;
+    /* (at_tokens + tokens_per_step - 1) used to wrap negative: the event then grew at step 0 */
+    int rc = schedule_of("model: {n_layer: 4, d_model: 32, n_head: 4, seq_len: 1073741824}\n"
+                         "train: {steps: 2, global_batch: 2, micro_batch: 1, warmup_steps: 1}\n"
+                         "growth:\n  - {at_tokens: 4611686018427387904, op: stack}\n",
+                         &gs, &err);
+    tu_check(t, rc == 0 && gs.ev[0].step == 2147483648LL, "huge at_tokens: step %lld (%s)",
+             rc ? -1LL : (long long)gs.ev[0].step, err.msg);
+    sp_grow_sched_free(&gs);
+    /* the checked helpers at the edges of int64_t */
+    int64_t r;
+    tu_check(t,
+             sp_ceil_div_i64(INT64_MAX, 2) == (int64_t)1 << 62 && sp_ceil_div_i64(0, 7) == 0 &&
+                 sp_ceil_div_i64(7, 7) == 1 && sp_ceil_div_i64(8, 7) == 2,
+             "sp_ceil_div_i64");
+    tu_check(t,
+             sp_add_i64(INT64_MAX, 1, &r) && sp_mul_i64((int64_t)1 << 32, (int64_t)1 << 31, &r) &&
+                 !sp_mul_i64((int64_t)1 << 31, (int64_t)1 << 31, &r) && r == (int64_t)1 << 62,
+             "sp_add_i64 / sp_mul_i64 overflow flags");
+    tu_check(t,
+             sp_clamp_i64(NAN, 0, 9) == 0 && sp_clamp_i64(1e300, 0, INT64_MAX) == INT64_MAX &&
+                 sp_clamp_i64(-1e300, -5, 5) == -5 && sp_clamp_i64(3.7, 0, 9) == 3,
+             "sp_clamp_i64");
+    /* the timing fit far beyond its range: clamped, not a double cast out of range */
+    tu_check(t, sp_grow_timing_tokens(1e30, 1e30) == INT64_MAX, "timing fit clamps");
+    const struct {
+        const char *yaml, *msg;
+    } bad[] = {
+        /* coalesce_depth: factor x depth beyond int */
+        {"model: {n_layer: 65536}\ngrowth:\n  - {at_step: 1, op: coalesce_depth, factor: 65536}\n",
+         "growth[0].factor: 65536 x the 65536 blocks"},
+        /* factor auto with nothing dividing the depth: an event that would change nothing */
+        {"model: {n_layer: 7}\ngrowth:\n  - {at_step: 1, op: stack, factor: auto}\n",
+         "growth[0].factor: auto finds no factor 2..4"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = schedule_of(bad[i].yaml, &gs, &err);
+        tu_check(t, rc == SP_EINPUT && has(err.msg, bad[i].msg), "'%s', want '%s'", err.msg,
+                 bad[i].msg);
+        sp_grow_sched_free(&gs);
+    }
+}
+
 int main(void) {
     tu_ctx t = {0};
+    test_extremes(&t);
     test_timing_fit(&t);
     test_list(&t);
     test_vcycle(&t);

@@ -114,8 +114,39 @@ static void test_init_layout(tu_ctx *t) {
     sp_model_free(&b);
 }
 
+/* A spec from a crafted checkpoint: each broken field is the one the message names. */
+static void test_spec_check(tu_ctx *t) {
+    struct {
+        sp_spec s;
+        const char *msg;
+    } cases[] = {
+        {{0, 8, 16, 2, 64, 2}, "model.vocab: 0 is out of range"},
+        {{17, 0, 16, 2, 64, 2}, "model.seq_len: 0 must be positive"},
+        {{17, 8, 0, 2, 64, 2}, "model.d_model: 0 must be positive"},
+        {{17, 8, -16, 2, 64, 2}, "model.d_model: -16 must be positive"},
+        {{17, 8, 16, 0, 64, 2}, "model.n_head: 0 must be positive"},
+        {{17, 8, 16, 3, 64, 2}, "model.n_head: 3 does not divide model.d_model = 16"},
+        {{17, 8, 16, 2, 0, 2}, "model.d_ff: 0 must be positive"},
+        {{17, 8, 16, 2, 64, -1}, "model.n_layer: -1 must be >= 0"},
+        {{17, 8, 2147483647, 1, 64, 2}, "parameters (d_model 2147483647"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sp_err err = {0};
+        int rc = sp_spec_check(&cases[i].s, &err);
+        tu_check(t, rc == SP_EINPUT && strstr(err.msg, cases[i].msg), "spec %zu: '%s', want '%s'",
+                 i, err.msg, cases[i].msg);
+    }
+    /* the bound uses the parameter count of the real layout */
+    sp_err err = {0};
+    double C = 16, F = 64;
+    double n = 2 * (4 * C * C + 2 * C * F + 9 * C + F) + (17 + 8 + 2) * C;
+    tu_check(t, sp_spec_check(&k_spec, &err) == SP_OK && n == (double)sp_spec_num_params(&k_spec),
+             "parameter formula of sp_spec_check: %g vs %zu", n, sp_spec_num_params(&k_spec));
+}
+
 int main(void) {
     tu_ctx t = {0};
+    test_spec_check(&t);
     test_accumulation(&t);
     test_init_layout(&t);
     return tu_finish(&t, "model");
