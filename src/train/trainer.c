@@ -84,6 +84,19 @@ static double stage_mib(const sp_spec *spec, int pp, const void *ctx) {
 /* Checks up front that the layout of every growth stage exists (k = 0: before the first event),
  * so that a bad `pipeline` stops the run at start with the event's key named, not half-way
  * through training; each stage within `budget` MiB (INT64_MAX: the shapes only). */
+
+/* the global batch does not split over the replicas of growth stage k's layout (pp stages) */
+static int batch_error(const sp_trainer *tr, int k, int pp, sp_err *err) {
+    char pre[32] = "";
+    if (k) snprintf(pre, sizeof pre, "growth[%d]: ", k - 1);
+    return sp_err_set(err, SP_EINPUT,
+                      "%strain.global_batch = %lld is not divisible by data-parallel ranks (%d) x "
+                      "train.micro_batch (%d) on pp %d%s: lower train.micro_batch, or choose a "
+                      "pipeline (parallel.pipeline, growth[i].pipeline) that leaves fewer replicas",
+                      pre, (long long)tr->cfg->train.global_batch, tr->world / pp, tr->mb, pp,
+                      k ? " after the event" : "");
+}
+
 static int check_layouts(const sp_trainer *tr, int64_t budget, sp_err *err) {
     for (int k = 0; k <= tr->gs.n; k++) {
         sp_spec s = sp_grow_spec_at(tr->cfg, &tr->gs, k);
@@ -101,15 +114,8 @@ static int check_layouts(const sp_trainer *tr, int64_t budget, sp_err *err) {
                               req, tr->world);
         if (sp_grid_choose_pp(&s, tr->world, req, budget, stage_mib, tr, &pp, err))
             return k ? sp_err_wrap(err, "growth[%d]", k - 1) : err->code;
-        int64_t per = (int64_t)(tr->world / pp) * tr->mb;
-        char pre[32] = "";
-        if (k) snprintf(pre, sizeof pre, "growth[%d]: ", k - 1);
-        if (tr->cfg->train.global_batch % per)
-            return sp_err_set(err, SP_EINPUT,
-                              "%strain.global_batch = %lld is not divisible by data-parallel ranks "
-                              "(%d) x train.micro_batch (%d)%s",
-                              pre, (long long)tr->cfg->train.global_batch, tr->world / pp, tr->mb,
-                              k ? " after the event" : "");
+        if (tr->cfg->train.global_batch % ((int64_t)(tr->world / pp) * tr->mb))
+            return batch_error(tr, k, pp, err);
     }
     return SP_OK;
 }
@@ -125,13 +131,7 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
         return err->code;
     tr->dp = tr->world / pp;
     int64_t gb = cfg->train.global_batch;
-    if (gb % ((int64_t)tr->dp * tr->mb))
-        return sp_err_set(err, SP_EINPUT,
-                          "train.global_batch = %lld is not divisible by data-parallel ranks (%d) "
-                          "x train.micro_batch (%d) on pp %d: lower train.micro_batch, or choose "
-                          "a pipeline (parallel.pipeline, growth[i].pipeline) that leaves fewer "
-                          "replicas",
-                          (long long)gb, tr->dp, tr->mb, pp);
+    if (gb % ((int64_t)tr->dp * tr->mb)) return batch_error(tr, (int)tr->st.growth_index, pp, err);
     tr->n_micro = (int)(gb / ((int64_t)tr->dp * tr->mb));
     if (sp_grid_create(&tr->grid, tr->comm, pp, spec->n_layer, err)) return err->code;
     sp_grid *g = &tr->grid;
