@@ -4,6 +4,7 @@
 #include "sprout/train.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,10 +48,41 @@ static void fmt_eta(char *buf, size_t n, double s) {
         snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-/* Writes OUT/ckpt/step_XXXXXXXX.h5 and points OUT/ckpt/latest at it (temp + rename). */
+/* The longest name sprout makes under run.out (the step count has 8 digits or more). */
+#define CKPT_TMP_SUFFIX "/ckpt/step_00000000.h5.tmp"
+
+/* Slack left below PATH_MAX for the MPI-IO library: Open MPI 4.1's ROMIO fails to open a file
+ * whose name has PATH_MAX - 1 characters (and then crashes cleaning up), one less works. */
+#define MPIIO_PATH_SLACK 64
+
+/* run.out must leave room for the checkpoint paths (the kernel refuses a path of PATH_MAX bytes
+ * or a component of more than NAME_MAX): said at start, not at the first checkpoint, which
+ * with checkpoint.every 0 is the end of the run */
+static int check_out_path(const char *out, sp_err *err) {
+    size_t len = strlen(out), room = PATH_MAX - 1 - MPIIO_PATH_SLACK - (sizeof CKPT_TMP_SUFFIX - 1);
+    if (len > room)
+        return sp_err_set(err, SP_EINPUT,
+                          "run.out: \"%.60s...\" is %zu characters, more than the %zu that leave "
+                          "room for the checkpoint paths under it (PATH_MAX %d)",
+                          out, len, room, PATH_MAX);
+    for (const char *c = out; *c;) {
+        size_t n = strcspn(c, "/");
+        if (n > NAME_MAX)
+            return sp_err_set(err, SP_EINPUT,
+                              "run.out: the component \"%.40s...\" is %zu characters, more than "
+                              "NAME_MAX %d",
+                              c, n, NAME_MAX);
+        c += n + (c[n] == '/');
+    }
+    return SP_OK;
+}
+
+/* Writes OUT/ckpt/step_XXXXXXXX.h5 and points OUT/ckpt/latest at it. Collective; a failure is
+ * agreed by all ranks and leaves the directory as it was: the older checkpoints, `latest`, and
+ * no new file (a checkpoint that `latest` cannot name is taken back). */
 static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, sp_err *err) {
     const char *out = tr->cfg->run.out;
-    char dir[4096], path[4200], latest[4200], tmp[4300];
+    char dir[4096], path[4200], latest[4200];
     snprintf(dir, sizeof dir, "%s/ckpt", out);
     snprintf(path, sizeof path, "%s/step_%08lld.h5", dir, (long long)tr->st.step);
     double t0 = sp_now();
@@ -60,14 +92,24 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
     if (sp_ckpt_save_ex(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, extra, n_extra, tr->comm,
                         err))
         return err->code;
+    sp_err e = {0};
     if (tr->rank == 0) {
         snprintf(latest, sizeof latest, "%s/latest", dir);
-        snprintf(tmp, sizeof tmp, "%s.tmp", latest);
-        FILE *f = fopen(tmp, "w");
         const char *base = strrchr(path, '/') + 1;
-        if (!f || fprintf(f, "%s\n", base) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f) ||
-            rename(tmp, latest))
-            return sp_err_set(err, SP_ERUNTIME, "%s: cannot update", latest);
+        char line[64];
+        snprintf(line, sizeof line, "%s\n", base);
+        const sp_buf buf = {line, strlen(line)};
+        if (sp_write_atomic(latest, &buf, 1, &e)) {
+            unlink(path);
+            (void)sp_fsync_dir_of(path);
+        }
+    }
+    /* rank 0's answer is everyone's: the ranks stop together, and the message is said once */
+    MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, 0, tr->comm);
+    if (e.code) {
+        *err = e;
+        err->all_ranks = 1;
+        return err->code;
     }
     sp_info(log, "checkpoint %s (%.2f s)", path, sp_now() - t0);
     if (tr->rank == 0) sp_ckpt_prune(dir, (int)tr->cfg->checkpoint.keep, log);
@@ -200,6 +242,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
 
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg,
                  MPI_Comm comm, const sp_log *log, sp_err *err) {
+    if (check_out_path(cfg->run.out, err)) return err->code;
     sp_trainer tr;
     /* the weights are drawn only when no checkpoint provides them */
     int rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
