@@ -432,7 +432,8 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (f < 0) h5_fail(&mine_err, tmp, "cannot create it", errno);
-    /* MPI_File_open is collective and fails on every rank or none */
+    /* MPI_File_open is collective and taken to fail on every rank alike (a rank left holding the
+     * file would wait in abandon()'s collective close) */
     if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
 
     /* phase 1, collective metadata (no file I/O yet): the attributes, groups and datasets, the
