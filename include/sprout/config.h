@@ -51,7 +51,8 @@ typedef struct sp_growth_event {
  * that would otherwise spend start-up in them. */
 #define SP_CFG_MAX_EVENTS 64
 /* Longest path value (data.*, run.out), in bytes: PATH_MAX (4096) less room for the names sprout
- * appends inside run.out (ckpt/step_XXXXXXXX.h5.tmp, ...). */
+ * appends inside run.out (/ckpt/step_XXXXXXXX.h5.tmp: 26) and for the MPI-IO library (Open MPI
+ * 4.1's ROMIO fails to open, then crashes on, a name of PATH_MAX - 1 characters; 64 spare). */
 #define SP_CFG_PATH_MAX 4000
 #define SP_CFG_AUTO     (-2) /* `auto` for at_tokens / factor */
 

@@ -20,6 +20,9 @@ enum {
 typedef struct sp_err {
     int code;
     char msg[512];
+    /* set by a collective function whose ranks agreed on this error (every rank holds the same
+     * message): main says it once and finalises instead of aborting the other ranks */
+    int all_ranks;
 } sp_err;
 
 /* Sets err (if not NULL) and returns code. The message is one line, no trailing newline. */
@@ -95,6 +98,18 @@ void sp_free_big(void *p, size_t bytes);
 
 /* peak resident set size of this process, in MiB */
 double sp_peak_rss_mib(void);
+
+/* ---- files ---- */
+typedef struct sp_buf {
+    const void *p;
+    size_t n;
+} sp_buf;
+/* The one safe write: the buffers in order to PATH.tmp, fsync, rename to PATH, fsync of the
+ * directory, so PATH is either the old file or the complete new one. On failure PATH.tmp is
+ * removed and the message names the file and the OS error (SP_ERUNTIME). */
+int sp_write_atomic(const char *path, const sp_buf *bufs, int n, sp_err *err);
+/* fsync of the directory holding PATH (which makes a rename in it durable); -1 with errno set */
+int sp_fsync_dir_of(const char *path);
 
 /* crc32 (IEEE, as zlib) */
 uint32_t sp_crc32(uint32_t crc, const void *buf, size_t len);

@@ -3,6 +3,8 @@
 # oversubscription allowed, ranks bound to cores when they fit, and --resume auto (a run that
 # was stopped continues from its newest good checkpoint; `kill -USR1 <mpirun pid>` makes every
 # rank checkpoint at the next step and exit with status 3).
+# sprout chooses its MPI-IO layer itself before MPI_Init (docs/checkpoints.md); an OMPI_MCA_io or
+# OMPI_MCA_sharedfp exported here reaches every rank and is kept.
 # Usage: jobs/workstation/train.sh [-n N] CONFIG.yaml [sprout train options...]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)

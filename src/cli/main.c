@@ -469,7 +469,23 @@ static int cmd_plot(cli *c, int argc, char **argv) {
     return rc;
 }
 
+/* The MPI-IO layer checkpoints go through, chosen before MPI_Init (Open MPI reads its MCA
+ * parameters from each process's environment there, so this holds under mpirun, srun, the job
+ * wrappers and a singleton alike). A value the user set is kept. Open MPI 4.1's default, OMPIO,
+ * is unusable for sprout: its sharedfp/lockedfile component opens a lock file named after the
+ * checkpoint path in a fixed-size buffer, so a run.out longer than about 218 characters makes
+ * every checkpoint abort with "buffer overflow detected"; and it reports a failed write (a full
+ * disk) as a short count after printing its own lines to stderr. ROMIO has neither problem and
+ * returns the error to HDF5. Excluding ompio (rather than naming romio321) keeps whatever ROMIO
+ * the installed Open MPI has; excluding lockedfile covers a user who selects ompio anyway.
+ * Other MPI libraries ignore these variables. */
+static void choose_mpi_io(void) {
+    setenv("OMPI_MCA_io", "^ompio", 0);
+    setenv("OMPI_MCA_sharedfp", "^lockedfile", 0);
+}
+
 int main(int argc, char **argv) {
+    choose_mpi_io();
     MPI_Init(&argc, &argv);
     cli c = {0};
     MPI_Comm_rank(MPI_COMM_WORLD, &c.rank);
@@ -505,16 +521,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "sprout: %s\n", c.err.msg);
         if (c.logfile) fprintf(c.logfile, "sprout: %s\n", c.err.msg);
     } else if (rc && rc != SP_ESIGNAL && c.err.msg[0]) {
-        /* input errors are found identically on every rank: say them once */
-        if (c.rank == 0 || rc != SP_EINPUT) fprintf(stderr, "sprout: error: %s\n", c.err.msg);
+        /* input errors are found identically on every rank, and agreed errors are held by all of
+         * them: say them once */
+        int once = rc == SP_EINPUT || c.err.all_ranks;
+        if (c.rank == 0 || !once) fprintf(stderr, "sprout: error: %s\n", c.err.msg);
         if (c.logfile) fprintf(c.logfile, "sprout: error: %s\n", c.err.msg);
     }
     if (c.logfile) {
         sp_log_tee(NULL);
         fclose(c.logfile);
     }
-    /* a runtime failure on one rank may leave others inside a collective: abort them all */
-    if (rc == SP_ERUNTIME && c.world > 1) MPI_Abort(MPI_COMM_WORLD, rc);
+    /* a runtime failure on one rank may leave others inside a collective: abort them all,
+     * unless the ranks agreed on it and are all here */
+    if (rc == SP_ERUNTIME && c.world > 1 && !c.err.all_ranks) MPI_Abort(MPI_COMM_WORLD, rc);
     MPI_Finalize();
     return rc;
 }

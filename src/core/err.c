@@ -8,6 +8,7 @@
 int sp_err_set(sp_err *err, int code, const char *fmt, ...) {
     if (!err) return code;
     err->code = code;
+    err->all_ranks = 0;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->msg, sizeof err->msg, fmt, ap);

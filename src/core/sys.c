@@ -2,11 +2,14 @@
 #define _GNU_SOURCE
 #include "sprout/core.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 double sp_now(void) {
@@ -54,4 +57,69 @@ uint32_t sp_crc32(uint32_t crc, const void *buf, size_t len) {
         p += n, len -= n;
     }
     return (uint32_t)c;
+}
+
+static int write_all(int fd, const void *buf, size_t len) {
+    const unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int sp_fsync_dir_of(const char *path) {
+    char dir[4096];
+    if ((size_t)snprintf(dir, sizeof dir, "%s", path) >= sizeof dir)
+        return errno = ENAMETOOLONG, -1;
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int sp_write_atomic(const char *path, const sp_buf *bufs, int n, sp_err *err) {
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return sp_err_set(err, SP_EINPUT, "%.200s...: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return sp_err_set(err, SP_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
+    int bad = 0;
+    for (int i = 0; i < n && !bad; i++) bad = write_all(fd, bufs[i].p, bufs[i].n) != 0;
+    if (bad || fsync(fd) != 0) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        return sp_err_set(err, SP_ERUNTIME, "%s: write failed: %s", tmp, strerror(e));
+    }
+    /* a file system may report a failed write-back only at close */
+    if (close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sp_err_set(err, SP_ERUNTIME, "%s: close failed: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return sp_err_set(err, SP_ERUNTIME, "%s: cannot rename %s: %s", path, tmp, strerror(e));
+    }
+    /* makes the rename durable; PATH is already the new file, so a failure here is not one of
+     * the write (the caller could not undo it without losing the old file too) */
+    (void)sp_fsync_dir_of(path);
+    return SP_OK;
 }

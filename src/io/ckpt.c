@@ -70,6 +70,14 @@ static int attr_str(hid_t obj, const char *name, const char *s) {
     return rc;
 }
 
+/* rewrites an existing attribute in place (no new file space) */
+static int attr_update_u32(hid_t obj, const char *name, uint32_t v) {
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, H5T_NATIVE_UINT32, &v);
+    if (a >= 0) H5Aclose(a);
+    return rc < 0 ? -1 : 0;
+}
+
 static int read_attr(hid_t obj, const char *name, hid_t mtype, void *val) {
     if (H5Aexists(obj, name) <= 0) return -1;
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
@@ -320,13 +328,83 @@ static int fsync_path(const char *path) {
     return rc;
 }
 
-static void dir_of(const char *path, char *dir, size_t n) {
-    snprintf(dir, n, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
+/* ---- failures during a save ----
+ * A write error happens on one rank, but HDF5's metadata calls are collective: a rank that
+ * returned early would leave the others waiting forever in the next barrier. So every phase of
+ * a save ends with ranks_agree(), and after a failure the ranks make no collective call but the
+ * ones of abandon(). */
+
+/* Whether any rank failed in this phase; if one did, every rank returns the first failing
+ * rank's message, marked as held by all ranks. */
+static int ranks_agree(const sp_err *mine, sp_err *err, MPI_Comm comm) {
+    int me, first = INT_MAX;
+    MPI_Comm_rank(comm, &me);
+    int who = mine->code ? me : INT_MAX;
+    MPI_Allreduce(&who, &first, 1, MPI_INT, MPI_MIN, comm);
+    if (first == INT_MAX) return SP_OK;
+    sp_err e = *mine;
+    MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, first, comm);
+    e.all_ranks = 1;
+    if (err) *err = e;
+    return e.code;
+}
+
+static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)n;
+    if (e->desc && *e->desc) snprintf(data, 160, "%s", e->desc);
+    return 0;
+}
+
+/* Records this rank's first failure: "FILE: what: reason". The reason is the OS error when the
+ * call left one in errno, else the innermost message of HDF5's error stack (for an MPI-IO
+ * failure, the MPI error string). */
+static void h5_fail(sp_err *mine, const char *file, const char *what, int os_errno) {
+    if (mine->code) return;
+    char reason[160] = "HDF5 error";
+    if (os_errno)
+        snprintf(reason, sizeof reason, "%s", strerror(os_errno));
     else
-        snprintf(dir, n, ".");
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, innermost_cb, reason);
+    sp_err_set(mine, SP_ERUNTIME, "%s: %s: %s", file, what, reason);
+}
+
+/* Reserves bytes [0, len) of FILE (rank 0): creating it first (a check, before HDF5 has the
+ * file, that its metadata will fit), or in the open checkpoint (a reservation: the data and
+ * metadata writes then cannot meet a full disk or quota). posix_fallocate returns the OS error
+ * itself, which MPI-IO would reduce to a generic I/O error. */
+static void reserve(const char *file, off_t len, int create, sp_err *mine) {
+    int fd = open(file, O_WRONLY | O_CLOEXEC | (create ? O_CREAT | O_TRUNC : 0), 0644);
+    int e = fd < 0 ? errno : posix_fallocate(fd, 0, len);
+    if (!e && create && ftruncate(fd, 0) != 0) e = errno;
+    if (fd >= 0) close(fd);
+    if (e && create) unlink(file);
+    if (e)
+        sp_err_set(mine, SP_ERUNTIME, "%s: %s (%s %.2f MiB for the checkpoint%s)", file,
+                   strerror(e), create ? "checking for" : "reserving", (double)len / 1048576.0,
+                   create ? "'s metadata" : "");
+}
+
+/* An upper bound of the metadata of a file of ntens tensors (measured: about 0.6 KiB a tensor,
+ * with its crc32 attribute and link; tmpfs and most file systems allocate it in 4 KiB pages) */
+static off_t meta_bound(int ntens) {
+    return (off_t)(64 + 4 * (ntens + 16)) << 10;
+}
+
+/* Gives up FILE after an agreed failure. HDF5 1.10 cannot drop a file's unwritten metadata: its
+ * close writes it, and when that fails the cache stays broken and the handle dangles, so that
+ * the library crashes closing it again in MPI_Finalize. Rank 0 therefore first cuts the file to
+ * zero length, which frees the space of the tensors written so far (what is in it is abandoned
+ * anyway), and the close finds room for the metadata; then the file is removed. */
+static void abandon(hid_t f, const hid_t *dset, int ndset, hid_t steps_d, const char *file, int me,
+                    MPI_Comm comm) {
+    if (f >= 0) {
+        if (me == 0) (void)truncate(file, 0);
+        MPI_Barrier(comm); /* before any rank's close writes metadata */
+        for (int k = 0; k < ndset; k++) H5Dclose(dset[k]);
+        if (steps_d >= 0) H5Dclose(steps_d);
+        H5Fclose(f);
+    }
+    if (me == 0) unlink(file);
 }
 
 int sp_ckpt_save(const char *path, const sp_model *m, int owner, const sp_train_state *st,
@@ -409,61 +487,6 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     for (int b = m->lo; b < m->hi && owner; b++) steps[1 + b] = (int64_t)m->steps[1 + b - m->lo];
     MPI_Allreduce(steps, all_steps, nslot, MPI_INT64_T, MPI_SUM, comm);
 
-    int rc = 0;
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    H5Pclose(fapl);
-    if (f < 0) {
-        free(parts), free(mine), free(writer), free(steps), free(all_steps);
-        return sp_err_set(err, SP_ERUNTIME, "%s: cannot create checkpoint file", tmp);
-    }
-    rc |= attr_str(f, "format", CKPT_FORMAT);
-    rc |= attr_i64(f, "version", CKPT_VERSION);
-    /* the extra groups, one per line: what verification expects besides the live model */
-    size_t xlen = 1;
-    for (int i = 0; i < n_extra; i++) xlen += strlen(extra[i].group) + 1;
-    char *xlist = calloc(xlen, 1);
-    for (int i = 0; i < n_extra && xlist; i++)
-        strcat(strcat(xlist, extra[i].group), i + 1 < n_extra ? "\n" : "");
-    rc |= xlist ? attr_str(f, "extras", xlist) : -1;
-    free(xlist);
-    rc |= seal_attrs(f, k_root_attrs, NDEF(k_root_attrs));
-    hid_t g = H5Gcreate2(f, "spec", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    rc |= write_spec(g, s);
-    H5Gclose(g);
-    g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    rc |= attr_i64(g, "step", st->step) | attr_i64(g, "tokens", st->tokens);
-    rc |= attr_f64(g, "flops", st->flops) | attr_i64(g, "growth_index", st->growth_index);
-    rc |= attr_i64(g, "seed", (int64_t)st->seed) | attr_i64(g, "data_cursor", st->data_cursor);
-    rc |= attr_f64(g, "lr", st->lr) | attr_f64(g, "wallclock", st->wallclock);
-    rc |= attr_str(g, "run_id", st->run_id) | attr_str(g, "parent_run", st->parent_run);
-    rc |= attr_i64(g, "parent_step", st->parent_step);
-    rc |= seal_attrs(g, k_train_attrs, NDEF(k_train_attrs));
-    H5Gclose(g);
-    g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    rc |= attr_str(g, "yaml", config_yaml ? config_yaml : "");
-    rc |= seal_attrs(g, k_config_attrs, NDEF(k_config_attrs));
-    H5Gclose(g);
-    rc |= make_groups(f, parts, nparts);
-
-    /* per-slab AdamW step counts, tiny: written through rank 0; every rank holds the reduced
-     * array, so every rank computes the same crc32 for the collective attribute */
-    hsize_t n = (hsize_t)nslot;
-    hid_t sp = H5Screate_simple(1, &n, NULL);
-    hid_t d =
-        H5Dcreate2(f, "optim/slab_steps", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Sclose(sp);
-    if (d < 0)
-        rc = -1;
-    else {
-        uint32_t c = sp_crc32(0, all_steps, (size_t)nslot * sizeof *all_steps);
-        if (me == 0 && H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, all_steps) < 0)
-            rc = -1;
-        if (attr_write(d, "crc32", H5T_NATIVE_UINT32, H5T_STD_U32LE, &c)) rc = -1;
-        H5Dclose(d);
-    }
-
     /* every tensor, in file order: part, slot, arena, tensor */
     int ntens = 0;
     for (int p = 0; p < nparts; p++)
@@ -471,9 +494,11 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     ckpt_item *items = calloc((size_t)ntens, sizeof *items);
     uint32_t *crc = calloc((size_t)ntens, sizeof *crc), *all_crc = calloc((size_t)ntens, 4);
     hid_t *dset = malloc((size_t)ntens * sizeof *dset);
-    if (!items || !crc || !all_crc || !dset) rc = -1;
+    sp_err mine_err = {0}; /* this rank's first failure in the current phase */
+    if (!items || !crc || !all_crc || !dset)
+        sp_err_set(&mine_err, SP_ERUNTIME, "%s: out of memory", path);
     int mine_any = 0;
-    for (int p = 0, k = 0; p < nparts && rc == 0; p++) {
+    for (int p = 0, k = 0; p < nparts && !mine_err.code; p++) {
         const ckpt_part *pt = &parts[p];
         const sp_model *pm = pt->m;
         for (int slot = 0; slot <= pm->spec.n_layer; slot++) {
@@ -492,20 +517,83 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
             }
         }
     }
-    double t_setup = MPI_Wtime();
-    crc_job job = {items, crc, rc == 0 ? ntens : 0};
+    /* HDF5 would print its error stack; the failure is reported as one line instead */
+    H5E_auto2_t old_func;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = -1, steps_d = -1;
+    int ndset = 0, threaded = 0, rc;
     pthread_t th;
-    int threaded = mine_any && pthread_create(&th, NULL, crc_run, &job) == 0;
-    if (!threaded) crc_run(&job);
+    crc_job job = {items, crc, 0};
+    double t_setup = MPI_Wtime(), t_write = t_setup, t_crc = t_setup, t_attr = t_setup,
+           t_flush = t_setup, t_close = t_setup;
+    /* room for the file's metadata, before HDF5 holds anything (see abandon()) */
+    if (me == 0 && !mine_err.code) reserve(tmp, meta_bound(ntens), 1, &mine_err);
+    if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
 
-    /* collective creation of every dataset; each owner writes its tensors (independent I/O).
-     * Parallel HDF5 allocates a dataset's space when it is created; with the default fill
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL);
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    errno = 0;
+    f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    if (f < 0) h5_fail(&mine_err, tmp, "cannot create it", errno);
+    /* MPI_File_open is collective and taken to fail on every rank alike (a rank left holding the
+     * file would wait in abandon()'s collective close) */
+    if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
+
+    /* phase 1, collective metadata (no file I/O yet): the attributes, groups and datasets, the
+     * crc32 attributes with a placeholder (rewritten in place once known), so that the file's
+     * final size is known before any data is written */
+    bad = 0;
+    bad |= attr_str(f, "format", CKPT_FORMAT);
+    bad |= attr_i64(f, "version", CKPT_VERSION);
+    /* the extra groups, one per line: what verification expects besides the live model */
+    size_t xlen = 1;
+    for (int i = 0; i < n_extra; i++) xlen += strlen(extra[i].group) + 1;
+    char *xlist = calloc(xlen, 1);
+    for (int i = 0; i < n_extra && xlist; i++)
+        strcat(strcat(xlist, extra[i].group), i + 1 < n_extra ? "\n" : "");
+    bad |= xlist ? attr_str(f, "extras", xlist) : -1;
+    free(xlist);
+    bad |= seal_attrs(f, k_root_attrs, NDEF(k_root_attrs));
+    hid_t g = H5Gcreate2(f, "spec", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    bad |= write_spec(g, s);
+    H5Gclose(g);
+    g = H5Gcreate2(f, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    bad |= attr_i64(g, "step", st->step) | attr_i64(g, "tokens", st->tokens);
+    bad |= attr_f64(g, "flops", st->flops) | attr_i64(g, "growth_index", st->growth_index);
+    bad |= attr_i64(g, "seed", (int64_t)st->seed) | attr_i64(g, "data_cursor", st->data_cursor);
+    bad |= attr_f64(g, "lr", st->lr) | attr_f64(g, "wallclock", st->wallclock);
+    bad |= attr_str(g, "run_id", st->run_id) | attr_str(g, "parent_run", st->parent_run);
+    bad |= attr_i64(g, "parent_step", st->parent_step);
+    bad |= seal_attrs(g, k_train_attrs, NDEF(k_train_attrs));
+    H5Gclose(g);
+    g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    bad |= attr_str(g, "yaml", config_yaml ? config_yaml : "");
+    bad |= seal_attrs(g, k_config_attrs, NDEF(k_config_attrs));
+    H5Gclose(g);
+    bad |= make_groups(f, parts, nparts);
+
+    /* per-slab AdamW step counts, tiny: written through rank 0; every rank holds the reduced
+     * array, so every rank computes the same crc32 for the collective attribute */
+    hsize_t n = (hsize_t)nslot;
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    steps_d =
+        H5Dcreate2(f, "optim/slab_steps", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Sclose(sp);
+    uint32_t steps_crc = sp_crc32(0, all_steps, (size_t)nslot * sizeof *all_steps);
+    bad |=
+        steps_d < 0 || attr_write(steps_d, "crc32", H5T_NATIVE_UINT32, H5T_STD_U32LE, &steps_crc);
+
+    /* Parallel HDF5 allocates a dataset's space when it is created; with the default fill
      * settings it may also write zeros there first, which would double the bytes written. */
     char name[256], dpath[512];
-    int ndset = 0;
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER);
-    for (int k = 0; k < ntens && rc == 0; k++) {
+    const uint32_t placeholder = 0;
+    for (int k = 0; k < ntens && !bad; k++) {
         const ckpt_item *it = &items[k];
         sp_spec_hf_name(name, sizeof name, it->block, it->ti);
         snprintf(dpath, sizeof dpath, "%s/%s", it->dir, name);
@@ -514,64 +602,111 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
         hid_t did = H5Dcreate2(f, dpath, H5T_IEEE_F32LE, dsp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
         H5Sclose(dsp);
         if (did < 0) {
-            rc = -1;
+            bad = 1;
             break;
         }
         dset[ndset++] = did;
-        if (it->src && H5Dwrite(did, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, it->src) < 0)
-            rc = -1;
+        bad |= attr_write(did, "crc32", H5T_NATIVE_UINT32, H5T_STD_U32LE, &placeholder);
     }
     H5Pclose(dcpl);
-    double t_write = MPI_Wtime();
-    if (mine_any) start_writeback(tmp);
-    if (threaded) pthread_join(th, NULL);
-    double t_crc = MPI_Wtime();
-    /* the crc32 attributes: one reduction instead of a broadcast per tensor (exactly one rank
-     * holds a non-zero crc, so the maximum is it) */
-    if (all_crc) MPI_Allreduce(crc, all_crc, ntens, MPI_UINT32_T, MPI_MAX, comm);
-    for (int k = 0; k < ndset; k++) {
-        if (rc == 0 && attr_write(dset[k], "crc32", H5T_NATIVE_UINT32, H5T_STD_U32LE, &all_crc[k]))
-            rc = -1;
-        H5Dclose(dset[k]);
+    if (bad) h5_fail(&mine_err, tmp, "cannot create its datasets", 0);
+    if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
+
+    /* phase 2: the whole file's space, so that neither the tensors nor (above all) the metadata
+     * that the flush writes can meet a full disk or quota half-way */
+    hsize_t size = 0; /* the larger of the end of its allocated space and of the file */
+    if (H5Fget_filesize(f, &size) < 0) h5_fail(&mine_err, tmp, "cannot get its size", 0);
+#ifndef SP_CKPT_NO_RESERVE /* test hook: lets a full disk reach the tensor writes */
+    if (me == 0 && !mine_err.code) reserve(tmp, (off_t)size, 0, &mine_err);
+#endif
+    if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
+
+    /* phase 3: each owner writes its tensors (independent I/O) while a helper thread computes
+     * their crc32 */
+    job.n = ntens;
+    threaded = mine_any && pthread_create(&th, NULL, crc_run, &job) == 0;
+    if (!threaded) crc_run(&job);
+    errno = 0;
+    if (me == 0 &&
+        H5Dwrite(steps_d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, all_steps) < 0)
+        h5_fail(&mine_err, tmp, "writing optim/slab_steps failed", errno);
+    for (int k = 0; k < ndset && !mine_err.code; k++) {
+        const ckpt_item *it = &items[k];
+        errno = 0;
+        if (it->src &&
+            H5Dwrite(dset[k], H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, it->src) < 0) {
+            int e = errno;
+            sp_spec_hf_name(name, sizeof name, it->block, it->ti);
+            snprintf(dpath, sizeof dpath, "writing %s/%s failed", it->dir, name);
+            h5_fail(&mine_err, tmp, dpath, e);
+        }
     }
-    free(items), free(crc), free(all_crc), free(dset);
-    free(parts), free(mine), free(writer), free(steps), free(all_steps);
+    t_write = MPI_Wtime();
+    if (mine_any && !mine_err.code) start_writeback(tmp);
+    if (threaded) pthread_join(th, NULL);
+    threaded = 0;
+    t_crc = MPI_Wtime();
+    if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
+
+    /* phase 4: the crc32 attributes: one reduction instead of a broadcast per tensor (exactly one
+     * rank holds a non-zero crc, so the maximum is it) */
+    MPI_Allreduce(crc, all_crc, ntens, MPI_UINT32_T, MPI_MAX, comm);
+    bad = 0;
+    for (int k = 0; k < ndset; k++) bad |= attr_update_u32(dset[k], "crc32", all_crc[k]);
+    if (bad) h5_fail(&mine_err, tmp, "cannot write the crc32 attributes", 0);
+    if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
+
     /* fault injection for the crash tests (tests/cli/faults.sh): the last rank dies with the
      * temporary file half-written, exactly where a node failure would hurt most */
     const char *fault = getenv("SPROUT_FAULT_KILL_IN_CKPT");
     if (fault && atoll(fault) == st->step && me == nranks - 1) raise(SIGKILL);
-    /* collective flush: the MPI-IO driver calls MPI_File_sync, so what every rank wrote is on
-     * stable storage before the commit, also when writers sit on other nodes of a parallel file
-     * system (rank 0's fsync below covers only its own node's cache) */
-    double t_attr = MPI_Wtime();
-    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) rc = -1;
-    double t_flush = MPI_Wtime();
-    if (H5Fclose(f) < 0) rc = -1;
-    double t_close = MPI_Wtime();
-    int ok = rc == 0, all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_LAND, comm);
-    if (!all_ok) {
-        if (me == 0) unlink(tmp);
-        return sp_err_set(err, SP_ERUNTIME, "%s: writing the checkpoint failed", tmp);
-    }
-    int commit = 0;
+    for (int k = 0; k < ndset; k++) H5Dclose(dset[k]);
+    H5Dclose(steps_d);
+    ndset = 0, steps_d = -1;
+    /* phase 5: collective flush: the MPI-IO driver calls MPI_File_sync, so what every rank wrote
+     * is on stable storage before the commit, also when writers sit on other nodes of a parallel
+     * file system (rank 0's fsync below covers only its own node's cache). After a failed flush
+     * HDF5 1.10 cannot close the file cleanly: the reservation above is what keeps it from
+     * failing for want of space. */
+    t_attr = MPI_Wtime();
+    errno = 0;
+    if (H5Fflush(f, H5F_SCOPE_GLOBAL) < 0) h5_fail(&mine_err, tmp, "flushing it failed", errno);
+    t_flush = MPI_Wtime();
+    errno = 0;
+    if (H5Fclose(f) < 0) h5_fail(&mine_err, tmp, "closing it failed", errno);
+    f = -1; /* closed, or (after a failure) no longer safe to touch */
+    t_close = MPI_Wtime();
+    if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
+
+    /* phase 6: the commit, by rank 0 */
     if (me == 0) {
-        char dir[4096];
-        dir_of(path, dir, sizeof dir);
-        if (fsync_path(tmp) == 0 && rename(tmp, path) == 0 && fsync_path(dir) == 0)
-            commit = 1;
-        else
-            unlink(tmp);
+        if (fsync_path(tmp) != 0)
+            sp_err_set(&mine_err, SP_ERUNTIME, "%s: fsync failed: %s", tmp, strerror(errno));
+        else if (rename(tmp, path) != 0)
+            sp_err_set(&mine_err, SP_ERUNTIME, "%s: cannot rename %s: %s", path, tmp,
+                       strerror(errno));
+        else if (sp_fsync_dir_of(path) != 0) {
+            /* the new name may not survive a crash: take it back, the old files stay valid */
+            sp_err_set(&mine_err, SP_ERUNTIME, "%s: syncing its directory failed: %s", path,
+                       strerror(errno));
+            unlink(path);
+        }
+        if (mine_err.code) unlink(tmp);
     }
-    MPI_Bcast(&commit, 1, MPI_INT, 0, comm);
+    rc = ranks_agree(&mine_err, err, comm);
     if (getenv("SPROUT_CKPT_PROFILE") && me == 0) /* where a save spends its time */
         fprintf(stderr,
                 "ckpt profile: set-up %.3f s, create+write %.3f, crc wait %.3f, attributes %.3f, "
                 "flush %.3f, close %.3f, commit %.3f\n",
                 t_setup - t_start, t_write - t_setup, t_crc - t_write, t_attr - t_crc,
                 t_flush - t_attr, t_close - t_flush, MPI_Wtime() - t_close);
-    if (!commit) return sp_err_set(err, SP_ERUNTIME, "%s: cannot commit checkpoint", path);
-    return SP_OK;
+out:
+    if (threaded) pthread_join(th, NULL);
+    if (rc) abandon(f, dset, ndset, steps_d, tmp, me, comm);
+    H5Eset_auto2(H5E_DEFAULT, old_func, old_data);
+    free(items), free(crc), free(all_crc), free(dset);
+    free(parts), free(mine), free(writer), free(steps), free(all_steps);
+    return rc;
 }
 
 /* ---- reading ---- */

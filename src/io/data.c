@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,30 +200,6 @@ int sp_data_check_context(const sp_tokens *t, int T, sp_err *err) {
     return SP_OK;
 }
 
-static int write_all(int fd, const void *buf, size_t len) {
-    const unsigned char *p = buf;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync of the directory makes the rename itself durable */
-static void sync_parent_dir(const char *path) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    int fd = open(dirname(tmp), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    fsync(fd);
-    close(fd);
-}
-
 int sp_data_write(const char *path, const uint16_t *tok, uint64_t n, uint32_t vocab,
                   uint32_t tokenizer, sp_err *err) {
     if (vocab == 0 || vocab > SP_TOK_MAX_VOCAB)
@@ -238,37 +213,14 @@ int sp_data_write(const char *path, const uint16_t *tok, uint64_t n, uint32_t vo
             return sp_err_set(err, SP_EINPUT, "%s: token %u at position %llu is >= vocab %u", path,
                               (unsigned)tok[i], (unsigned long long)i, vocab);
 
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return sp_err_set(err, SP_EINPUT, "%.200s...: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return sp_err_set(err, SP_ERUNTIME, "%s: cannot create: %s", tmp, strerror(errno));
-
     unsigned char h[SP_TOK_HEADER] = {0};
     memcpy(h, SP_TOK_MAGIC, 8);
     put_u32(h + 8, vocab);
     put_u64(h + 12, n);
     put_u32(h + 20, tokenizer);
     /* the host is little-endian (checked above), so the tokens go out as they are */
-    if (write_all(fd, h, sizeof h) != 0 || write_all(fd, tok, (size_t)n * sizeof *tok) != 0 ||
-        fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        return sp_err_set(err, SP_ERUNTIME, "%s: write failed: %s", tmp, strerror(e));
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return sp_err_set(err, SP_ERUNTIME, "%s: close failed: %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return sp_err_set(err, SP_ERUNTIME, "%s: cannot rename %s: %s", path, tmp, strerror(e));
-    }
-    sync_parent_dir(path);
-    return SP_OK;
+    const sp_buf bufs[2] = {{h, sizeof h}, {tok, (size_t)n * sizeof *tok}};
+    return sp_write_atomic(path, bufs, 2, err);
 }
 
 void sp_data_train_sample(const sp_tokens *t, uint64_t seed, uint64_t step, uint64_t k, int T,

@@ -4,6 +4,8 @@
 #include "sprout/metrics.h"
 #include "sprout/train.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,10 +33,12 @@ static void fmt_eta(char *buf, size_t n, double s) {
         snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
 }
 
-/* Writes OUT/ckpt/step_XXXXXXXX.h5 and points OUT/ckpt/latest at it (temp + rename). */
+/* Writes OUT/ckpt/step_XXXXXXXX.h5 and points OUT/ckpt/latest at it. Collective; a failure is
+ * agreed by all ranks and leaves the directory as it was: the older checkpoints, `latest`, and
+ * no new file (a checkpoint that `latest` cannot name is taken back). */
 static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, sp_err *err) {
     const char *out = tr->cfg->run.out;
-    char dir[4096], path[4200], latest[4200], tmp[4300];
+    char dir[4096], path[4200], latest[4200];
     snprintf(dir, sizeof dir, "%s/ckpt", out);
     snprintf(path, sizeof path, "%s/step_%08lld.h5", dir, (long long)tr->st.step);
     double t0 = sp_now();
@@ -45,14 +49,24 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
     if (sp_ckpt_save_ex(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, extra, n_extra, tr->comm,
                         err))
         return err->code;
+    sp_err e = {0};
     if (tr->rank == 0) {
         snprintf(latest, sizeof latest, "%s/latest", dir);
-        snprintf(tmp, sizeof tmp, "%s.tmp", latest);
-        FILE *f = fopen(tmp, "w");
         const char *base = strrchr(path, '/') + 1;
-        if (!f || fprintf(f, "%s\n", base) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f) ||
-            rename(tmp, latest))
-            return sp_err_set(err, SP_ERUNTIME, "%s: cannot update", latest);
+        char line[64];
+        snprintf(line, sizeof line, "%s\n", base);
+        const sp_buf buf = {line, strlen(line)};
+        if (sp_write_atomic(latest, &buf, 1, &e)) {
+            unlink(path);
+            (void)sp_fsync_dir_of(path);
+        }
+    }
+    /* rank 0's answer is everyone's: the ranks stop together, and the message is said once */
+    MPI_Bcast(&e, (int)sizeof e, MPI_BYTE, 0, tr->comm);
+    if (e.code) {
+        *err = e;
+        err->all_ranks = 1;
+        return err->code;
     }
     sp_info(log, "checkpoint %s (%.2f s)", path, sp_now() - t0);
     if (tr->rank == 0) sp_resume_prune(dir, (int)tr->cfg->checkpoint.keep, &tr->st, log);

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,25 @@ static int path_errno(int e) {
            e == EPERM;
 }
 
+/* run.out must leave room for the checkpoint paths: its length is bounded by the config
+ * (SP_CFG_PATH_MAX), and the kernel refuses a component of more than NAME_MAX; said before anything
+ * is created, not at the first checkpoint, which with checkpoint.every 0 is the end of the run */
+static int check_out_path(const char *out, sp_err *err) {
+    for (const char *c = out; *c;) {
+        size_t n = strcspn(c, "/");
+        if (n > NAME_MAX)
+            return sp_err_set(err, SP_EINPUT,
+                              "run.out: the component \"%.40s...\" is %zu characters, more than "
+                              "NAME_MAX %d",
+                              c, n, NAME_MAX);
+        c += n + (c[n] == '/');
+    }
+    return SP_OK;
+}
+
 /* mkdir -p, with a message naming run.out and the component that is in the way */
 static int make_dirs(const char *out, sp_err *err) {
+    if (check_out_path(out, err)) return err->code;
     char buf[4096];
     if ((size_t)snprintf(buf, sizeof buf, "%s", out) >= sizeof buf)
         return sp_err_set(err, SP_EINPUT, "run.out: the path is too long");
@@ -151,22 +169,12 @@ int sp_run_mkdirs(const char *out, sp_err *err) {
 }
 
 int sp_run_save_config(const char *out, const char *yaml, sp_err *err) {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/config.yaml", out);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
     /* the file is what `train` ran with after every --set: a reader never sees half of it */
-    if (!f || fputs("# the resolved config of this run (every key, after --set)\n", f) < 0 ||
-        fputs(yaml, f) < 0 || fflush(f) || fsync(fileno(f))) {
-        if (f) fclose(f);
-        unlink(tmp);
-        return sp_err_set(err, SP_ERUNTIME, "%s: cannot write", path);
-    }
-    if (fclose(f) || rename(tmp, path)) {
-        unlink(tmp);
-        return sp_err_set(err, SP_ERUNTIME, "%s: cannot write", path);
-    }
-    return SP_OK;
+    static const char head[] = "# the resolved config of this run (every key, after --set)\n";
+    sp_buf parts[2] = {{head, sizeof head - 1}, {yaml, strlen(yaml)}};
+    return sp_write_atomic(path, parts, 2, err);
 }
 
 int sp_run_resolve_ckpt(const char *arg, char *path, size_t n, sp_err *err) {
