@@ -90,10 +90,17 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows);
 /* learning rate at step (0-based) for the config's schedule */
 double sp_lr_at(const sp_config *cfg, int64_t step);
 
+/* Catches SIGUSR1, SIGTERM and SIGINT as a request to stop sp_train_run, from now until the
+ * process exits (the handlers are never removed, so a second signal is ignored). Call it first
+ * thing in main, before MPI_Init, so that no moment of start-up is left to the default action. */
+void sp_train_catch_signals(void);
+
 /* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
  * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh
  * run), "auto" (the newest checkpoint in OUT/ckpt that verifies, else fresh) or a file.
- * SIGUSR1 or SIGTERM: all ranks stop at the next step boundary after a checkpoint, SP_ESIGNAL. */
+ * A stop signal (sp_train_catch_signals): all ranks stop at the next step boundary after a
+ * checkpoint, SP_ESIGNAL; one that came during start-up (before or while a checkpoint is verified
+ * and loaded) stops before the first step, SP_ESIGNAL, with nothing written. */
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, MPI_Comm comm,
                  const sp_log *log, sp_err *err);
 

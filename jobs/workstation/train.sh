@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # mpirun wrapper for a workstation: N ranks (default: one per core), root allowed,
 # oversubscription allowed, ranks bound to cores when they fit, and --resume auto (a run that
-# was stopped continues from its newest good checkpoint; `kill -USR1 <mpirun pid>` makes every
-# rank checkpoint at the next step and exit with status 3).
+# was stopped continues from its newest good checkpoint).
+# Stopping: SIGTERM, SIGINT (Ctrl-C), SIGHUP or SIGUSR1 to this script makes every rank
+# checkpoint at the next step and exit with status 3, and this script exits 3 too.
 # Usage: jobs/workstation/train.sh [-n N] CONFIG.yaml [sprout train options...]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -13,8 +14,19 @@ if [ "${1:-}" = "-n" ]; then N=$2; shift 2; fi
 BIND="--bind-to core"
 [ "$N" -le "$(nproc)" ] || BIND="--bind-to none"
 SPROUT=${SPROUT:-$HERE/../../build/sprout}
-# shellcheck disable=SC2086
 RESUME="--resume auto"
 for a in "$@"; do [ "$a" = "--resume" ] && RESUME=""; done
+# Open MPI's mpirun answers SIGTERM and SIGINT by killing the ranks 2 s later and exiting 1,
+# whatever they were doing, while it forwards SIGUSR1 to them. So mpirun runs in a session of
+# its own, where a terminal's Ctrl-C does not reach it (a background job of a script is not a
+# group leader: setsid needs no fork and $! is mpirun), and every stop signal sent here becomes
+# one SIGUSR1 for mpirun. Training reads no input: stdin stays with the terminal.
 # shellcheck disable=SC2086
-exec mpirun -n "$N" $BIND "$SPROUT" train "$@" $RESUME
+setsid mpirun -n "$N" $BIND "$SPROUT" train "$@" $RESUME </dev/null &
+pid=$!
+trap 'kill -USR1 "$pid" 2>/dev/null || true' TERM INT HUP USR1
+# a trapped signal interrupts wait: wait again until mpirun has exited, then take its status
+while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
+rc=0
+wait "$pid" || rc=$?
+exit "$rc"

@@ -1,6 +1,7 @@
 /* `sprout train`: the run loop with progress lines, evaluation, metrics and the final
  * checkpoint. */
 #include "sprout/metrics.h"
+#include "sprout/testpoint.h"
 #include "sprout/train.h"
 
 #include <errno.h>
@@ -15,12 +16,38 @@
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
 
-/* Set by SIGUSR1/SIGTERM; read at step boundaries. A signal handler can only talk through a
- * static sig_atomic_t, so this is the module's one piece of mutable global state. */
+/* Set by a stop signal (SIGUSR1, SIGTERM, SIGINT); read where the ranks agree to stop. A signal
+ * handler can only talk through a static sig_atomic_t, so this is the module's one piece of
+ * mutable global state. It is never reset: a signal that came during start-up still counts. */
 static volatile sig_atomic_t g_stop_signal;
 
+/* the first signal is the one reported; later ones change nothing (the stop is under way) */
 static void on_stop_signal(int sig) {
-    g_stop_signal = sig;
+    if (!g_stop_signal) g_stop_signal = sig;
+}
+
+void sp_train_catch_signals(void) {
+    static const int sigs[] = {SIGUSR1, SIGTERM, SIGINT};
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop_signal;
+    /* a signal in the middle of a checkpoint's I/O must not fail it with EINTR */
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
+#ifdef SP_TEST_POINTS
+int sp_test_stop_signal(void) {
+    return g_stop_signal;
+}
+#endif
+
+/* The stop signal any rank has seen (0: none), the same on every rank: a signal may reach only
+ * some of them. */
+static int stop_agreed(MPI_Comm comm) {
+    int stop = g_stop_signal;
+    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm);
+    return stop;
 }
 
 static int mkdir_p(const char *path, sp_err *err) {
@@ -79,11 +106,13 @@ static int resume(sp_trainer *tr, const char *arg, int *loaded, const sp_log *lo
     char path[4096] = "";
     *loaded = 0;
     int rc = SP_OK;
+    sp_test_point("verify", -1);
     if (tr->rank == 0) rc = sp_resume_pick(arg, tr->cfg->run.out, path, sizeof path, log, err);
     MPI_Bcast(&rc, 1, MPI_INT, 0, tr->comm);
     if (rc) return tr->rank == 0 ? rc : sp_err_set(err, rc, "resume failed on rank 0");
     MPI_Bcast(path, sizeof path, MPI_CHAR, 0, tr->comm);
     if (!path[0]) return SP_OK;
+    sp_test_point("load", -1);
     rc = sp_resume_load(tr, path, err);
     int ok = rc == 0;
     MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, tr->comm);
@@ -200,16 +229,18 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
 
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg,
                  MPI_Comm comm, const sp_log *log, sp_err *err) {
+    sp_train_catch_signals(); /* main did already, before MPI_Init; other callers may not have */
     sp_trainer tr;
     /* the weights are drawn only when no checkpoint provides them */
     int rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
-    /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
-    int loaded = 0;
-    if (!rc) rc = resume(&tr, resume_arg, &loaded, log, err);
-    if (!rc && !loaded) sp_model_init(&tr.model, cfg->train.seed);
+    /* every rank enters resume() when init succeeded everywhere (init errors are symmetric);
+     * a stop asked for during start-up skips verifying and loading */
+    int loaded = 0, stop = 0;
+    if (!rc && !(stop = stop_agreed(comm))) rc = resume(&tr, resume_arg, &loaded, log, err);
+    if (!rc && !stop && !loaded) sp_model_init(&tr.model, cfg->train.seed);
     sp_metrics mx = {0};
     char path[4200];
-    if (!rc && tr.rank == 0) {
+    if (!rc && !stop && tr.rank == 0) {
         snprintf(path, sizeof path, "%s/ckpt", cfg->run.out);
         rc = mkdir_p(path, err);
         snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run.out);
@@ -220,6 +251,14 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm);
     if (!ok) {
         if (!rc) rc = sp_err_set(err, SP_ERUNTIME, "set-up failed on another rank");
+    } else if (stop || (stop = stop_agreed(comm))) {
+        /* no step was taken: what is on disk (the checkpoint resumed from, if any) is the state */
+        rc = sp_err_set(err, SP_ESIGNAL,
+                        "stopped by signal %d during start-up, before the first step: nothing new "
+                        "to checkpoint",
+                        stop);
+    }
+    if (rc) {
         sp_metrics_close(&mx);
         sp_trainer_free(&tr);
         return rc;
@@ -262,12 +301,6 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         sp_json_int(&j, "dp", tr.dp);
         sp_metrics_write(&mx, &j);
     }
-    struct sigaction sa = {0}, old_usr1, old_term;
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGUSR1, &sa, &old_usr1);
-    sigaction(SIGTERM, &sa, &old_term);
-    g_stop_signal = 0;
-
     int64_t eval_windows = cfg->eval.batches * cfg->train.micro_batch;
     double t_start = sp_now(), t_window = t_start, wall0 = tr.st.wallclock;
     int64_t window_steps = 0, first = tr.st.step, saved_at = -1;
@@ -297,9 +330,9 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
                      tok_per_step * (double)window_steps / (sp_now() - t_window),
                      (sp_now() - t_start) / (double)(done - first) * (double)(steps - done));
         if (do_log) t_window = sp_now(), window_steps = 0;
-        /* every rank must see the same decision: a signal may reach only some of them */
-        int stop = g_stop_signal;
-        MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm);
+        sp_test_point("step", done);
+        /* after the last step the run is complete: a signal then changes nothing */
+        stop = done < steps ? stop_agreed(comm) : 0;
         int every = cfg->checkpoint.every > 0 && done % cfg->checkpoint.every == 0;
         if (every || stop || done == steps) {
             tr.st.wallclock = wall0 + (sp_now() - t_start);
@@ -316,8 +349,6 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         tr.st.wallclock = wall0 + (sp_now() - t_start);
         rc = save_checkpoint(&tr, config_yaml, log, err);
     }
-    sigaction(SIGUSR1, &old_usr1, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     if (!rc) {
         if (isfinite(last_val))
             sp_info(log, "done: %lld steps, val loss %.4f, %.1f s", (long long)tr.st.step, last_val,
