@@ -6,6 +6,9 @@
 # checkpoint at the next step and exit with status 3, and this script exits 3 too.
 # Usage: jobs/workstation/train.sh [-n N] CONFIG.yaml [sprout train options...]
 set -euo pipefail
+# a stop signal from the first moment on: see below
+stop="" pid=""
+trap 'stop=1; [ -z "$pid" ] || kill -USR1 "$pid" 2>/dev/null || true' TERM INT HUP USR1
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=env.sh
 . "$HERE/env.sh"
@@ -20,13 +23,22 @@ for a in "$@"; do [ "$a" = "--resume" ] && RESUME=""; done
 # whatever they were doing, while it forwards SIGUSR1 to them. So mpirun runs in a session of
 # its own, where a terminal's Ctrl-C does not reach it (a background job of a script is not a
 # group leader: setsid needs no fork and $! is mpirun), and every stop signal sent here becomes
-# one SIGUSR1 for mpirun. Training reads no input: stdin stays with the terminal.
+# a SIGUSR1 for mpirun (a stop before mpirun starts: nothing has run, exit 3). Training reads no
+# input: stdin stays with the terminal.
+[ -z "$stop" ] || exit 3
 # shellcheck disable=SC2086
 setsid mpirun -n "$N" $BIND "$SPROUT" train "$@" $RESUME </dev/null &
 pid=$!
-trap 'kill -USR1 "$pid" 2>/dev/null || true' TERM INT HUP USR1
-# a trapped signal interrupts wait: wait again until mpirun has exited, then take its status
-while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
+# A trapped signal interrupts wait: wait again until mpirun has exited. A SIGUSR1 that reaches
+# mpirun before it has started the ranks is lost, so after a stop request it is sent again every
+# 5 s until mpirun exits (the ranks act on the first that reaches them and ignore the others).
+n=0
+while kill -0 "$pid" 2>/dev/null; do
+  if [ -z "$stop" ]; then wait "$pid" || true; continue; fi
+  sleep 1
+  n=$((n + 1))
+  [ $((n % 5)) != 0 ] || kill -USR1 "$pid" 2>/dev/null || true
+done
 rc=0
 wait "$pid" || rc=$?
 exit "$rc"

@@ -80,7 +80,8 @@ intact() { # name: no file under OUT changed, and the start-up stop said so
   grep -q "stopped by signal .* during start-up" "$T/$1.log" || bad "$1: no start-up stop reported"
 }
 verifies() { # name step: latest names that step's checkpoint and it verifies
-  local c="$T/$1/ckpt/step_$(printf %08d "$2").h5"
+  local c
+  c="$T/$1/ckpt/step_$(printf %08d "$2").h5"
   [ "$(cat "$T/$1/ckpt/latest")" = "$(basename "$c")" ] || bad "$1: latest is $(cat "$T/$1/ckpt/latest")"
   "$SPROUT" inspect "$c" >"$T/$1.inspect" 2>&1 || { bad "$1: $c does not verify"; cat "$T/$1.inspect"; }
 }
@@ -100,7 +101,7 @@ stop_at() {
   for r in $ranks; do await "$T/$out.pts/$point.$r.sig"; done
   touch "$T/$out.pts/release.$point"
 }
-tasks() { ls "/proc/$1/task" 2>/dev/null | wc -l; }
+tasks() { find "/proc/$1/task" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # 1. start-up, before and during MPI_Init: rank 1 is held before MPI_Init, so rank 0 cannot
 # leave MPI_Init; it is inside once it has started MPI's threads (more than rank 1 has)
