@@ -7,8 +7,8 @@
 # Usage: jobs/workstation/train.sh [-n N] CONFIG.yaml [sprout train options...]
 set -euo pipefail
 # a stop signal from the first moment on: see below
-stop="" pid=""
-trap 'stop=1; [ -z "$pid" ] || kill -USR1 "$pid" 2>/dev/null || true' TERM INT HUP USR1
+stop=""
+trap 'stop=1' TERM INT HUP USR1
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=env.sh
 . "$HERE/env.sh"
@@ -29,15 +29,16 @@ for a in "$@"; do [ "$a" = "--resume" ] && RESUME=""; done
 # shellcheck disable=SC2086
 setsid mpirun -n "$N" $BIND "$SPROUT" train "$@" $RESUME </dev/null &
 pid=$!
-# A trapped signal interrupts wait: wait again until mpirun has exited. A SIGUSR1 that reaches
-# mpirun before it has started the ranks is lost, so after a stop request it is sent again every
-# 5 s until mpirun exits (the ranks act on the first that reaches them and ignore the others).
+# A trapped signal interrupts wait: wait again until mpirun has exited. After a stop request,
+# SIGUSR1 goes to mpirun 1 s later and again every 5 s until it exits: one that reaches mpirun
+# before it has started the ranks is lost, and one in its first moments, before its handler,
+# would kill it (the ranks act on the first that reaches them and ignore the others).
 n=0
 while kill -0 "$pid" 2>/dev/null; do
   if [ -z "$stop" ]; then wait "$pid" || true; continue; fi
   sleep 1
-  n=$((n + 1))
   [ $((n % 5)) != 0 ] || kill -USR1 "$pid" 2>/dev/null || true
+  n=$((n + 1))
 done
 rc=0
 wait "$pid" || rc=$?
