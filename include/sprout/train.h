@@ -95,12 +95,19 @@ double sp_lr_at(const sp_config *cfg, int64_t step);
  * inside the warm-up) */
 int64_t sp_lr_decay_start(const sp_config *cfg);
 
+/* Catches SIGUSR1, SIGTERM and SIGINT as a request to stop sp_train_run, from now until the
+ * process exits (the handlers are never removed, so a second signal is ignored). Call it first
+ * thing in main, before MPI_Init, so that no moment of start-up is left to the default action. */
+void sp_train_catch_signals(void);
+
 /* `sprout train`: the whole run. Rank 0 logs and writes OUT/metrics.jsonl; checkpoints go to
  * OUT/ckpt/step_XXXXXXXX.h5 every checkpoint.every steps and at the end. resume is NULL (fresh
  * run), "auto" (OUT/ckpt/latest, falling back along its line of history; see sp_resume) or a
  * file. OUT is locked for the run (sp_rundir_lock); without resume, a directory that already
  * holds a run is refused, or with force started over (sp_run_check_dir).
- * SIGUSR1 or SIGTERM: all ranks stop at the next step boundary after a checkpoint, SP_ESIGNAL. */
+ * A stop signal (sp_train_catch_signals): all ranks stop at the next step boundary after a
+ * checkpoint, SP_ESIGNAL; one that came during start-up (before or while a checkpoint is verified
+ * and loaded) stops before the first step, SP_ESIGNAL, with nothing written. */
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume, int force,
                  MPI_Comm comm, const sp_log *log, sp_err *err);
 

@@ -6,6 +6,7 @@
 #include "sprout/data.h"
 #include "sprout/kernels.h"
 #include "sprout/metrics.h"
+#include "sprout/testpoint.h"
 #include "sprout/train.h"
 
 #include <errno.h>
@@ -206,7 +207,10 @@ static int cmd_train(cli *c, int argc, char **argv) {
                "--resume auto continues from OUT/ckpt/latest, falling back along its line of\n"
                "history to the newest checkpoint that loads (a fresh start when none verifies);\n"
                "--resume FILE from that file, on any layout, strictly (docs/checkpoints.md).\n"
-               "SIGUSR1 or SIGTERM: checkpoint at the next step, then exit with status 3.\n"
+               "SIGUSR1, SIGTERM or SIGINT, at any moment: checkpoint at the next step and exit\n"
+               "with status 3 (during start-up: exit 3 before the first step, nothing written);\n"
+               "further signals are ignored. Signal the wrapper or send mpirun SIGUSR1: mpirun\n"
+               "itself exits 1 on SIGTERM or SIGINT (docs/running.md).\n"
                "growth: events and vcycle: grow or reshape the model at given steps (model.* is\n"
                "the model the run ends with); the run prints its growth plan at start, one line\n"
                "per event, and a metrics line \"event\": \"growth\" (docs/growth.md). Set the\n"
@@ -485,6 +489,10 @@ static void choose_mpi_io(void) {
 }
 
 int main(int argc, char **argv) {
+    /* a training run catches its stop signals from the first moment: one that comes during
+     * MPI_Init or while a checkpoint is verified must stop the run, not kill the rank */
+    if (argc > 1 && !strcmp(argv[1], "train")) sp_train_catch_signals();
+    sp_test_point("init", -1);
     choose_mpi_io();
     MPI_Init(&argc, &argv);
     cli c = {0};
@@ -534,6 +542,7 @@ int main(int argc, char **argv) {
     /* a runtime failure on one rank may leave others inside a collective: abort them all,
      * unless the ranks agreed on it and are all here */
     if (rc == SP_ERUNTIME && c.world > 1 && !c.err.all_ranks) MPI_Abort(MPI_COMM_WORLD, rc);
+    sp_test_point("exit", -1);
     MPI_Finalize();
     return rc;
 }

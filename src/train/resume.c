@@ -2,6 +2,7 @@
  * never file names alone), loading it onto the current layout with a fallback, and which files
  * a run may move aside or delete (only those of its own line of history). docs/checkpoints.md
  * describes the design. */
+#include "sprout/testpoint.h"
 #include "sprout/train.h"
 
 #include <dirent.h>
@@ -235,6 +236,7 @@ int sp_resume(sp_trainer *tr, const char *arg, const char *yaml, int *loaded, co
     snprintf(dir, sizeof dir, "%s/ckpt", out);
     candidate *c = NULL;
     int nc = 0, is_auto = arg && !strcmp(arg, "auto");
+    sp_test_point("verify", -1);
     if (tr->rank == 0 && arg) {
         c = calloc(MAX_CANDIDATES, sizeof *c);
         if (c && is_auto)
@@ -251,6 +253,7 @@ int sp_resume(sp_trainer *tr, const char *arg, const char *yaml, int *loaded, co
     for (k = 0; k < nc; k++) {
         if (tr->rank == 0) snprintf(path, sizeof path, "%s", c[k].path);
         MPI_Bcast(path, sizeof path, MPI_CHAR, 0, tr->comm);
+        sp_test_point("load", -1);
         rc = load_all(tr, path, err);
         if (!rc) break;
         if (!is_auto) break; /* a file the user names is strict */

@@ -2,6 +2,7 @@
  * checkpoint. */
 #include "sprout/kernels.h"
 #include "sprout/metrics.h"
+#include "sprout/testpoint.h"
 #include "sprout/train.h"
 
 #include <errno.h>
@@ -16,12 +17,38 @@
 char *openblas_get_corename(void);
 int openblas_get_num_threads(void);
 
-/* Set by SIGUSR1/SIGTERM; read at step boundaries. A signal handler can only talk through a
- * static sig_atomic_t, so this is the module's one piece of mutable global state. */
+/* Set by a stop signal (SIGUSR1, SIGTERM, SIGINT); read where the ranks agree to stop. A signal
+ * handler can only talk through a static sig_atomic_t, so this is the module's one piece of
+ * mutable global state. It is never reset: a signal that came during start-up still counts. */
 static volatile sig_atomic_t g_stop_signal;
 
+/* the first signal is the one reported; later ones change nothing (the stop is under way) */
 static void on_stop_signal(int sig) {
-    g_stop_signal = sig;
+    if (!g_stop_signal) g_stop_signal = sig;
+}
+
+void sp_train_catch_signals(void) {
+    static const int sigs[] = {SIGUSR1, SIGTERM, SIGINT};
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop_signal;
+    /* a signal in the middle of a checkpoint's I/O must not fail it with EINTR */
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+}
+
+#ifdef SP_TEST_POINTS
+int sp_test_stop_signal(void) {
+    return g_stop_signal;
+}
+#endif
+
+/* The stop signal any rank has seen (0: none), the same on every rank: a signal may reach only
+ * some of them. */
+static int stop_agreed(MPI_Comm comm) {
+    int stop = g_stop_signal;
+    MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm);
+    return stop;
 }
 
 static void fmt_eta(char *buf, size_t n, double s) {
@@ -211,6 +238,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
 
 int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resume_arg, int force,
                  MPI_Comm comm, const sp_log *log, sp_err *err) {
+    sp_train_catch_signals(); /* main did already, before MPI_Init; other callers may not have */
     sp_trainer tr;
     /* the run directory is locked before anything in it is read (a checkpoint to resume from)
      * or written; rank 0 holds the lock for the whole run */
@@ -225,13 +253,15 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     if (rc) return rank == 0 ? rc : sp_err_set(err, rc, "run.out refused on rank 0");
     /* the weights are drawn only when no checkpoint provides them */
     rc = sp_trainer_init(&tr, cfg, SP_TRAINER_DATA | SP_TRAINER_NO_INIT, comm, err);
-    /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
-    int loaded = 0;
-    if (!rc) rc = sp_resume(&tr, resume_arg, config_yaml, &loaded, log, err);
-    if (!rc && !loaded) sp_model_init(&tr.model, cfg->train.seed);
+    /* every rank enters resume() when init succeeded everywhere (init errors are symmetric);
+     * a stop asked for during start-up skips verifying and loading */
+    int loaded = 0, stop = 0;
+    if (!rc && !(stop = stop_agreed(comm)))
+        rc = sp_resume(&tr, resume_arg, config_yaml, &loaded, log, err);
+    if (!rc && !stop && !loaded) sp_model_init(&tr.model, cfg->train.seed);
     sp_metrics mx = {0};
     char path[4200];
-    if (!rc && tr.rank == 0) {
+    if (!rc && !stop && tr.rank == 0) {
         rc = sp_run_mkdirs(cfg->run.out, err);
         snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->run.out);
         if (!rc) rc = sp_metrics_open(&mx, path, tr.st.step > 0, err);
@@ -242,6 +272,14 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     MPI_Allreduce(MPI_IN_PLACE, &ok, 1, MPI_INT, MPI_LAND, comm);
     if (!ok) {
         if (!rc) rc = sp_err_set(err, SP_ERUNTIME, "set-up failed on another rank");
+    } else if (stop || (stop = stop_agreed(comm))) {
+        /* no step was taken: what is on disk (the checkpoint resumed from, if any) is the state */
+        rc = sp_err_set(err, SP_ESIGNAL,
+                        "stopped by signal %d during start-up, before the first step: nothing new "
+                        "to checkpoint",
+                        stop);
+    }
+    if (rc) {
         sp_metrics_close(&mx);
         sp_trainer_free(&tr);
         sp_rundir_unlock(lock_fd);
@@ -290,12 +328,6 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         sp_json_int(&j, "dp", tr.dp);
         sp_metrics_write(&mx, &j);
     }
-    struct sigaction sa = {0}, old_usr1, old_term;
-    sa.sa_handler = on_stop_signal;
-    sigaction(SIGUSR1, &sa, &old_usr1);
-    sigaction(SIGTERM, &sa, &old_term);
-    g_stop_signal = 0;
-
     int64_t eval_windows = sp_cfg_eval_windows(cfg);
     double t_start = sp_now(), t_window = t_start, wall0 = tr.st.wallclock;
     int64_t window_steps = 0, first = tr.st.step, saved_at = -1;
@@ -325,9 +357,9 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
                      tok_per_step * (double)window_steps / (sp_now() - t_window),
                      (sp_now() - t_start) / (double)(done - first) * (double)(steps - done));
         if (do_log) t_window = sp_now(), window_steps = 0;
-        /* every rank must see the same decision: a signal may reach only some of them */
-        int stop = g_stop_signal;
-        MPI_Allreduce(MPI_IN_PLACE, &stop, 1, MPI_INT, MPI_MAX, comm);
+        sp_test_point("step", done);
+        /* after the last step the run is complete: a signal then changes nothing */
+        stop = done < steps ? stop_agreed(comm) : 0;
         int every = cfg->checkpoint.every > 0 && done % cfg->checkpoint.every == 0;
         if (every || stop || done == steps) {
             tr.st.wallclock = wall0 + (sp_now() - t_start);
@@ -344,8 +376,6 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         tr.st.wallclock = wall0 + (sp_now() - t_start);
         rc = save_checkpoint(&tr, config_yaml, log, err);
     }
-    sigaction(SIGUSR1, &old_usr1, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
     /* the run read its data into memory at start: say so if the files changed since */
     for (int f = 0; f < 2; f++)
         if (sp_data_changed(f ? &tr.val : &tr.train))
