@@ -53,6 +53,47 @@ static int copy_to_grid(sp_trainer *tr, const sp_model *src, const sp_layout *sr
     return rc;
 }
 
+/* cur -> tr->model along map, one arena after the other, each new arena in the memory of an old
+ * one that is no longer needed: the old gradients (dead between steps) hold the new params, the
+ * old params once moved the new m, the old m the new v, the old v the new gradients, the old bf16
+ * copy the new one. Fresh arenas would each pay a first touch of every page, which is 10-50x a
+ * write here and was ~80% of an event at GPT-2-small width (docs/performance.md). Every rank runs
+ * the same chain; the ranks agree on each recycling before the next collective. */
+static int move_recycled(sp_trainer *tr, sp_model *cur, const sp_layout *old_l,
+                         const sp_layout *new_l, const sp_block_map *map, sp_err *err) {
+    sp_model *nw = &tr->model;
+    static const int chain[][2] = {{SP_ARENA_PARAMS, SP_ARENA_GRADS},
+                                   {SP_ARENA_M, SP_ARENA_PARAMS},
+                                   {SP_ARENA_V, SP_ARENA_M},
+                                   {SP_ARENA_GRADS, SP_ARENA_V},
+                                   {SP_ARENA_BF16, SP_ARENA_BF16}};
+    int rc = SP_OK, n = (int)(sizeof chain / sizeof chain[0]);
+    for (int i = 0; i < n; i++) {
+        int to = chain[i][0], bad;
+        rc = sp_model_take_arena(nw, to, cur, chain[i][1], err);
+        bad = rc != SP_OK;
+        MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, tr->comm);
+        if (bad)
+            return rc ? rc
+                      : sp_err_set(err, SP_ERUNTIME,
+                                   "growth: another rank ran out of memory (its error says why)");
+        /* the recycled memory holds old values: what the move does not overwrite must read as in
+         * a fresh stage (zero); the bf16 copy is refreshed before the next forward anyway */
+        if (to == SP_ARENA_GRADS) {
+            memset(nw->grads, 0, nw->numel * sizeof(float));
+        } else if (to != SP_ARENA_BF16) {
+            float *a = to == SP_ARENA_PARAMS ? nw->params : to == SP_ARENA_M ? nw->m : nw->v;
+            for (int b = nw->lo; b < nw->hi; b++)
+                if (map->b[b].src < 0)
+                    memset(sp_model_block(nw, a, b), 0, nw->block_numel * sizeof(float));
+            rc = sp_redist_arena(cur, old_l, nw, new_l, map, to, tr->comm, &tr->grow_bytes_sent,
+                                 err);
+        }
+        if (rc) return rc;
+    }
+    return SP_OK;
+}
+
 /* the checkpoint group of a saved V-cycle level */
 static void level_group(char *buf, size_t n, int level) {
     snprintf(buf, n, "vcycle/level_%d", level);
@@ -178,9 +219,7 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
             rc = sp_grow_plan("interpolate", ev->n_before, ev->dk, &map, err);
         else
             rc = strided_map(ev->n_before, ev->n_after, 1, 0, &map, err);
-        if (!rc)
-            rc = sp_redist(&cur, &old_l, &tr->model, &new_l, &map, tr->comm, &tr->grow_bytes_sent,
-                           err);
+        if (!rc) rc = move_recycled(tr, &cur, &old_l, &new_l, &map, err);
         if (!rc && ev->kind == SP_GROW_DEPTH)
             sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
         sp_grow_map_free(&map);
@@ -193,6 +232,8 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     if (!rc && ev->reset_optim) sp_grow_reset_optim(&tr->model);
     if (!rc) tr->st.growth_index = e + 1;
     sp_model_free(&cur);
+    /* what was not recycled (V-cycle and coalescing paths) is faulted in now, not in a step */
+    if (!rc) sp_model_touch(&tr->model);
     return rc;
 }
 

@@ -147,6 +147,7 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err) ||
         check_growth_layouts(tr, err))
         return err->code;
+    sp_model_touch(&tr->model); /* page faults at start-up, not in the first step */
     if (!(flags & SP_TRAINER_NO_INIT)) sp_model_init(&tr->model, cfg->train.seed);
 
     if (flags & SP_TRAINER_DATA) {
@@ -186,7 +187,9 @@ int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err) {
     sp_model_free(&tr->model);
     sp_spec spec = sp_grow_spec_at(tr->cfg, &tr->gs, k);
     tr->st.growth_index = k;
-    return sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, k), err);
+    if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, k), err)) return err->code;
+    sp_model_touch(&tr->model);
+    return SP_OK;
 }
 
 void sp_trainer_set_scales(sp_trainer *tr, int64_t step) {
