@@ -170,6 +170,11 @@ int sp_acts_create(sp_acts *a, const sp_model *m, int B, int T, sp_err *err);
 void sp_acts_free(sp_acts *a);
 int sp_scratch_create(sp_scratch *s, const sp_model *m, int B, int T, sp_err *err);
 void sp_scratch_free(sp_scratch *s);
+/* The same in the memory of spare (a set no longer needed, emptied; NULL or empty: fresh), so
+ * that a layout change re-uses touched pages (sp_recycle_big). */
+int sp_acts_create_in(sp_acts *a, const sp_model *m, int B, int T, sp_acts *spare, sp_err *err);
+int sp_scratch_create_in(sp_scratch *s, const sp_model *m, int B, int T, sp_scratch *spare,
+                         sp_err *err);
 
 /* inp [B,T] -> a->x[0] */
 void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);

@@ -57,7 +57,7 @@ static int copy_to_grid(sp_trainer *tr, const sp_model *src, const sp_layout *sr
  * one that is no longer needed: the old gradients (dead between steps) hold the new params, the
  * old params once moved the new m, the old m the new v, the old v the new gradients, the old bf16
  * copy the new one. Fresh arenas would each pay a first touch of every page, which is 10-50x a
- * write here and was ~80% of an event at GPT-2-small width (docs/performance.md). Every rank runs
+ * write here and was ~90% of an event at GPT-2-small width (docs/performance.md). Every rank runs
  * the same chain; the ranks agree on each recycling before the next collective. */
 static int move_recycled(sp_trainer *tr, sp_model *cur, const sp_layout *old_l,
                          const sp_layout *new_l, const sp_block_map *map, sp_err *err) {
@@ -184,9 +184,14 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     sp_model cur = tr->model;
     memset(&tr->model, 0, sizeof tr->model);
     tr->grow_bytes_sent = 0;
+    /* the old activation sets become the new layout's, in the pages they already have */
+    tr->spare_acts = tr->acts, tr->n_spare = tr->nslots, tr->spare_scratch = tr->scratch;
+    tr->acts = NULL;
+    memset(&tr->scratch, 0, sizeof tr->scratch);
     sp_trainer_layout_free(tr);
     /* layout errors (a pipeline that does not fit the new model) are the same on every rank */
     int rc = sp_trainer_layout_create(tr, &ev->after, sp_trainer_pipeline_at(tr, e + 1), err);
+    sp_trainer_spare_free(tr);
     int levels[SP_MAX_LEVELS], nsaved = saved_levels(&tr->gs, e, levels);
     for (int i = 0; i < nsaved && !rc && tr->grid.pp != old_l.pp; i++) {
         sp_model *s = &tr->saved[levels[i]], moved;
