@@ -52,8 +52,9 @@ static void put_model(hid_t f, const char *group, const sp_model *m, float *aren
 
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
-    if (argc != 2) {
-        fprintf(stderr, "usage: sp_parity_dump OUT.h5\n");
+    int bf16 = argc == 3 && !strcmp(argv[2], "bf16");
+    if (argc != 2 && !bf16) {
+        fprintf(stderr, "usage: sp_parity_dump OUT.h5 [bf16]\n");
         return 2;
     }
     const int S = 20;
@@ -65,10 +66,14 @@ int main(int argc, char **argv) {
     cfg.train.lr = 1e-3, cfg.train.warmup_steps = 0, cfg.train.grad_clip = 0.5;
     cfg.train.weight_decay = 0.1;
     sp_err err = {0};
+    if (bf16 && sp_cfg_set(&cfg, "run.precision=bf16", &err)) {
+        fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
+        return 1;
+    }
     sp_trainer tr;
     if (sp_trainer_init(&tr, &cfg, 0, MPI_COMM_SELF, &err)) {
         fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
-        return 1;
+        return bf16 && err.code == SP_EINPUT ? 77 : 1;
     }
     sp_model *m = &tr.model;
     const sp_spec *s = &m->spec;
@@ -84,6 +89,7 @@ int main(int argc, char **argv) {
                     0.1f * (sp_rng_uniform(3, SP_RNG_TEST, sp_model_tensor_id(b, j), i) - 0.5f);
         }
     }
+    sp_model_sync_bf16(m); /* the trainer syncs in its steps; the batch below runs outside them */
     int B = tr.mb, T = tr.T, V = s->vocab;
     size_t N = (size_t)B * T;
     hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -94,6 +100,7 @@ int main(int argc, char **argv) {
     put_attr_d(f, "beta2", cfg.train.beta2), put_attr_d(f, "eps", cfg.train.eps);
     put_attr_d(f, "weight_decay", cfg.train.weight_decay);
     put_attr_d(f, "grad_clip", cfg.train.grad_clip);
+    put_attr_i(f, "bf16", bf16);
     put_model(f, "model", m, m->params);
 
     /* one batch: logits, loss and raw gradients (no clipping) */

@@ -95,6 +95,16 @@ double sp_now(void); /* monotonic seconds */
  * page faults happen at start-up, not inside a step. */
 void *sp_alloc_big(size_t bytes, sp_err *err);
 void sp_free_big(void *p, size_t bytes);
+/* The same without the touch: pages arrive (zeroed) on first use. For arenas that are filled
+ * from elsewhere, or given recycled memory, before anything reads them. */
+void *sp_alloc_big_lazy(size_t bytes, sp_err *err);
+/* Faults every page of p in, keeping the contents. */
+void sp_touch_big(void *p, size_t bytes);
+/* Resizes the big buffer p (old_bytes) to new_bytes in its own pages where they exist: a first
+ * touch costs 10-50x a write on these machines, so re-using touched memory beats a fresh buffer.
+ * The first min(old, new) bytes keep p's contents, the rest is zero (and not touched yet). NULL
+ * (p freed) when out of memory. */
+void *sp_recycle_big(void *p, size_t old_bytes, size_t new_bytes, sp_err *err);
 
 /* peak resident set size of this process, in MiB */
 double sp_peak_rss_mib(void);

@@ -120,6 +120,14 @@ int sp_model_use_gemm(sp_model *m, struct sp_gemm *g, sp_err *err);
 /* params16 = bf16(params): after every change of the weights (an optimizer step, a load, a
  * growth event) and before the next forward. No-op in fp32. */
 void sp_model_sync_bf16(sp_model *m);
+/* The arenas of a stage (params, grads, m, v, params16) are created untouched: this faults them
+ * in (contents kept) so that no page fault happens inside a step. */
+void sp_model_touch(sp_model *m);
+enum { SP_ARENA_PARAMS, SP_ARENA_GRADS, SP_ARENA_M, SP_ARENA_V, SP_ARENA_BF16, SP_MODEL_ARENAS };
+/* Arena `to` of m gets the memory of arena `from` of donor, resized, with donor's old contents
+ * (donor's pointer becomes NULL; the caller overwrites or zeroes it): a growth event recycles the
+ * old stage's touched pages instead of faulting in fresh ones. No-op when either is absent. */
+int sp_model_take_arena(sp_model *m, int to, sp_model *donor, int from, sp_err *err);
 /* slab of block b (global index, lo <= b < hi) inside one of the arenas */
 float *sp_model_block(const sp_model *m, float *arena, int b);
 float *sp_model_globals(const sp_model *m, float *arena);
@@ -166,6 +174,11 @@ void sp_scratch_free(sp_scratch *s);
  * head when has_head), without allocating: for memory budgets checked before anything is */
 size_t sp_acts_bytes(const sp_spec *s, int nb, int has_head, int B, int T);
 size_t sp_scratch_bytes(const sp_spec *s, int has_head, int B, int T);
+/* The same in the memory of spare (a set no longer needed, emptied; NULL or empty: fresh), so
+ * that a layout change re-uses touched pages (sp_recycle_big). */
+int sp_acts_create_in(sp_acts *a, const sp_model *m, int B, int T, sp_acts *spare, sp_err *err);
+int sp_scratch_create_in(sp_scratch *s, const sp_model *m, int B, int T, sp_scratch *spare,
+                         sp_err *err);
 
 /* inp [B,T] -> a->x[0] */
 void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);

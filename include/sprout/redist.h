@@ -34,5 +34,11 @@ int sp_redist_source(const sp_layout *old_l, int b, int dst);
  * added to it (local copies do not count): what a growth event reports it moved. */
 int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const sp_layout *new_l,
               const sp_block_map *map, MPI_Comm comm, uint64_t *bytes_sent, sp_err *err);
+/* The same for one arena (SP_ARENA_PARAMS, _M or _V; the step counts travel every time): the
+ * arenas move one after the other, so that an old arena's memory can become the next new one's
+ * (sp_model_take_arena) as soon as it has been moved. */
+int sp_redist_arena(const sp_model *old, const sp_layout *old_l, sp_model *dst,
+                    const sp_layout *new_l, const sp_block_map *map, int arena, MPI_Comm comm,
+                    uint64_t *bytes_sent, sp_err *err);
 
 #endif

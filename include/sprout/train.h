@@ -29,6 +29,10 @@ typedef struct sp_trainer {
     int nslots;    /* activation sets held at once (the schedule's peak) */
     sp_acts *acts; /* [nslots] */
     sp_scratch scratch;
+    /* during a growth event: the old layout's activation sets, re-used by the new layout's */
+    sp_acts *spare_acts; /* [n_spare] */
+    int n_spare;
+    sp_scratch spare_scratch;
     int32_t *inp, *tgt; /* [nslots][mb, T] */
     float *gsend;       /* [nslots][mb*T*C] gradients in flight to the previous stage */
     float *grecv;       /* [nslots][mb*T*C] gradients arriving from the next stage */
@@ -76,6 +80,8 @@ int sp_trainer_saved_extras(const sp_trainer *tr, sp_ckpt_extra *extra, char nam
 /* ---- internal to src/train: the layout of the trainer's current model ---- */
 void sp_trainer_layout_free(sp_trainer *tr);
 int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_pp, sp_err *err);
+/* frees what the last layout_create left of the spare activation sets */
+void sp_trainer_spare_free(sp_trainer *tr);
 int sp_trainer_pipeline_at(const sp_trainer *tr, int k);
 
 /* Sets the stage's branch scales for 0-based step `step` (random-growth ramps). */

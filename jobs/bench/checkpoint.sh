@@ -29,15 +29,7 @@ COLD=cold
 drop_caches || COLD=warm
 
 # a few hundred KB of text -> byte tokens
-/usr/bin/python3 - "$W/text.txt" <<'PY'
-import random, sys
-random.seed(1)
-w = "the model grows a sprout layer by layer while tokens and weights check every point".split()
-with open(sys.argv[1], "w") as f:
-    for _ in range(6000):
-        f.write(" ".join(random.choice(w) for _ in range(12)) + "\n")
-PY
-"$SPROUT" prepare text "$W/text.txt" --out "$W/data" >/dev/null 2>&1
+bench_data "$W"
 DATA=(--set "data.train=$W/data/train.bin" --set "data.val=$W/data/val.bin")
 BASE=(--set train.steps=1 --set train.warmup_steps=0 --set eval.every=0 --set train.global_batch=8
   --set train.micro_batch=2 "${DATA[@]}")

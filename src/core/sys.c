@@ -20,9 +20,13 @@ double sp_now(void) {
 
 #define HUGE_ALIGN ((size_t)2 << 20)
 
-void *sp_alloc_big(size_t bytes, sp_err *err) {
+static size_t big_len(size_t bytes) {
     if (bytes == 0) bytes = 64;
-    size_t len = (bytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+    return (bytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+}
+
+void *sp_alloc_big_lazy(size_t bytes, sp_err *err) {
+    size_t len = big_len(bytes);
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         sp_err_set(err, SP_ERUNTIME, "out of memory allocating %.1f MiB", (double)len / 1048576.0);
@@ -30,15 +34,40 @@ void *sp_alloc_big(size_t bytes, sp_err *err) {
     }
     /* THP is in madvise mode on these machines; huge pages make first touch ~500x cheaper */
     madvise(p, len, MADV_HUGEPAGE);
-    memset(p, 0, len);
     return p;
 }
 
-void sp_free_big(void *p, size_t bytes) {
+void *sp_alloc_big(size_t bytes, sp_err *err) {
+    void *p = sp_alloc_big_lazy(bytes, err);
+    if (p) memset(p, 0, big_len(bytes));
+    return p;
+}
+
+void sp_touch_big(void *p, size_t bytes) {
     if (!p) return;
-    if (bytes == 0) bytes = 64;
-    size_t len = (bytes + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
-    munmap(p, len);
+    size_t len = big_len(bytes);
+#ifdef MADV_POPULATE_WRITE
+    if (madvise(p, len, MADV_POPULATE_WRITE) == 0) return;
+#endif
+    /* older kernels: one write per page, of the value already there */
+    volatile unsigned char *c = p;
+    for (size_t i = 0; i < len; i += 4096) c[i] = c[i];
+}
+
+void *sp_recycle_big(void *p, size_t old_bytes, size_t new_bytes, sp_err *err) {
+    size_t ol = big_len(old_bytes), nl = big_len(new_bytes);
+    void *q = ol == nl ? p : mremap(p, ol, nl, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) {
+        munmap(p, ol);
+        sp_err_set(err, SP_ERUNTIME, "out of memory allocating %.1f MiB", (double)nl / 1048576.0);
+        return NULL;
+    }
+    if (nl > ol) madvise((char *)q + ol, nl - ol, MADV_HUGEPAGE);
+    return q;
+}
+
+void sp_free_big(void *p, size_t bytes) {
+    if (p) munmap(p, big_len(bytes));
 }
 
 double sp_peak_rss_mib(void) {

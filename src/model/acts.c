@@ -41,13 +41,22 @@ static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, carve *c) {
     a->losses = take(c, nh * N);
 }
 
-int sp_acts_create(sp_acts *a, const sp_model *m, int B, int T, sp_err *err) {
+/* a zeroed big buffer of `bytes`, in the memory of spare (spare_bytes; NULL: fresh) */
+static float *buffer(size_t bytes, float *spare, size_t spare_bytes, sp_err *err) {
+    if (!spare) return sp_alloc_big(bytes, err);
+    float *p = sp_recycle_big(spare, spare_bytes, bytes, err);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+int sp_acts_create_in(sp_acts *a, const sp_model *m, int B, int T, sp_acts *spare, sp_err *err) {
     memset(a, 0, sizeof *a);
     a->B = B, a->T = T, a->nb = m->hi - m->lo;
     carve c = {0};
     carve_acts(a, &m->spec, m->has_head, &c);
     a->bytes = c.used * sizeof(float);
-    c.base = sp_alloc_big(a->bytes, err);
+    c.base = buffer(a->bytes, spare ? spare->x : NULL, spare ? spare->bytes : 0, err);
+    if (spare) memset(spare, 0, sizeof *spare);
     if (!c.base) return err->code;
     c.used = 0;
     carve_acts(a, &m->spec, m->has_head, &c);
@@ -73,6 +82,10 @@ size_t sp_acts_bytes(const sp_spec *s, int nb, int has_head, int B, int T) {
     return c.used * sizeof(float);
 }
 
+int sp_acts_create(sp_acts *a, const sp_model *m, int B, int T, sp_err *err) {
+    return sp_acts_create_in(a, m, B, T, NULL, err);
+}
+
 void sp_acts_free(sp_acts *a) {
     sp_free_big(a->x, a->bytes);
     memset(a, 0, sizeof *a);
@@ -90,12 +103,14 @@ static void carve_scratch(sp_scratch *s, const sp_spec *sp, int has_head, int B,
     s->dprobs = take(c, has_head ? N * sp->vocab : 0);
 }
 
-int sp_scratch_create(sp_scratch *s, const sp_model *m, int B, int T, sp_err *err) {
+int sp_scratch_create_in(sp_scratch *s, const sp_model *m, int B, int T, sp_scratch *spare,
+                         sp_err *err) {
     memset(s, 0, sizeof *s);
     carve c = {0};
     carve_scratch(s, &m->spec, m->has_head, B, T, &c);
     s->bytes = c.used * sizeof(float);
-    c.base = sp_alloc_big(s->bytes, err);
+    c.base = buffer(s->bytes, spare ? spare->dres : NULL, spare ? spare->bytes : 0, err);
+    if (spare) memset(spare, 0, sizeof *spare);
     if (!c.base) return err->code;
     c.used = 0;
     carve_scratch(s, &m->spec, m->has_head, B, T, &c);
@@ -108,6 +123,10 @@ size_t sp_scratch_bytes(const sp_spec *s, int has_head, int B, int T) {
     carve c = {0};
     carve_scratch(&x, s, has_head, B, T, &c);
     return c.used * sizeof(float);
+}
+
+int sp_scratch_create(sp_scratch *s, const sp_model *m, int B, int T, sp_err *err) {
+    return sp_scratch_create_in(s, m, B, T, NULL, err);
 }
 
 void sp_scratch_free(sp_scratch *s) {

@@ -21,8 +21,9 @@ static int create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, 
     m->numel = m->global_numel + (size_t)(hi - lo) * m->block_numel;
     size_t bytes = m->numel * sizeof(float);
     float **arenas[4] = {&m->params, &m->grads, &m->m, &m->v};
+    /* not touched here: sp_model_touch does it where the pages are not filled right away */
     for (int i = 0; i < narenas; i++) {
-        *arenas[i] = sp_alloc_big(bytes, err);
+        *arenas[i] = sp_alloc_big_lazy(bytes, err);
         if (!*arenas[i]) {
             sp_model_free(m);
             return err->code;
@@ -67,8 +68,43 @@ int sp_model_use_gemm(sp_model *m, struct sp_gemm *g, sp_err *err) {
     m->params16 = NULL;
     m->gemm = g;
     if (!g) return SP_OK;
-    m->params16 = sp_alloc_big(m->numel * sizeof(uint16_t), err);
+    m->params16 = sp_alloc_big_lazy(m->numel * sizeof(uint16_t), err);
     return m->params16 ? SP_OK : err->code;
+}
+
+/* arena i of m: 0 params, 1 grads, 2 m, 3 v, 4 params16, with its size in bytes */
+static void **arena(sp_model *m, int i, size_t *bytes) {
+    *bytes = m->numel * (i == 4 ? sizeof(uint16_t) : sizeof(float));
+    switch (i) {
+    case 0:
+        return (void **)&m->params;
+    case 1:
+        return (void **)&m->grads;
+    case 2:
+        return (void **)&m->m;
+    case 3:
+        return (void **)&m->v;
+    default:
+        return (void **)&m->params16;
+    }
+}
+
+void sp_model_touch(sp_model *m) {
+    for (int i = 0; i < SP_MODEL_ARENAS; i++) {
+        size_t bytes;
+        void **p = arena(m, i, &bytes);
+        sp_touch_big(*p, bytes);
+    }
+}
+
+int sp_model_take_arena(sp_model *m, int to, sp_model *donor, int from, sp_err *err) {
+    size_t nb, ob;
+    void **dst = arena(m, to, &nb), **src = arena(donor, from, &ob);
+    if (!*dst || !*src) return SP_OK;
+    sp_free_big(*dst, nb);
+    *dst = sp_recycle_big(*src, ob, nb, err);
+    *src = NULL;
+    return *dst ? SP_OK : err->code;
 }
 
 void sp_model_sync_bf16(sp_model *m) {

@@ -80,6 +80,7 @@ typedef struct plan {
     int nreq;
     int posting;   /* 0: count the requests only; 1: post them */
     int narena;    /* 3: params, m and v; 1: params only (a weights-only model on either side) */
+    int a0, a1;    /* the arenas this call moves: [a0, a1) of params, m, v, within narena */
     uint64_t sent; /* bytes this rank posted to others */
     int rc;
 } plan;
@@ -97,22 +98,24 @@ static void move(plan *p, int j, int src, int dst, const sp_model *old, int b_ol
     if (src != p->me && dst != p->me) return;
     const float *from[ARENAS] = {0};
     float *to[ARENAS] = {0};
+    int a1 = p->a1 < p->narena ? p->a1 : p->narena;
     if (src == p->me) {
         float *arena[ARENAS] = {old->params, old->m, old->v};
-        for (int a = 0; a < p->narena; a++)
+        for (int a = p->a0; a < a1; a++)
             from[a] =
                 b_old < 0 ? sp_model_globals(old, arena[a]) : sp_model_block(old, arena[a], b_old);
     }
     if (dst == p->me) {
         float *arena[ARENAS] = {nw->params, nw->m, nw->v};
-        for (int a = 0; a < p->narena; a++)
+        for (int a = p->a0; a < a1; a++)
             to[a] =
                 b_new < 0 ? sp_model_globals(nw, arena[a]) : sp_model_block(nw, arena[a], b_new);
     }
     size_t nc = nchunks(p->numel);
-    for (int a = 0; a < p->narena; a++) {
+    for (int a = p->a0; a < a1; a++) {
         if (src == dst) {
-            if (p->posting) memcpy(to[a], from[a], p->numel * sizeof(float));
+            /* a stage that keeps its arenas moves slabs onto themselves */
+            if (p->posting && to[a] != from[a]) memcpy(to[a], from[a], p->numel * sizeof(float));
             continue;
         }
         for (size_t c = 0; c < nc; c++) {
@@ -200,15 +203,22 @@ static int check(const sp_model *old, const sp_layout *ol, const sp_model *nw, c
     return SP_OK;
 }
 
-int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const sp_layout *new_l,
-              const sp_block_map *map, MPI_Comm comm, uint64_t *bytes_sent, sp_err *err) {
+/* moves the arenas [a0, a1) of params, m, v */
+static int redist(const sp_model *old, const sp_layout *old_l, sp_model *dst,
+                  const sp_layout *new_l, const sp_block_map *map, int a0, int a1, MPI_Comm comm,
+                  uint64_t *bytes_sent, sp_err *err) {
     int world, me;
     MPI_Comm_size(comm, &world);
     MPI_Comm_rank(comm, &me);
-    plan p = {.comm = comm, .me = me, .tag_ub = 32767, .narena = ARENAS};
-    /* the moments move only when both sides have them; every rank must count the same messages,
-     * so the ranks agree on it first */
-    int na = old->m && dst->m ? ARENAS : 1;
+    plan p = {.comm = comm, .me = me, .tag_ub = 32767, .narena = ARENAS, .a0 = a0, .a1 = a1};
+    /* the moments move only when both sides have them (in a chain of one-arena moves, the other
+     * arenas may already be recycled); every rank must count the same messages, so the ranks
+     * agree on it first */
+    const float *oa[ARENAS] = {old->params, old->m, old->v},
+                *da[ARENAS] = {dst->params, dst->m, dst->v};
+    int na = ARENAS;
+    for (int a = a0 > 1 ? a0 : 1; a < a1; a++)
+        if (!oa[a] || !da[a]) na = 1;
     if (MPI_Allreduce(MPI_IN_PLACE, &na, 1, MPI_INT, MPI_MIN, comm) == MPI_SUCCESS) p.narena = na;
     int flag = 0, *ub = NULL;
     if (MPI_Comm_get_attr(comm, MPI_TAG_UB, &ub, &flag) == MPI_SUCCESS && flag && *ub > 0)
@@ -263,4 +273,17 @@ int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const 
         if (map->b[j].src >= 0) dst->steps[1 + j - dst->lo] = steps[1 + map->b[j].src];
     free(steps);
     return SP_OK;
+}
+
+int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const sp_layout *new_l,
+              const sp_block_map *map, MPI_Comm comm, uint64_t *bytes_sent, sp_err *err) {
+    return redist(old, old_l, dst, new_l, map, 0, ARENAS, comm, bytes_sent, err);
+}
+
+int sp_redist_arena(const sp_model *old, const sp_layout *old_l, sp_model *dst,
+                    const sp_layout *new_l, const sp_block_map *map, int arena, MPI_Comm comm,
+                    uint64_t *bytes_sent, sp_err *err) {
+    int a = arena == SP_ARENA_PARAMS ? 0 : arena == SP_ARENA_M ? 1 : arena == SP_ARENA_V ? 2 : -1;
+    if (a < 0) return sp_err_set(err, SP_EINPUT, "sp_redist_arena: arena %d is not moved", arena);
+    return redist(old, old_l, dst, new_l, map, a, a + 1, comm, bytes_sent, err);
 }

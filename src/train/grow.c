@@ -53,6 +53,69 @@ static int copy_to_grid(sp_trainer *tr, const sp_model *src, const sp_layout *sr
     return rc;
 }
 
+/* cur -> tr->model along map, one arena after the other, each new arena in the memory of an old
+ * one that is no longer needed: the old gradients (dead between steps) hold the new params, the
+ * old params once moved the new m, the old m the new v, the old v the new gradients, the old bf16
+ * copy the new one. Fresh arenas would each pay a first touch of every page, which is 10-50x a
+ * write here and was ~90% of an event at GPT-2-small width (docs/performance.md). Every rank runs
+ * the same chain; the ranks agree on each recycling before the next collective. */
+/* Every slab of this rank's new stage comes from the same place in its old stage: nothing is
+ * received and nothing shifts (G_stack from pp 1 to pp 2, say), so the new stage can keep the old
+ * arenas as they are, and the move only sends. */
+static int stays_in_place(int me, const sp_model *cur, const sp_layout *old_l, const sp_model *nw,
+                          const sp_block_map *map) {
+    if (cur->numel != nw->numel || cur->global_numel != nw->global_numel) return 0;
+    if (nw->global_numel && sp_redist_source(old_l, -1, me) != me) return 0;
+    for (int j = nw->lo; j < nw->hi; j++) {
+        int s = map->b[j].src;
+        if (s >= 0 && (sp_redist_source(old_l, s, me) != me || s - cur->lo != j - nw->lo)) return 0;
+    }
+    return 1;
+}
+
+static int move_recycled(sp_trainer *tr, sp_model *cur, const sp_layout *old_l,
+                         const sp_layout *new_l, const sp_block_map *map, sp_err *err) {
+    sp_model *nw = &tr->model;
+    static const int chain[][2] = {{SP_ARENA_PARAMS, SP_ARENA_GRADS},
+                                   {SP_ARENA_M, SP_ARENA_PARAMS},
+                                   {SP_ARENA_V, SP_ARENA_M},
+                                   {SP_ARENA_GRADS, SP_ARENA_V},
+                                   {SP_ARENA_BF16, SP_ARENA_BF16}};
+    int rc = SP_OK, n = (int)(sizeof chain / sizeof chain[0]);
+    int keep = stays_in_place(tr->rank, cur, old_l, nw, map);
+    /* in place: the moves go into the old arenas themselves (local copies onto themselves are
+     * skipped), which the new stage takes over afterwards */
+    sp_model view = *nw;
+    if (keep) view.params = cur->params, view.m = cur->m, view.v = cur->v;
+    /* the same collectives in the same order on every rank, whichever way each one recycles */
+    for (int i = 0; i < n; i++) {
+        int to = chain[i][0], bad;
+        if (!keep) rc = sp_model_take_arena(nw, to, cur, chain[i][1], err);
+        bad = rc != SP_OK;
+        MPI_Allreduce(MPI_IN_PLACE, &bad, 1, MPI_INT, MPI_MAX, tr->comm);
+        if (bad)
+            return rc ? rc
+                      : sp_err_set(err, SP_ERUNTIME,
+                                   "growth: another rank ran out of memory (its error says why)");
+        if (to == SP_ARENA_PARAMS || to == SP_ARENA_M || to == SP_ARENA_V)
+            rc = sp_redist_arena(cur, old_l, keep ? &view : nw, new_l, map, to, tr->comm,
+                                 &tr->grow_bytes_sent, err);
+        if (rc) return rc;
+    }
+    for (int a = 0; keep && a < SP_MODEL_ARENAS && !rc; a++)
+        rc = sp_model_take_arena(nw, a, cur, a, err); /* same size: no copy, no resize */
+    if (rc) return rc;
+    /* recycled memory holds old values: what the move did not write must read as in a fresh
+     * stage (zero); the bf16 copy is refreshed before the next forward anyway */
+    if (nw->grads) memset(nw->grads, 0, nw->numel * sizeof(float));
+    float *arenas[3] = {nw->params, nw->m, nw->v};
+    for (int b = nw->lo; b < nw->hi; b++)
+        for (int a = 0; a < 3 && map->b[b].src < 0; a++)
+            if (arenas[a])
+                memset(sp_model_block(nw, arenas[a], b), 0, nw->block_numel * sizeof(float));
+    return SP_OK;
+}
+
 /* the checkpoint group of a saved V-cycle level */
 static void level_group(char *buf, size_t n, int level) {
     snprintf(buf, n, "vcycle/level_%d", level);
@@ -143,9 +206,14 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     sp_model cur = tr->model;
     memset(&tr->model, 0, sizeof tr->model);
     tr->grow_bytes_sent = 0;
+    /* the old activation sets become the new layout's, in the pages they already have */
+    tr->spare_acts = tr->acts, tr->n_spare = tr->nslots, tr->spare_scratch = tr->scratch;
+    tr->acts = NULL;
+    memset(&tr->scratch, 0, sizeof tr->scratch);
     sp_trainer_layout_free(tr);
     /* layout errors (a pipeline that does not fit the new model) are the same on every rank */
     int rc = sp_trainer_layout_create(tr, &ev->after, sp_trainer_pipeline_at(tr, e + 1), err);
+    sp_trainer_spare_free(tr);
     int levels[SP_MAX_LEVELS], nsaved = saved_levels(&tr->gs, e, levels);
     for (int i = 0; i < nsaved && !rc && tr->grid.pp != old_l.pp; i++) {
         sp_model *s = &tr->saved[levels[i]], moved;
@@ -178,9 +246,7 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
             rc = sp_grow_plan("interpolate", ev->n_before, ev->dk, &map, err);
         else
             rc = strided_map(ev->n_before, ev->n_after, 1, 0, &map, err);
-        if (!rc)
-            rc = sp_redist(&cur, &old_l, &tr->model, &new_l, &map, tr->comm, &tr->grow_bytes_sent,
-                           err);
+        if (!rc) rc = move_recycled(tr, &cur, &old_l, &new_l, &map, err);
         if (!rc && ev->kind == SP_GROW_DEPTH)
             sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
         sp_grow_map_free(&map);
@@ -193,6 +259,8 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     if (!rc && ev->reset_optim) sp_grow_reset_optim(&tr->model);
     if (!rc) tr->st.growth_index = e + 1;
     sp_model_free(&cur);
+    /* what was not recycled (V-cycle and coalescing paths) is faulted in now, not in a step */
+    if (!rc) sp_model_touch(&tr->model);
     return rc;
 }
 

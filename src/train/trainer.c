@@ -171,8 +171,11 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
     tr->red = malloc((size_t)tr->max_red * sizeof *tr->red);
     if (!tr->red) return sp_err_set(err, SP_ERUNTIME, "out of memory");
     for (int i = 0; i < tr->nslots; i++)
-        if (sp_acts_create(&tr->acts[i], &tr->model, tr->mb, tr->T, err)) return err->code;
-    if (sp_scratch_create(&tr->scratch, &tr->model, tr->mb, tr->T, err)) return err->code;
+        if (sp_acts_create_in(&tr->acts[i], &tr->model, tr->mb, tr->T,
+                              i < tr->n_spare ? &tr->spare_acts[i] : NULL, err))
+            return err->code;
+    if (sp_scratch_create_in(&tr->scratch, &tr->model, tr->mb, tr->T, &tr->spare_scratch, err))
+        return err->code;
     tr->flops_per_token = sp_spec_flops_per_token(spec, spec->n_layer);
     return SP_OK;
 }
@@ -211,6 +214,7 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     if (check_layouts(tr, cfg->parallel.max_stage_mib, err)) return err->code;
     sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
     if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err)) return err->code;
+    sp_model_touch(&tr->model); /* page faults at start-up, not in the first step */
     if (!(flags & SP_TRAINER_NO_INIT)) sp_model_init(&tr->model, cfg->train.seed);
 
     openblas_set_num_threads((int)cfg->run.threads);
@@ -218,7 +222,15 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     return SP_OK;
 }
 
+void sp_trainer_spare_free(sp_trainer *tr) {
+    for (int i = 0; i < tr->n_spare; i++) sp_acts_free(&tr->spare_acts[i]);
+    free(tr->spare_acts);
+    sp_scratch_free(&tr->spare_scratch);
+    tr->spare_acts = NULL, tr->n_spare = 0;
+}
+
 void sp_trainer_free(sp_trainer *tr) {
+    sp_trainer_spare_free(tr);
     sp_trainer_layout_free(tr);
     sp_model_free(&tr->model);
     for (int k = 0; k < SP_MAX_LEVELS; k++) sp_model_free(&tr->saved[k]);
@@ -237,7 +249,9 @@ int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err) {
     sp_model_free(&tr->model);
     sp_spec spec = sp_grow_spec_at(tr->cfg, &tr->gs, k);
     tr->st.growth_index = k;
-    return sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, k), err);
+    if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, k), err)) return err->code;
+    sp_model_touch(&tr->model);
+    return SP_OK;
 }
 
 void sp_trainer_set_scales(sp_trainer *tr, int64_t step) {
