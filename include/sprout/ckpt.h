@@ -19,6 +19,10 @@ typedef struct sp_train_state {
     int64_t data_cursor; /* next data step index: sample k of step t = f(seed, t, k) */
     double lr;           /* last learning rate used */
     double wallclock;    /* seconds of training so far */
+    /* subnetwork methods (train.subnet): the method's stage and the step the next plan is drawn
+     * for (the counter of its RNG); plans are pure functions of the step, so nothing else is
+     * needed. -1 in checkpoints written before they existed. */
+    int64_t subnet_stage, plan_step;
 } sp_train_state;
 
 /* A weight-only model stored beside the live one, under /<group>/<HF name> (e.g. group

@@ -47,6 +47,10 @@ typedef struct sp_trainer {
      * the current grid with their own block ranges, until the way up interpolates with them */
     sp_model saved[SP_MAX_LEVELS];
     uint64_t grow_bytes_sent; /* bytes this rank sent to others in the last growth event */
+    sp_subnet sn;             /* train.subnet resolved: the method drawing each step's plan */
+    float *share;             /* [block_numel] Apollo: a group's gradient summed across stages */
+    int exec_depth;           /* positions the last step ran */
+    double exec_flops;        /* training FLOPs of the last step (executed blocks only) */
 } sp_trainer;
 
 /* flags: SP_TRAINER_DATA opens the token files (without it steps run on synthetic tokens, for
@@ -77,8 +81,20 @@ void sp_trainer_layout_free(sp_trainer *tr);
 int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_pp, sp_err *err);
 int sp_trainer_pipeline_at(const sp_trainer *tr, int k);
 
-/* Sets the stage's branch scales for 0-based step `step` (random-growth ramps). */
+/* The model's plan for 0-based step `step`: the full network with the step's branch scales and
+ * channel mask (growth ramps), and with train = 1 the network the subnetwork method draws for
+ * the step (src/train/plan.c). sp_trainer_step draws its own plan and leaves the full one. */
+void sp_trainer_plan(sp_trainer *tr, int64_t step, int train);
+/* sp_trainer_plan(tr, step, 0): what evaluation at step runs */
 void sp_trainer_set_scales(sp_trainer *tr, int64_t step);
+/* The initial weights (sp_model_init under the first step's plan, so that the copies of an Apollo
+ * group start equal). */
+void sp_trainer_init_weights(sp_trainer *tr);
+/* internal to src/train: Apollo's shared gradients (plan.c) */
+int sp_trainer_share_create(sp_trainer *tr, sp_err *err);
+void sp_trainer_share_grads(sp_trainer *tr);
+double sp_trainer_grad_sumsq(const sp_trainer *tr);
+void sp_trainer_allreduce(float *x, size_t n, MPI_Comm comm);
 /* Learning rate of 0-based step `step`: the config's schedule times the growth re-warm-up. */
 double sp_trainer_lr(const sp_trainer *tr, int64_t step);
 /* One optimizer step at learning rate lr: returns the global mean loss; *grad_norm is the

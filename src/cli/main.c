@@ -305,6 +305,9 @@ static int cmd_inspect(cli *c, int argc, char **argv) {
            argv[0], s.vocab, s.seq_len, s.d_model, s.n_head, s.d_ff, s.n_layer);
     printf("  train: step %lld, tokens %lld, flops %.4g, growth stage %lld, lr %.3g\n",
            (long long)st.step, (long long)st.tokens, st.flops, (long long)st.growth_index, st.lr);
+    if (st.subnet_stage >= 0)
+        printf("  subnet: stage %lld, next plan drawn for step %lld\n", (long long)st.subnet_stage,
+               (long long)st.plan_step);
     int rc = sp_ckpt_verify(argv[0], stdout, &c->err);
     printf("%s\n", rc ? "verdict: FAILED" : "verdict: ok");
     return rc ? SP_ERUNTIME : SP_OK;

@@ -320,6 +320,7 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     rc |= attr_f64(g, "flops", st->flops) | attr_i64(g, "growth_index", st->growth_index);
     rc |= attr_i64(g, "seed", (int64_t)st->seed) | attr_i64(g, "data_cursor", st->data_cursor);
     rc |= attr_f64(g, "lr", st->lr) | attr_f64(g, "wallclock", st->wallclock);
+    rc |= attr_i64(g, "subnet_stage", st->subnet_stage) | attr_i64(g, "plan_step", st->plan_step);
     H5Gclose(g);
     g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     rc |= attr_str(g, "yaml", config_yaml ? config_yaml : "");
@@ -514,6 +515,10 @@ int sp_ckpt_read_header(const char *path, sp_spec *spec, sp_train_state *st, sp_
                 rc |= read_attr(g, "lr", H5T_NATIVE_DOUBLE, &st->lr);
                 rc |= read_attr(g, "wallclock", H5T_NATIVE_DOUBLE, &st->wallclock);
                 st->seed = (uint64_t)seed;
+                /* optional: absent from checkpoints older than the subnetwork methods */
+                st->subnet_stage = st->plan_step = -1;
+                read_attr(g, "subnet_stage", H5T_NATIVE_INT64, &st->subnet_stage);
+                read_attr(g, "plan_step", H5T_NATIVE_INT64, &st->plan_step);
                 H5Gclose(g);
             }
         }

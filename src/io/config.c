@@ -61,6 +61,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     KDBL(train, beta2, "0.95", 0, 1, 0, 1),
     KDBL(train, eps, "1.0e-8", 0, INF, 1, 0),
     KDBL(train, grad_clip, "1.0", 0, INF, 0, 0), /* 0 = off */
+    KSTR(train, subnet, "none", NULL),           /* the method table: src/growth/subnet.c */
     KINT(eval, every, "100", 0, INF),            /* 0 = never */
     KINT(eval, batches, "8", 1, INF),
     KSTR(run, out, NULL, NULL), /* default computed from the config's name: see cfg_reset */
@@ -77,6 +78,17 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(vcycle, bottom_steps, "0", 0, INF), /* 0 = 50% of train.steps */
     KDBL(vcycle, alpha, "0.5", 0, 1, 0, 0),
     KDBL(vcycle, lr_scale, "4.0", 0, INF, 1, 0), /* peak LR x lr_scale^(level - 1) */
+    KSTR(apollo, unique, "auto", NULL),          /* auto = 1, L/4, L/2, L */
+    KSTR(apollo, boundaries, "auto", NULL),      /* auto = 0.05, 0.1, 0.25 */
+    KSTR(apollo, sampler, "lvps", NULL),
+    KSTR(apollo, map, "extend", NULL),
+    KINT(apollo, depth, "0", 0, INF),
+    KSTR(raptr, lengths, "auto", NULL), /* auto = round(L/2 + s L/6), s = 0..3 */
+    KSTR(raptr, boundaries, "auto", NULL),
+    KSTR(raptr, fixed, "auto", NULL), /* auto = first and last block */
+    KSTR(raptr, mode, "bernoulli", NULL),
+    KSTR(raptr, scale, "none", NULL),
+    KINT(raptr, full_warmup_steps, "0", 0, INF),
 };
 #define N_KEYS (sizeof sp_cfg_keys / sizeof sp_cfg_keys[0]) /* constant expressions, for */
 const size_t sp_cfg_nkeys = N_KEYS;                         /* the raw structs below */

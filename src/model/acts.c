@@ -42,7 +42,7 @@ static void carve_acts(sp_acts *a, const sp_model *m, carve *c) {
 
 int sp_acts_create(sp_acts *a, const sp_model *m, int B, int T, sp_err *err) {
     memset(a, 0, sizeof *a);
-    a->B = B, a->T = T, a->nb = m->hi - m->lo;
+    a->B = B, a->T = T, a->nb = a->n_exec = m->hi - m->lo;
     carve c = {0};
     carve_acts(a, m, &c);
     a->bytes = c.used * sizeof(float);

@@ -72,15 +72,17 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
         return err->code;
     }
     int warm = 2;
-    double *ms = malloc((size_t)(steps > 0 ? steps : 1) * sizeof *ms);
+    double *ms = malloc((size_t)(steps > 0 ? steps : 1) * sizeof *ms), depth = 0, xflops = 0;
     for (int i = -warm; i < steps; i++) {
         double g = 0;
         MPI_Barrier(comm);
         double t0 = sp_now();
         sp_trainer_step(&tr, (float)cfg->train.lr, &g);
         MPI_Barrier(comm);
-        if (i >= 0) ms[i] = (sp_now() - t0) * 1e3;
+        if (i >= 0) ms[i] = (sp_now() - t0) * 1e3, depth += tr.exec_depth, xflops += tr.exec_flops;
     }
+    depth /= steps > 0 ? steps : 1; /* a subnetwork method's executed depth, mean of the steps */
+    xflops /= steps > 0 ? steps : 1;
     double med = median(ms, steps);
     double toks = (double)(cfg->train.global_batch * cfg->model.seq_len);
     double tps = toks / (med / 1e3);
@@ -95,8 +97,10 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
                 tr.world);
         printf(
             "{\"impl\":\"sprout\",\"ranks\":%d,\"threads\":%d,\"tok_per_s\":%.1f,\"gflops\":%.2f,"
-            "\"ms_per_step\":%.2f,\"peak_rss_mib\":%.1f,\"openblas_core\":\"%s\"}\n",
-            tr.world, openblas_get_num_threads(), tps, gflops, med, rss, openblas_get_corename());
+            "\"ms_per_step\":%.2f,\"peak_rss_mib\":%.1f,\"openblas_core\":\"%s\","
+            "\"exec_depth\":%.2f,\"exec_flops\":%.4g}\n",
+            tr.world, openblas_get_num_threads(), tps, gflops, med, rss, openblas_get_corename(),
+            depth, xflops);
         fflush(stdout);
     }
     free(ms);

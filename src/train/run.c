@@ -120,6 +120,11 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
     sp_json_int(&j, "dp", tr->dp);
     sp_json_num(&j, "ms", dt * 1e3);
     sp_json_num(&j, "tok_per_s", tps);
+    if (tr->sn.method) { /* the network the step ran */
+        sp_json_int(&j, "subnet_stage", sp_subnet_stage(&tr->sn, done - 1));
+        sp_json_int(&j, "exec_depth", tr->exec_depth);
+        sp_json_num(&j, "exec_flops", tr->exec_flops);
+    }
     if (isfinite(val)) sp_json_num(&j, "val_loss", val);
     sp_metrics_write(mx, &j);
 }
@@ -216,7 +221,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     /* every rank enters resume() when init succeeded everywhere (init errors are symmetric) */
     int loaded = 0;
     if (!rc) rc = resume(&tr, resume_arg, &loaded, log, err);
-    if (!rc && !loaded) sp_model_init(&tr.model, cfg->train.seed);
+    if (!rc && !loaded) sp_trainer_init_weights(&tr);
     sp_metrics mx = {0};
     char path[4200];
     if (!rc && tr.rank == 0) {
@@ -254,6 +259,15 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
                 ev->reset_optim ? "reset" : "copy",
                 ev->rewarm_steps ? "lr re-warm-up" : "lr continues");
     }
+    for (int k = 0; tr.sn.method && k < tr.sn.n_stages; k++) {
+        char what[160];
+        sp_subnet_describe(&tr.sn, k, what, sizeof what);
+        sp_info(log, "%s stage %d%s: from step %lld, %s", sp_subnet_name(&tr.sn), k,
+                k < sp_subnet_stage(&tr.sn, tr.st.step) ? " (done)" : "", (long long)tr.sn.start[k],
+                what);
+    }
+    if (tr.sn.warmup > 0) /* RaPTr's full-model warm-up */
+        sp_info(log, "raptr: the full model for the first %lld step(s)", (long long)tr.sn.warmup);
     sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
             openblas_get_num_threads());
     sp_info(log, "data: %s (%llu tokens), %s (%llu tokens); out: %s", cfg->data.train,
