@@ -187,7 +187,7 @@ typedef struct sp_subnet {
 } sp_subnet;
 
 /* The config's train.subnet with its section (apollo.*, raptr.*) as plain data. Errors name the
- * key. Counts in apollo.unique must make every depth fit its copies and nest (docs/growth.md). */
+ * key. Counts in apollo.unique must let every depth fit its copies (docs/growth.md). */
 int sp_subnet_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err);
 const char *sp_subnet_name(const sp_subnet *sn);
 /* the method's stage of 0-based step `step` (0 without a method) */
@@ -195,6 +195,11 @@ int sp_subnet_stage(const sp_subnet *sn, int64_t step);
 /* Draws step's network into p, which holds the full plan of the step (scales, masks) on entry:
  * positions, groups, trained blocks and RaPTr's scale factors. Pure function of (sn, step). */
 void sp_subnet_draw(const sp_subnet *sn, int64_t step, sp_plan *p);
+/* The block map that must run before 0-based step `step` (the first of a stage whose storage
+ * differs: Apollo's expansion of the unique blocks when the extend maps do not nest). Returns the
+ * number of blocks that move (map filled, to be freed) or 0 (nothing to do, map empty), or a
+ * negative code on failure. */
+int sp_subnet_expand_map(const sp_subnet *sn, int64_t step, sp_block_map *map, sp_err *err);
 /* one line describing stage `stage`, for the start-up printout */
 void sp_subnet_describe(const sp_subnet *sn, int stage, char *buf, size_t n);
 /* LVPS depth for uniform u in [0, 1) on L blocks with U unique (growth-operators §4.2), and its

@@ -90,6 +90,10 @@ void sp_trainer_set_scales(sp_trainer *tr, int64_t step);
 /* The initial weights (sp_model_init under the first step's plan, so that the copies of an Apollo
  * group start equal). */
 void sp_trainer_init_weights(sp_trainer *tr);
+/* Before 0-based step `step`: moves stored blocks when the subnetwork method's storage changes
+ * at that step (Apollo's expansion where the extend maps do not nest), through the
+ * redistribution engine on the current layout. Collective; a no-op on other steps. */
+int sp_trainer_subnet_expand(sp_trainer *tr, int64_t step, sp_err *err);
 /* internal to src/train: Apollo's shared gradients (plan.c) */
 int sp_trainer_share_create(sp_trainer *tr, sp_err *err);
 void sp_trainer_share_grads(sp_trainer *tr);
@@ -130,6 +134,11 @@ void sp_ckpt_prune(const char *dir, int keep, const sp_log *log);
 /* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
  * log and the result JSON line on stdout (rank 0). */
 int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log, sp_err *err);
+/* `sprout bench --vs-plain`: steps of the config (a subnetwork method) alternated with plain steps
+ * of the same model (train.subnet: none) in one process; the result JSON line (rank 0) holds both
+ * medians (ms_subnet, ms_plain), ms_subnet / ms_plain and the mean executed depth. */
+int sp_bench_vs_plain(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log,
+                      sp_err *err);
 /* `sprout bench --comm` (>= 2 ranks): ping-pong of one micro-batch's activations between ranks
  * 0 and 1 (one-way GB/s) and of 8 bytes (latency), and the in-place all-reduce of the whole
  * model's gradients in the trainer's buckets over every rank (bus GB/s = 2 (n-1)/n bytes / t);

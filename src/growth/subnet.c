@@ -10,9 +10,11 @@
  * sum of its gradients and therefore stays equal bit for bit. A step at depth D runs position p
  * (unique block floor(p U / D)) on one copy of that block, chosen so that the positions of a
  * unique block spread evenly over its copies, and so over the pipeline stages. Expanding U to
- * U' (interpolation, new unique i <- old floor(i U / U')) then moves nothing: the copies that
- * become unique block i already hold old block floor(i U / U') with its moments and step count,
- * which is the `copy` moments policy. docs/growth.md has the derivation and its limits. */
+ * U' (interpolation, new unique i <- old floor(i U / U')) is a block map on the stored blocks:
+ * copy j takes the weights, moments and step count of a copy of old block floor(i U / U') (the
+ * `copy` moments policy), which is copy j itself whenever the extend maps nest (each count
+ * dividing the next and L: the defaults for L divisible by 4), so usually nothing moves.
+ * docs/growth.md has the derivation. */
 #include "sprout/growth.h"
 
 #include <math.h>
@@ -165,16 +167,6 @@ static int apollo_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
                                   "block would run at more positions than it has copies (use "
                                   "counts that divide model.n_layer)",
                                   U, L, D);
-        /* expansion moves no weights only if the copies of new block i already hold old block
-         * floor(i U_old / U_new), i.e. when the extend maps nest */
-        if (s > 0)
-            for (int j = 0; j < L; j++)
-                if ((j * U / L) * sn->k[s - 1] / U != j * sn->k[s - 1] / L)
-                    return sp_err_set(err, SP_EINPUT,
-                                      "apollo.unique: expanding U = %d to %d on %d blocks would "
-                                      "move weights between copies (use counts where each "
-                                      "divides the next and model.n_layer)",
-                                      sn->k[s - 1], U, L);
     }
     sn->n_stages = nu;
     if (stage_starts("apollo.boundaries", b, nb, nu, cfg->train.steps, sn->start, err))
@@ -208,6 +200,22 @@ static void apollo_draw(const sp_subnet *sn, int64_t step, int stage, sp_plan *p
     }
     p->depth = D;
     p->shared = 1;
+}
+
+/* the expansion before `stage`: copy j of new unique block i = floor(j U / L) takes old unique
+ * block v = floor(i U_old / U), from itself when it holds v already, else from v's nearest copy */
+static int apollo_expand(const sp_subnet *sn, int stage, sp_block_map *map, sp_err *err) {
+    int L = sn->n_layer, U = sn->k[stage], Uo = sn->k[stage - 1], moves = 0;
+    map->n_old = map->n_new = L;
+    map->b = calloc((size_t)L, sizeof *map->b);
+    if (!map->b) return sp_err_set(err, SP_ERUNTIME, "out of memory");
+    for (int j = 0; j < L; j++) {
+        int v = (j * U / L) * Uo / U, a = first_of(v, L, Uo), e = first_of(v + 1, L, Uo);
+        int src = j < a ? a : j >= e ? e - 1 : j;
+        map->b[j] = (sp_block_src){src, SP_XF_COPY};
+        moves += src != j;
+    }
+    return moves;
 }
 
 static void apollo_describe(const sp_subnet *sn, int stage, char *buf, size_t n) {
@@ -348,11 +356,13 @@ typedef struct method_row {
     int (*resolve)(const sp_config *cfg, sp_subnet *sn, sp_err *err);
     void (*draw)(const sp_subnet *sn, int64_t step, int stage, sp_plan *p);
     void (*describe)(const sp_subnet *sn, int stage, char *buf, size_t n);
+    /* the block map applied before a stage starts; returns the blocks that move */
+    int (*expand)(const sp_subnet *sn, int stage, sp_block_map *map, sp_err *err);
 } method_row;
 static const method_row k_methods[] = {
-    {"none", NULL, NULL, NULL},
-    {"apollo", apollo_resolve, apollo_draw, apollo_describe},
-    {"raptr", raptr_resolve, raptr_draw, raptr_describe},
+    {"none", NULL, NULL, NULL, NULL},
+    {"apollo", apollo_resolve, apollo_draw, apollo_describe, apollo_expand},
+    {"raptr", raptr_resolve, raptr_draw, raptr_describe, NULL},
 };
 
 int sp_subnet_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
@@ -381,6 +391,15 @@ int sp_subnet_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
 
 const char *sp_subnet_name(const sp_subnet *sn) {
     return k_methods[sn->method].name;
+}
+
+int sp_subnet_expand_map(const sp_subnet *sn, int64_t step, sp_block_map *map, sp_err *err) {
+    memset(map, 0, sizeof *map);
+    int s = sp_subnet_stage(sn, step);
+    if (step <= 0 || !k_methods[sn->method].expand || sp_subnet_stage(sn, step - 1) == s) return 0;
+    int moves = k_methods[sn->method].expand(sn, s, map, err);
+    if (moves <= 0) sp_grow_map_free(map);
+    return moves;
 }
 
 int sp_subnet_stage(const sp_subnet *sn, int64_t step) {

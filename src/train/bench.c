@@ -108,6 +108,45 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
     return SP_OK;
 }
 
+int sp_bench_vs_plain(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log,
+                      sp_err *err) {
+    sp_config pc = *cfg; /* shares cfg's strings; only read, never freed */
+    pc.train.subnet = (char *)"none";
+    sp_trainer tr[2];
+    int rc = sp_trainer_init(&tr[0], cfg, 0, comm, err), inited = 1;
+    if (!rc) rc = sp_trainer_init(&tr[1], &pc, 0, comm, err), inited = 2;
+    double *ms = malloc(2 * (size_t)(steps > 0 ? steps : 1) * sizeof *ms), depth = 0;
+    if (!rc && !ms) rc = sp_err_set(err, SP_ERUNTIME, "out of memory");
+    for (int i = -2; !rc && i < steps; i++) /* two warm-up rounds */
+        for (int k = 0; k < 2; k++) {
+            double g = 0;
+            MPI_Barrier(comm);
+            double t0 = sp_now();
+            sp_trainer_step(&tr[k], (float)cfg->train.lr, &g);
+            MPI_Barrier(comm);
+            if (i >= 0) ms[k * steps + i] = (sp_now() - t0) * 1e3;
+            if (i >= 0 && k == 0) depth += tr[0].exec_depth;
+        }
+    if (!rc) {
+        double sub = median(ms, steps), plain = median(ms + steps, steps);
+        depth /= steps;
+        int L = tr[1].model.spec.n_layer;
+        sp_info(log,
+                "bench: %s %d steps alternated with plain ones: median %.1f ms vs %.1f ms "
+                "(ratio %.3f) at mean depth %.2f of %d (%.3f)",
+                cfg->train.subnet, steps, sub, plain, sub / plain, depth, L, depth / L);
+        if (tr[0].rank == 0) {
+            printf("{\"impl\":\"sprout\",\"ranks\":%d,\"subnet\":\"%s\",\"ms_subnet\":%.2f,"
+                   "\"ms_plain\":%.2f,\"ratio\":%.4f,\"exec_depth\":%.2f,\"n_layer\":%d}\n",
+                   tr[0].world, cfg->train.subnet, sub, plain, sub / plain, depth, L);
+            fflush(stdout);
+        }
+    }
+    free(ms);
+    while (inited > 0) sp_trainer_free(&tr[--inited]);
+    return rc;
+}
+
 /* median seconds of one ping-pong round trip of n floats between ranks 0 and 1 */
 static double pingpong(float *buf, int n, int reps, int rank, MPI_Comm comm) {
     double *t = malloc((size_t)reps * sizeof *t);

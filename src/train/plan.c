@@ -4,6 +4,7 @@
  * across the stages its copies span, and counting each group once in the gradient norm. */
 #include "sprout/growth.h"
 #include "sprout/kernels.h"
+#include "sprout/redist.h"
 #include "sprout/train.h"
 
 #include <stdlib.h>
@@ -27,6 +28,26 @@ void sp_trainer_init_weights(sp_trainer *tr) {
     sp_trainer_plan(tr, tr->st.step, 1);
     sp_model_init(&tr->model, tr->cfg->train.seed);
     sp_trainer_plan(tr, tr->st.step, 0);
+}
+
+int sp_trainer_subnet_expand(sp_trainer *tr, int64_t step, sp_err *err) {
+    sp_block_map map;
+    int moves = sp_subnet_expand_map(&tr->sn, step, &map, err);
+    if (moves <= 0) return moves < 0 ? err->code : SP_OK;
+    /* the copies take their new weights, moments and step counts into a second stage of the
+     * same range, as a growth event does; the layout stays */
+    sp_model *m = &tr->model, dst;
+    sp_layout l = {tr->grid.pp, tr->dp, m->spec.n_layer};
+    int rc = sp_model_create(&dst, &m->spec, m->lo, m->hi, m->has_embed, m->has_head, err);
+    if (!rc) rc = sp_redist(m, &l, &dst, &l, &map, tr->comm, NULL, err);
+    sp_grow_map_free(&map);
+    if (rc) {
+        sp_model_free(&dst);
+        return rc;
+    }
+    sp_model_free(m);
+    *m = dst;
+    return SP_OK;
 }
 
 /* A group spanning several stages needs a buffer to sum across them; only Apollo shares. */

@@ -299,7 +299,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     for (int64_t step = tr.st.step; step < steps; step++) {
         while (tr.st.growth_index < tr.gs.n && tr.gs.ev[tr.st.growth_index].step <= step)
             if ((rc = apply_growth(&tr, &mx, log, step, eval_windows, err))) break;
-        if (rc) break;
+        if (rc || (rc = sp_trainer_subnet_expand(&tr, step, err))) break;
         sp_trainer_set_scales(&tr, step);
         float lr = (float)sp_trainer_lr(&tr, step);
         double t0 = sp_now(), gnorm = 0;

@@ -10,6 +10,10 @@
 #    (inspect prints them);
 #  - RaPTr with every block kept and Apollo with U = L equal plain training bit for bit
 #    (metrics less the method's own fields, weights, moments), on 1 rank and on pp = 2;
+#  - Apollo on 10 blocks (U = 1, 2, 5, 10: the expansion 2 -> 5 moves copies between groups):
+#    the copies of every unique block are equal bit for bit (weights and moments) in the
+#    checkpoints at U = 2 and U = 5, 1x1 and pp = 2 agree within 1e-5, and a restart at the
+#    expansion step is bit for bit on 1x1 and within 1e-5 on pp = 2;
 #  - a RaPTr step at half the path length skips work: exec_flops below the full step's;
 #  - bad inputs exit 2 naming the key: a changed stage boundary on resume, growth events beside
 #    a method, an unknown method.
@@ -45,6 +49,11 @@ for m in apollo raptr; do
   tr "$m-r11" 1 1 --set train.subnet=$m --resume "$T/$m-11/ckpt/step_00000015.h5"
   tr "$m-r22" 4 2 --set train.subnet=$m --resume "$T/$m-11/ckpt/step_00000015.h5"
 done
+A10=(--set train.subnet=apollo --set model.n_layer=10 --set checkpoint.every=5)
+tr apollo10-11 1 1 "${A10[@]}"
+tr apollo10-21 2 2 "${A10[@]}"
+tr apollo10-r11 1 1 "${A10[@]}" --resume "$T/apollo10-11/ckpt/step_00000020.h5"
+tr apollo10-r21 2 2 "${A10[@]}" --resume "$T/apollo10-11/ckpt/step_00000020.h5"
 tr plain-11 1 1
 tr plain-21 2 2
 tr raptr-all-11 1 1 --set train.subnet=raptr --set raptr.lengths=8
@@ -104,6 +113,25 @@ for m in ("raptr-all", "apollo-all"):
         a, b = raw(f"plain-{n}"), raw(f"{m}-{n}", True)
         R.check(len(a) == 40 and a == b, f"{m} on {n}: metrics differ from plain training")
         R.check(R.same_weights(f"plain-{n}", f"{m}-{n}"), f"{m} on {n}: weights differ from plain training")
+# Apollo on 10 blocks: groups of copies equal at U = 2 (step 15) and U = 5 (step 30, after the
+# moving expansion at step 20)
+import h5py, numpy as np
+for step, U in ((15, 2), (30, 5)):
+    f = h5py.File(f"{R.root}/apollo10-11/ckpt/step_{step:08d}.h5", "r")
+    same = True
+    for g in ("model", "optim/m", "optim/v"):
+        names = [n for n in f[g].keys()]
+        for j in range(10):
+            first = next(i for i in range(10) if i * U // 10 == j * U // 10)
+            for n in names:
+                if f".h.{j}." in n:
+                    same &= np.array_equal(f[g][n][()], f[g][n.replace(f".h.{j}.", f".h.{first}.")][()])
+    R.check(same, f"apollo10: copies of a unique block differ in the checkpoint at step {step}")
+R.check(R.rel("apollo10-11", "apollo10-21", 1, 40) <= 1e-5, "apollo10: pp=2 differs by more than 1e-5")
+a, b = raw("apollo10-11"), raw("apollo10-r11")
+R.check(all(a[s] == b.get(s) for s in a if s > 20) and len(b) == 20, "apollo10: restart at the expansion is not bit for bit")
+R.check(R.same_weights("apollo10-11", "apollo10-r11"), "apollo10: restart at the expansion: final weights differ")
+R.check(R.rel("apollo10-11", "apollo10-r21", 21, 40) <= 1e-5, "apollo10: restart at the expansion on pp=2 differs by more than 1e-5")
 full = R.steps("plain-11")[1]["flops"]
 half = [r for r in R.steps("raptr-11").values() if r["exec_depth"] == 4]
 R.check(half and all(r["exec_flops"] < 0.6 * full for r in half), "raptr: a 4-block step is not counted below 60% of a full step's FLOPs")

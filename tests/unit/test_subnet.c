@@ -6,7 +6,8 @@
  *     E[depth] and P(depth = U) against the table of §4.2; uniform: every depth of [U, L];
  *   Apollo plans: depth in [U, L]; positions increasing; position p runs a copy of unique block
  *     floor(p U / D) (groups are the extend map from U to L); each copy at most once; U = L and
- *     any stage expansion: the plain plan / nested groups;
+ *     any stage expansion: the plain plan / nested groups; expansions as block maps leave every
+ *     copy of new block i holding old block floor(i U_old / U_new), moving nothing when nested;
  *   RaPTr plans: fixed blocks always run; exact mode runs exactly the stage's path length;
  *     bernoulli's mean path length; skipped blocks untrained; inverse_p scales kept free blocks
  *     by 1/p; lengths = L gives the plain plan; warm-up steps run the full model;
@@ -268,6 +269,43 @@ static void test_raptr_plans(tu_ctx *t) {
     sp_cfg_free(&cfg);
 }
 
+/* Apollo's expansions as block maps: simulate which old unique block every copy holds, apply the
+ * map, and check that every copy of new block i holds old block floor(i U_old / U_new) (§4.4);
+ * nested counts move nothing */
+static void test_expand(tu_ctx *t, int L, const char *unique, int want_moves) {
+    char su[64];
+    snprintf(su, sizeof su, "apollo.unique=%s", unique);
+    const char *sets[] = {"train.subnet=apollo", su};
+    sp_config cfg;
+    sp_subnet sn;
+    sp_err err = {0};
+    if (make(&cfg, L, sets, 2, &sn, &err)) {
+        tu_check(t, 0, "apollo %s on %d: %s", unique, L, err.msg);
+        sp_cfg_free(&cfg);
+        return;
+    }
+    int moves = 0, bad = 0, calls = 0;
+    for (int64_t s = 0; s < 1000; s++) {
+        sp_block_map map;
+        int n = sp_subnet_expand_map(&sn, s, &map, &err);
+        int st = sp_subnet_stage(&sn, s);
+        if (n < 0 || (n > 0 && s != sn.start[st])) bad++;
+        if (n <= 0) continue;
+        calls++, moves += n;
+        int Uo = sn.k[st - 1], U = sn.k[st];
+        for (int j = 0; j < L; j++) {
+            int src = map.b[j].src, holds = src * Uo / L; /* what src holds before */
+            bad += holds != (j * U / L) * Uo / U;
+        }
+        sp_grow_map_free(&map);
+    }
+    printf("subnet: apollo %s on %d blocks: %d block(s) moved at %d expansion(s)\n", unique, L,
+           moves, calls);
+    tu_check(t, bad == 0 && (want_moves ? moves > 0 : moves == 0),
+             "apollo %s on %d: %d wrong copies, %d moves", unique, L, bad, moves);
+    sp_cfg_free(&cfg);
+}
+
 static void test_bad(tu_ctx *t) {
     struct {
         const char *sets[3];
@@ -276,8 +314,7 @@ static void test_bad(tu_ctx *t) {
     } cases[] = {
         {{"train.subnet=dropout"}, 8, "train.subnet"},
         {{"train.subnet=apollo", "apollo.unique=1,4,2"}, 8, "apollo.unique"},
-        {{"train.subnet=apollo", "apollo.unique=5,8"}, 8, "apollo.unique"},   /* fits */
-        {{"train.subnet=apollo", "apollo.unique=2,3,6"}, 6, "apollo.unique"}, /* nests */
+        {{"train.subnet=apollo", "apollo.unique=5,8"}, 8, "apollo.unique"}, /* fits */
         {{"train.subnet=apollo", "apollo.unique=1,x"}, 8, "apollo.unique"},
         {{"train.subnet=apollo", "apollo.boundaries=0.5,0.2"}, 8, "apollo.boundaries"},
         {{"train.subnet=apollo", "apollo.sampler=sigmoid"}, 8, "apollo.sampler"},
@@ -320,6 +357,10 @@ int main(void) {
     test_apollo_plans(&t, 12);
     test_apollo_plans(&t, 6);
     test_raptr_plans(&t);
+    test_expand(&t, 8, "auto", 0);
+    test_expand(&t, 12, "auto", 0);
+    test_expand(&t, 10, "auto", 1); /* 1, 2, 5, 10: 2 -> 5 does not nest */
+    test_expand(&t, 6, "2,3,6", 1);
     test_bad(&t);
     return tu_finish(&t, "subnet");
 }
