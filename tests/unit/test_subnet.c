@@ -31,6 +31,17 @@ static int make(sp_config *cfg, int L, const char **sets, int n, sp_subnet *sn, 
     return sp_subnet_resolve(cfg, sn, err);
 }
 
+/* the method of `sets` on L blocks, resolved (the config is freed: sp_subnet is plain data);
+ * nonzero after a failed check */
+static int resolved(tu_ctx *t, int L, const char **sets, int n, sp_subnet *sn) {
+    sp_config cfg;
+    sp_err err = {0};
+    int rc = make(&cfg, L, sets, n, sn, &err);
+    tu_check(t, rc == 0, "%s on %d blocks: %s", sets[n - 1], L, err.msg);
+    sp_cfg_free(&cfg);
+    return rc;
+}
+
 static sp_plan plan_new(int L) {
     sp_plan p = {.n_layer = L};
     p.pos = calloc((size_t)L, sizeof *p.pos);
@@ -71,14 +82,8 @@ static void test_lvps(tu_ctx *t) {
         char su[32];
         snprintf(su, sizeof su, "apollo.unique=%d", U);
         const char *sets[] = {"train.subnet=apollo", su};
-        sp_config cfg;
         sp_subnet sn;
-        sp_err err = {0};
-        if (make(&cfg, L, sets, 2, &sn, &err)) {
-            tu_check(t, 0, "apollo U = %d: %s", U, err.msg);
-            sp_cfg_free(&cfg);
-            continue;
-        }
+        if (resolved(t, L, sets, 2, &sn)) continue;
         sp_plan p = plan_new(L);
         long hist[9] = {0};
         int range_ok = 1;
@@ -109,14 +114,11 @@ static void test_lvps(tu_ctx *t) {
                  "closed form U = %d: E %.3f, P(U) %.4f against the table", U, cf_mean,
                  tail(L, U, U) - tail(L, U, U + 1));
         plan_free(&p);
-        sp_cfg_free(&cfg);
     }
     /* uniform: every depth of [U, L] about equally often */
     const char *sets[] = {"train.subnet=apollo", "apollo.unique=2", "apollo.sampler=uniform"};
-    sp_config cfg;
     sp_subnet sn;
-    sp_err err = {0};
-    if (make(&cfg, L, sets, 3, &sn, &err) == 0) {
+    if (resolved(t, L, sets, 3, &sn) == 0) {
         sp_plan p = plan_new(L);
         long hist[9] = {0};
         for (int s = 0; s < 70000; s++) {
@@ -128,23 +130,14 @@ static void test_lvps(tu_ctx *t) {
         for (int k = 2; k <= L; k++) ok &= fabs(hist[k] / 70000.0 - 1.0 / 7) < 0.005;
         tu_check(t, ok, "uniform sampler: depths not uniform over [2, 8]");
         plan_free(&p);
-    } else {
-        tu_check(t, 0, "uniform: %s", err.msg);
     }
-    sp_cfg_free(&cfg);
 }
 
 /* every plan Apollo draws on L blocks with the default stages, for many steps */
 static void test_apollo_plans(tu_ctx *t, int L) {
     const char *sets[] = {"train.subnet=apollo"};
-    sp_config cfg;
     sp_subnet sn;
-    sp_err err = {0};
-    if (make(&cfg, L, sets, 1, &sn, &err)) {
-        tu_check(t, 0, "apollo L = %d: %s", L, err.msg);
-        sp_cfg_free(&cfg);
-        return;
-    }
+    if (resolved(t, L, sets, 1, &sn)) return;
     sp_plan p = plan_new(L), q = plan_new(L);
     int bad = 0, full_bad = 0, nested_bad = 0;
     for (int64_t s = 0; s < 1000; s++) {
@@ -177,7 +170,6 @@ static void test_apollo_plans(tu_ctx *t, int L) {
         printf("%sU %d from step %lld", s ? ", " : "", sn.k[s], (long long)sn.start[s]);
     printf(")\n");
     plan_free(&p), plan_free(&q);
-    sp_cfg_free(&cfg);
 }
 
 static void test_raptr_plans(tu_ctx *t) {
@@ -185,14 +177,8 @@ static void test_raptr_plans(tu_ctx *t) {
     const char *modes[2] = {"raptr.mode=bernoulli", "raptr.mode=exact"};
     for (int mo = 0; mo < 2; mo++) {
         const char *sets[] = {"train.subnet=raptr", modes[mo], "raptr.scale=inverse_p"};
-        sp_config cfg;
         sp_subnet sn;
-        sp_err err = {0};
-        if (make(&cfg, L, sets, 3, &sn, &err)) {
-            tu_check(t, 0, "raptr: %s", err.msg);
-            sp_cfg_free(&cfg);
-            continue;
-        }
+        if (resolved(t, L, sets, 3, &sn)) continue;
         tu_check(t,
                  sn.n_stages == 4 && sn.k[0] == 4 && sn.k[1] == 5 && sn.k[2] == 7 && sn.k[3] == 8,
                  "raptr defaults on 8 blocks: %d stages, %d-%d-%d-%d", sn.n_stages, sn.k[0],
@@ -244,14 +230,11 @@ static void test_raptr_plans(tu_ctx *t) {
         tu_check(t, diff == 0, "raptr: plans are not a function of the step");
         plan_free(&q);
         plan_free(&p);
-        sp_cfg_free(&cfg);
     }
     /* every block kept, and a warm-up: the plain plan */
     const char *sets[] = {"train.subnet=raptr", "raptr.lengths=8,4", "raptr.full_warmup_steps=600"};
-    sp_config cfg;
     sp_subnet sn;
-    sp_err err = {0};
-    if (make(&cfg, L, sets, 3, &sn, &err) == 0) {
+    if (resolved(t, L, sets, 3, &sn) == 0) {
         sp_plan p = plan_new(L);
         int bad = 0;
         for (int64_t s = 0; s < 600; s++) {
@@ -263,10 +246,7 @@ static void test_raptr_plans(tu_ctx *t) {
         sp_subnet_draw(&sn, 700, &p);
         tu_check(t, bad == 0 && p.depth < L, "raptr: full-model warm-up / stage 0 at length 8");
         plan_free(&p);
-    } else {
-        tu_check(t, 0, "raptr lengths 8,4: %s", err.msg);
     }
-    sp_cfg_free(&cfg);
 }
 
 /* Apollo's expansions as block maps: simulate which old unique block every copy holds, apply the
@@ -276,15 +256,10 @@ static void test_expand(tu_ctx *t, int L, const char *unique, int want_moves) {
     char su[64];
     snprintf(su, sizeof su, "apollo.unique=%s", unique);
     const char *sets[] = {"train.subnet=apollo", su};
-    sp_config cfg;
     sp_subnet sn;
-    sp_err err = {0};
-    if (make(&cfg, L, sets, 2, &sn, &err)) {
-        tu_check(t, 0, "apollo %s on %d: %s", unique, L, err.msg);
-        sp_cfg_free(&cfg);
-        return;
-    }
+    if (resolved(t, L, sets, 2, &sn)) return;
     int moves = 0, bad = 0, calls = 0;
+    sp_err err = {0};
     for (int64_t s = 0; s < 1000; s++) {
         sp_block_map map;
         int n = sp_subnet_expand_map(&sn, s, &map, &err);
@@ -303,7 +278,6 @@ static void test_expand(tu_ctx *t, int L, const char *unique, int want_moves) {
            moves, calls);
     tu_check(t, bad == 0 && (want_moves ? moves > 0 : moves == 0),
              "apollo %s on %d: %d wrong copies, %d moves", unique, L, bad, moves);
-    sp_cfg_free(&cfg);
 }
 
 static void test_bad(tu_ctx *t) {
