@@ -167,7 +167,10 @@ static int cmd_train(cli *c, int argc, char **argv) {
                "growth: events and vcycle: grow or reshape the model at given steps (model.* is\n"
                "the model the run ends with); the run prints its growth plan at start, one line\n"
                "per event, and a metrics line \"event\": \"growth\" (docs/growth.md). Set the\n"
-               "layout after event i on a restart with --set 'growth[i].pipeline=N'.\n");
+               "layout after event i on a restart with --set 'growth[i].pipeline=N'.\n"
+               "train.subnet: apollo|raptr runs a network drawn per step from the stored blocks\n"
+               "(apollo: keys; raptr: keys); the run prints its stages at start and the metrics\n"
+               "carry exec_depth and exec_flops (docs/growth.md, Subnetwork methods).\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "train", "missing CONFIG.yaml");
