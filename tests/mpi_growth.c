@@ -124,9 +124,9 @@ static void cmp_slab(tu_ctx *t, const char *what, int rank, const sp_model *got,
     tu_check(t, gs == ws, "%s: rank %d %s %d step count %llu, want %llu", what, rank,
              j < 0 ? "globals" : "block", j, (unsigned long long)gs, (unsigned long long)ws);
     if (j >= 0)
-        tu_check(t, got->bscale[j - got->lo] == want->bscale[j - want->lo],
-                 "%s: rank %d block %d branch scale %g, want %g", what, rank, j,
-                 got->bscale[j - got->lo], want->bscale[j - want->lo]);
+        tu_check(t, got->plan.scale[j] == want->plan.scale[j],
+                 "%s: rank %d block %d branch scale %g, want %g", what, rank, j, got->plan.scale[j],
+                 want->plan.scale[j]);
 }
 
 static void cmp_stage(tu_ctx *t, const char *what, int rank, const sp_model *got,
@@ -259,7 +259,7 @@ static void run_case(tu_ctx *t, int old_pp, int new_pp, const gcase *c, int rank
     MPI_Bcast(ref.m, (int)ref.numel, MPI_FLOAT, 0, MPI_COMM_WORLD);
     MPI_Bcast(ref.v, (int)ref.numel, MPI_FLOAT, 0, MPI_COMM_WORLD);
     MPI_Bcast(ref.steps, map.n_new + 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(ref.bscale, map.n_new, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(ref.plan.scale, map.n_new, MPI_FLOAT, 0, MPI_COMM_WORLD);
     cmp_stage(t, what, rank, &nw, &ref);
 
     sp_model_free(&ref);

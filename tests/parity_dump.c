@@ -1,7 +1,11 @@
 /* Writes the PyTorch parity dump (format in tests/torch/check_parity.py): initial weights,
  * one batch with its logits, loss and every parameter gradient, then S AdamW steps with their
  * losses, all computed by sprout's own model and trainer code.
- * usage: sp_parity_dump OUT.h5 */
+ * With a method (apollo | raptr) it writes the plan dump of tests/torch/check_plan.py instead:
+ * the weights, one step's plan, the gradients of one batch through that plan (shared gradients
+ * summed as the trainer sums them), and those of an unshared copy that runs every position on a
+ * block of its own.
+ * usage: sp_parity_dump OUT.h5 [apollo|raptr] */
 #include "sprout/train.h"
 
 #include <hdf5.h>
@@ -50,12 +54,128 @@ static void put_model(hid_t f, const char *group, const sp_model *m, float *aren
     }
 }
 
+/* LayerNorm gains 1 and biases 0 would hide errors in their gradients: perturb them (a block
+ * as its weight-sharing group's first block, so that copies stay equal) */
+static void perturb_1d(sp_model *m) {
+    for (int b = -1; b < m->spec.n_layer; b++) {
+        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT, as = b < 0 ? b : m->plan.group[b];
+        const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
+        float *slab = b < 0 ? sp_model_globals(m, m->params) : sp_model_block(m, m->params, b);
+        for (int j = 0; j < nt; j++) {
+            if (ti[j].ndim != 1) continue;
+            for (size_t i = 0; i < ti[j].numel; i++)
+                slab[ti[j].offset + i] +=
+                    0.1f * (sp_rng_uniform(3, SP_RNG_TEST, sp_model_tensor_id(as, j), i) - 0.5f);
+        }
+    }
+}
+
+static void put_spec(hid_t f, const sp_spec *s, int B) {
+    put_attr_i(f, "vocab", s->vocab), put_attr_i(f, "seq_len", s->seq_len);
+    put_attr_i(f, "d_model", s->d_model), put_attr_i(f, "n_head", s->n_head);
+    put_attr_i(f, "d_ff", s->d_ff), put_attr_i(f, "n_layer", s->n_layer), put_attr_i(f, "batch", B);
+}
+
+static void one_batch(sp_trainer *tr, sp_model *m) {
+    size_t N = (size_t)tr->mb * tr->T;
+    memset(m->grads, 0, m->numel * sizeof(float));
+    sp_model_embed_forward(m, &tr->acts[0], tr->inp);
+    sp_model_blocks_forward(m, &tr->acts[0]);
+    sp_model_head_forward(m, &tr->acts[0], tr->tgt);
+    sp_model_head_backward(m, &tr->acts[0], &tr->scratch, tr->tgt, 1.0f / (float)N);
+    sp_model_blocks_backward(m, &tr->acts[0], &tr->scratch, NULL, NULL);
+    sp_model_embed_backward(m, &tr->acts[0], &tr->scratch, tr->inp);
+}
+
+/* the plan dump: 4 stored blocks; Apollo with U = 1 at depth 3 (one block at three positions),
+ * RaPTr with paths of 3 (first and last fixed, one of the middle two kept, scaled by 1/p) */
+static int plan_dump(const char *out, const char *method) {
+    sp_config cfg;
+    sp_cfg_defaults(&cfg);
+    cfg.model.vocab = 64, cfg.model.seq_len = 16, cfg.model.d_model = 32;
+    cfg.model.n_head = 4, cfg.model.n_layer = 4, cfg.model.d_ff = 0;
+    cfg.train.global_batch = 4, cfg.train.micro_batch = 4, cfg.train.seed = 7;
+    sp_err err = {0};
+    int rc = 0;
+    char set[64];
+    snprintf(set, sizeof set, "train.subnet=%s", method);
+    const char *sets[] = {set,
+                          "apollo.unique=1",
+                          "apollo.depth=3",
+                          "raptr.lengths=3",
+                          "raptr.mode=exact",
+                          "raptr.scale=inverse_p"};
+    for (size_t i = 0; !rc && i < sizeof sets / sizeof *sets; i++)
+        rc = sp_cfg_set(&cfg, sets[i], &err);
+    sp_trainer tr, un;
+    memset(&un, 0, sizeof un);
+    if (rc || sp_trainer_init(&tr, &cfg, 0, MPI_COMM_SELF, &err)) {
+        fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
+        return 1;
+    }
+    sp_model *m = &tr.model;
+    sp_trainer_plan(&tr, 0, 1);
+    perturb_1d(m);
+    const sp_plan *p = &m->plan;
+    int B = tr.mb, T = tr.T, L = m->spec.n_layer, D = p->depth;
+    size_t N = (size_t)B * T;
+    for (size_t i = 0; i < N; i++) {
+        tr.inp[i] = (int32_t)(sp_rng_u64(11, SP_RNG_TEST, 0, i) % (uint64_t)m->spec.vocab);
+        tr.tgt[i] = (int32_t)(sp_rng_u64(11, SP_RNG_TEST, 1, i) % (uint64_t)m->spec.vocab);
+    }
+    hid_t f = H5Fcreate(out, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    put_spec(f, &m->spec, B);
+    put_model(f, "model", m, m->params);
+    hsize_t bt[2] = {(hsize_t)B, (hsize_t)T}, hd = (hsize_t)D, hl = (hsize_t)L;
+    put(f, "batch/inputs", 2, bt, 1, tr.inp);
+    put(f, "batch/targets", 2, bt, 1, tr.tgt);
+    int32_t group[SP_SUBNET_MAX_LAYER], train[SP_SUBNET_MAX_LAYER];
+    for (int b = 0; b < L; b++) group[b] = p->group[b], train[b] = p->train[b];
+    put(f, "plan/pos", 1, &hd, 1, p->pos);
+    put(f, "plan/group", 1, &hl, 1, group);
+    put(f, "plan/train", 1, &hl, 1, train);
+    put(f, "plan/scale", 1, &hl, 0, p->scale);
+    one_batch(&tr, m);
+    sp_trainer_share_grads(&tr);
+    put_model(f, "grad", m, m->grads);
+
+    /* the unshared copy: D blocks, block q a copy of the block position q runs */
+    cfg.model.n_layer = D;
+    sp_cfg_set(&cfg, "train.subnet=none", &err);
+    rc = sp_trainer_init(&un, &cfg, 0, MPI_COMM_SELF, &err);
+    if (!rc) {
+        sp_model *u = &un.model;
+        memcpy(u->params, m->params, m->global_numel * sizeof(float));
+        for (int q = 0; q < D; q++) {
+            memcpy(sp_model_block(u, u->params, q), sp_model_block(m, m->params, p->pos[q]),
+                   m->block_numel * sizeof(float));
+            u->plan.scale[q] = p->scale[p->pos[q]];
+        }
+        memcpy(un.inp, tr.inp, N * sizeof *un.inp);
+        memcpy(un.tgt, tr.tgt, N * sizeof *un.tgt);
+        one_batch(&un, u);
+        put_model(f, "unshared", u, u->grads);
+    } else {
+        fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
+    }
+    H5Fclose(f);
+    sp_trainer_free(&un);
+    sp_trainer_free(&tr);
+    sp_cfg_free(&cfg);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     int bf16 = argc == 3 && !strcmp(argv[2], "bf16");
-    if (argc != 2 && !bf16) {
-        fprintf(stderr, "usage: sp_parity_dump OUT.h5 [bf16]\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr]\n");
         return 2;
+    }
+    if (argc == 3 && !bf16) {
+        int rc = plan_dump(argv[1], argv[2]);
+        MPI_Finalize();
+        return rc;
     }
     const int S = 20;
     sp_config cfg;
@@ -77,25 +197,13 @@ int main(int argc, char **argv) {
     }
     sp_model *m = &tr.model;
     const sp_spec *s = &m->spec;
-    /* LayerNorm gains 1 and biases 0 would hide errors in their gradients: perturb them */
-    for (int b = -1; b < s->n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
-        const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
-        float *slab = b < 0 ? sp_model_globals(m, m->params) : sp_model_block(m, m->params, b);
-        for (int j = 0; j < nt; j++) {
-            if (ti[j].ndim != 1) continue;
-            for (size_t i = 0; i < ti[j].numel; i++)
-                slab[ti[j].offset + i] +=
-                    0.1f * (sp_rng_uniform(3, SP_RNG_TEST, sp_model_tensor_id(b, j), i) - 0.5f);
-        }
-    }
+    perturb_1d(m);
     sp_model_sync_bf16(m); /* the trainer syncs in its steps; the batch below runs outside them */
     int B = tr.mb, T = tr.T, V = s->vocab;
     size_t N = (size_t)B * T;
     hid_t f = H5Fcreate(argv[1], H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    put_attr_i(f, "vocab", V), put_attr_i(f, "seq_len", T), put_attr_i(f, "d_model", s->d_model);
-    put_attr_i(f, "n_head", s->n_head), put_attr_i(f, "d_ff", s->d_ff);
-    put_attr_i(f, "n_layer", s->n_layer), put_attr_i(f, "batch", B), put_attr_i(f, "steps", S);
+    put_spec(f, s, B);
+    put_attr_i(f, "steps", S);
     put_attr_d(f, "lr", cfg.train.lr), put_attr_d(f, "beta1", cfg.train.beta1);
     put_attr_d(f, "beta2", cfg.train.beta2), put_attr_d(f, "eps", cfg.train.eps);
     put_attr_d(f, "weight_decay", cfg.train.weight_decay);

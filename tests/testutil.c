@@ -56,7 +56,7 @@ int tu_model_trained(sp_model *m, const sp_spec *s, uint64_t seed, tu_ctx *t) {
     sp_rng_normal_fill(m->v, m->numel, 1e-6f, 9, SP_RNG_TEST, 2, 0);
     for (size_t i = 0; i < m->numel; i++) m->v[i] = fabsf(m->v[i]);
     for (int i = 0; i <= s->n_layer; i++) m->steps[i] = 100 + 7 * (uint64_t)i;
-    if (s->n_layer > 1) m->bscale[1] = 0.75f;
+    if (s->n_layer > 1) m->plan.scale[1] = 0.75f;
     return 0;
 }
 

@@ -27,6 +27,10 @@ typedef struct sp_train_state {
     char run_id[SP_RUN_ID_LEN];
     char parent_run[SP_RUN_ID_LEN];
     int64_t parent_step;
+    /* subnetwork methods (train.subnet): the method's stage and the step the next plan is drawn
+     * for (the counter of its RNG); plans are pure functions of the step, so nothing else is
+     * needed. -1 in checkpoints written before they existed. */
+    int64_t subnet_stage, plan_step;
 } sp_train_state;
 
 /* A weight-only model stored beside the live one, under /<group>/<HF name> (e.g. group

@@ -73,6 +73,7 @@ typedef struct sp_config {
         char *decay_shape;     /* wsd: linear|sqrt */
         int64_t decay_start;   /* wsd: first decay step; -1 = from decay_fraction */
         double weight_decay, beta1, beta2, eps, grad_clip; /* grad_clip 0 = off */
+        char *subnet; /* none|apollo|raptr: the network each step runs (docs/growth.md) */
     } train;
     struct {
         int64_t every;   /* 0 = no evaluation */
@@ -100,6 +101,21 @@ typedef struct sp_config {
         double alpha;         /* interpolation weight of the de-coalesced model */
         double lr_scale;      /* learning rate of level k: x lr_scale^(k-1) */
     } vcycle;
+    struct {
+        char *unique;     /* unique-block counts per stage, comma-separated, or auto */
+        char *boundaries; /* stage starts as fractions of train.steps, or auto */
+        char *sampler;    /* lvps|uniform */
+        char *map;        /* extend */
+        int64_t depth;    /* > 0: every step at this depth (benchmarks); 0 = drawn */
+    } apollo;
+    struct {
+        char *lengths;    /* path length per stage, comma-separated, or auto */
+        char *boundaries; /* stage starts as fractions of train.steps, or auto (equal) */
+        char *fixed;      /* blocks always kept: auto (first, last), none, or indices */
+        char *mode;       /* bernoulli|exact */
+        char *scale;      /* none|inverse_p */
+        int64_t full_warmup_steps;
+    } raptr;
     sp_growth_event *growth;
     unsigned growth_count;
     /* Where the values came from (the path or name given to load), used as the prefix of error

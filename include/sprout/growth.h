@@ -60,7 +60,7 @@ void sp_grow_reset_optim(sp_model *m);
  * groups of factor k use the strided fold: small channel c <-> large channels c, c + d_small, ...
  * (heads h, h + H_small, ...; MLP units u, u + f_small, ...), so a channel keeps its index.
  * widen_zero / widen_random keep only copy 0 (the old channel, in place) and fill the appended
- * channels afresh; the model's fade-in mask (sp_model.mask_*) hides them until mask_c ramps up.
+ * channels afresh; the plan's fade-in mask (sp_plan.mask_*) hides them until mask_c ramps up.
  *
  *   op                to widths        function-preserving          coalesce(decoalesce(M)) == M
  *   decoalesce_width  k*d, k*H, k*f    yes (fp32 rounding)          bit for bit for k = 2
@@ -156,11 +156,55 @@ double sp_grow_lr_factor(const sp_grow_sched *gs, int k, int64_t step);
  * and a planned budget of total_tokens, log10(d) = 0.88 log10(N) + 163.27 / log10(C) - 5.74 with
  * C = 6 N D; -1 when C < 1e20, outside the range the fit was made on. */
 int64_t sp_grow_timing_tokens(double n_params, double total_tokens);
-/* The fade-in mask of channels added by widen_zero / widen_random (sp_model.mask_*) after the
+/* The fade-in mask of channels added by widen_zero / widen_random (sp_plan.mask_*) after the
  * first k events at 0-based step `step`: on while the newest event is one of those and its
  * ramp_steps are not over, mask_c = (step - event step) / ramp_steps; off otherwise. */
-void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_model *m);
+void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_plan *m);
 /* 1 if op names an operator the growth list accepts (depth or width) */
 int sp_grow_is_op(const char *op);
+
+/* ---- subnetwork methods (src/growth/subnet.c, docs/growth.md "Subnetwork methods") ----
+ * train.subnet: none | apollo | raptr. The network a step runs is a plan drawn per step from
+ * (seed, purpose, step): Apollo's LVPS depth over U shared blocks (SP_RNG_LVPS, a = step) or
+ * RaPTr's random path (SP_RNG_RAPTR, a = step, b = block). Stages of the method start at
+ * fractions of train.steps. */
+#define SP_SUBNET_MAX_STAGES 16
+#define SP_SUBNET_MAX_LAYER  256
+typedef struct sp_subnet {
+    int method;  /* row of the method table: 0 none, then apollo, raptr */
+    int n_layer; /* stored blocks */
+    uint64_t seed;
+    int n_stages;
+    int64_t start[SP_SUBNET_MAX_STAGES]; /* first step of each stage */
+    int k[SP_SUBNET_MAX_STAGES];         /* Apollo: unique blocks U; RaPTr: path length */
+    int row;                             /* Apollo: sampler row; RaPTr: mode row */
+    int depth;                           /* Apollo: fixed depth (0 = drawn) */
+    int scale;                           /* RaPTr: 1 = inverse_p */
+    int nfixed;                          /* RaPTr: blocks always kept */
+    unsigned char fixed[SP_SUBNET_MAX_LAYER];
+    double pk;      /* RaPTr: keep probability while drawing */
+    int64_t warmup; /* RaPTr: full-model steps first */
+} sp_subnet;
+
+/* The config's train.subnet with its section (apollo.*, raptr.*) as plain data. Errors name the
+ * key. Counts in apollo.unique must let every depth fit its copies (docs/growth.md). */
+int sp_subnet_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err);
+const char *sp_subnet_name(const sp_subnet *sn);
+/* the method's stage of 0-based step `step` (0 without a method) */
+int sp_subnet_stage(const sp_subnet *sn, int64_t step);
+/* Draws step's network into p, which holds the full plan of the step (scales, masks) on entry:
+ * positions, groups, trained blocks and RaPTr's scale factors. Pure function of (sn, step). */
+void sp_subnet_draw(const sp_subnet *sn, int64_t step, sp_plan *p);
+/* The block map that must run before 0-based step `step` (the first of a stage whose storage
+ * differs: Apollo's expansion of the unique blocks when the extend maps do not nest). Returns the
+ * number of blocks that move (map filled, to be freed) or 0 (nothing to do, map empty), or a
+ * negative code on failure. */
+int sp_subnet_expand_map(const sp_subnet *sn, int64_t step, sp_block_map *map, sp_err *err);
+/* one line describing stage `stage`, for the start-up printout */
+void sp_subnet_describe(const sp_subnet *sn, int stage, char *buf, size_t n);
+/* LVPS depth for uniform u in [0, 1) on L blocks with U unique (growth-operators §4.2), and its
+ * closed form P(depth >= k) */
+int sp_lvps_depth(int L, int U, double u);
+double sp_lvps_tail(int L, int U, int k);
 
 #endif

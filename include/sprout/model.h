@@ -79,6 +79,42 @@ typedef struct sp_block_map {
     sp_block_src *b; /* [n_new], malloc'd */
 } sp_block_map;
 
+/* The execution plan of one step (design §10): what the network that runs is made of. Position
+ * p < depth of the executed network runs stored block pos[p]; stored blocks that no position
+ * names are skipped (the identity: no compute, no gradient). pos is increasing, so the positions a
+ * stage runs are the contiguous run naming its blocks. Stored blocks may share weights: group[b]
+ * is the first block of b's group (b itself when unshared); a group's blocks hold the same weights
+ * and moments, get the sum of their gradients, and are counted once in the norm. train[b] = 0:
+ * AdamW leaves block b alone this step (moments, decay and step count). The per-step modifiers
+ * live here too: branch scales and the channel fade-in mask. Every array is [n_layer], indexed
+ * by global block; all ranks hold the same plan. Built in src/growth/subnet.c and
+ * src/train/trainer.c (sp_trainer_plan); read by the forward and backward, the pipeline
+ * interpreter, the gradient reduction, AdamW and the FLOP count. */
+typedef struct sp_plan {
+    int n_layer, depth;
+    int *pos;             /* [n_layer], depth entries used */
+    int *group;           /* [n_layer] */
+    unsigned char *train; /* [n_layer] */
+    int shared;           /* some group has more than one block */
+    /* scale of both residual branches of each block, 1 by default: x += c*attn(ln1(x)),
+     * x += c*mlp(ln2(x)). G_random ramps new blocks' c from 0 (identity) to 1; RaPTr's
+     * inverse_p scales kept blocks by 1/p. */
+    float *scale; /* [n_layer] */
+    /* Fade-in of channels added by widen_zero / widen_random (docs/growth.md): channels
+     * c >= mask_d (residual, q/k/v/attention output) and u >= mask_f (MLP) are new. While
+     * mask_c < 1, every LayerNorm uses statistics weighted by m_i (1 on old channels, mask_c on
+     * new ones) and multiplies its output by m_i; with mask_out, the embedding output and the
+     * output of every linear layer (qkv, attn proj, fc, mlp proj) are multiplied by m_i too.
+     * mask_d = 0 (the default) or mask_c = 1: off, the plain path. */
+    int mask_d, mask_f, mask_out;
+    float mask_c;
+} sp_plan;
+
+/* the plain network: every block once, in order, unshared, trained, scale 1, no mask */
+void sp_plan_full(sp_plan *p);
+/* the positions [*p0, *p1) of the plan that run on stored blocks [lo, hi) */
+void sp_plan_range(const sp_plan *p, int lo, int hi, int *p0, int *p1);
+
 /* A stage: blocks [lo, hi) plus the globals slab when it holds the embedding or the head. */
 typedef struct sp_model {
     sp_spec spec;
@@ -89,17 +125,7 @@ typedef struct sp_model {
     size_t numel;                     /* floats in each arena */
     float *params, *grads, *m, *v;    /* arenas: [globals][block lo]...[block hi-1] */
     uint64_t *steps;                  /* AdamW step per slab: [0] globals, [1 + b - lo] blocks */
-    /* [hi - lo] scale of both residual branches of each block, 1 by default: x += c*attn(ln1(x)),
-     * x += c*mlp(ln2(x)). G_random ramps new blocks' c from 0 (identity) to 1. */
-    float *bscale;
-    /* Fade-in of channels added by widen_zero / widen_random (docs/growth.md): channels
-     * c >= mask_d (residual, q/k/v/attention output) and u >= mask_f (MLP) are new. While
-     * mask_c < 1, every LayerNorm uses statistics weighted by m_i (1 on old channels, mask_c on
-     * new ones) and multiplies its output by m_i; with mask_out, the embedding output and the
-     * output of every linear layer (qkv, attn proj, fc, mlp proj) are multiplied by m_i too.
-     * mask_d = 0 (the default) or mask_c = 1: off, the plain path. */
-    int mask_d, mask_f, mask_out;
-    float mask_c;
+    sp_plan plan; /* what the next forward/backward/AdamW runs (the full network by default) */
     /* run.precision: bf16: the context the stage's matrix products run in, and a bf16 copy of
      * the params arena (same layout) that they read; sp_model_sync_bf16 refreshes it from the
      * fp32 params, which stay the master copy. Both NULL: fp32. */
@@ -133,7 +159,8 @@ float *sp_model_block(const sp_model *m, float *arena, int b);
 float *sp_model_globals(const sp_model *m, float *arena);
 /* std of the GPT-2 init of a 2-D tensor: 0.02, residual output projections 0.02/sqrt(2 n_layer) */
 float sp_model_init_std(const sp_spec *s, const sp_tensor_info *t);
-/* GPT-2 init, layout-independent: element e of tensor id k is N(0,std)(seed, INIT, k, e) */
+/* GPT-2 init, layout-independent: element e of tensor id k is N(0,std)(seed, INIT, k, e); a
+ * block of a weight-sharing group (plan.group) draws as its group's first block */
 void sp_model_init(sp_model *m, uint64_t seed);
 /* The init of one block (global index b) alone: tensor j draws from
  * (seed, purpose, a_hi | sp_model_tensor_id(b, j), element), residual projections scaled by the
@@ -143,8 +170,8 @@ void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, ui
 /* tensor id used by the init RNG and by checkpoints: globals 0..3, block b tensor j = 64(b+1)+j */
 uint64_t sp_model_tensor_id(int block, int j);
 
-/* AdamW over every slab of the stage; decay only on 2-D weights. Each slab's step count is
- * advanced first (t starts at 1). */
+/* AdamW over the globals and every block of the stage the plan trains; decay only on 2-D
+ * weights. Each updated slab's step count is advanced first (t starts at 1). */
 typedef struct sp_adamw {
     float lr, beta1, beta2, eps, weight_decay;
 } sp_adamw;
@@ -152,8 +179,9 @@ void sp_model_adamw(sp_model *m, const sp_adamw *h);
 
 /* Stored activations of one micro-batch on one stage; one allocation. */
 typedef struct sp_acts {
-    int B, T, nb; /* nb = hi - lo */
-    float *x;     /* [nb+1][N,C] residual at each block input; x[nb] = stage output */
+    int B, T, nb; /* nb = hi - lo: room for every block of the stage */
+    int n_exec;   /* positions the last forward ran (the plan's share of this stage) */
+    float *x;     /* [nb+1][N,C] residual at each position's input; x[n_exec] = stage output */
     float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *x2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fchg;                                         /* per block, strided by the sizes below */
     float *lnf, *lnf_mean, *lnf_rstd, *probs, *losses; /* head only */
@@ -182,19 +210,21 @@ int sp_scratch_create_in(sp_scratch *s, const sp_model *m, int B, int T, sp_scra
 
 /* inp [B,T] -> a->x[0] */
 void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);
-/* a->x[0] -> a->x[nb] through the stage's blocks */
+/* a->x[0] -> a->x[n_exec] through the plan's positions on this stage (n_exec = 0: x[0] is
+ * passed on as it is) */
 void sp_model_blocks_forward(const sp_model *m, sp_acts *a);
-/* a->x[nb] -> probs; returns the mean loss over the B*T tokens. With targets NULL, probs hold
+/* a->x[n_exec] -> probs; returns the mean loss over the B*T tokens. With targets NULL, probs hold
  * the raw logits instead and 0 is returned (for sampling). */
 float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets);
-/* head backward with dlogits = (probs - onehot) * scale; writes the gradient at x[nb] to s->dres
- * (overwritten) and accumulates into the globals' grads */
+/* head backward with dlogits = (probs - onehot) * scale; writes the gradient at x[n_exec] to
+ * s->dres (overwritten) and accumulates into the globals' grads */
 void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
                             float scale);
 /* called after each block's backward with its global index, so that its gradient reduction can
  * start while earlier blocks are still being differentiated */
 typedef void (*sp_block_done_fn)(void *ctx, int block);
-/* s->dres holds dL/dx[nb] on entry and dL/dx[0] on return; block grads accumulate. done may be
+/* The plan's positions on this stage in reverse (the plan of the forward). s->dres holds
+ * dL/dx[n_exec] on entry and dL/dx[0] on return; block grads accumulate. done may be
  * NULL. */
 void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
                               void *ctx);

@@ -52,6 +52,10 @@ typedef struct sp_trainer {
     sp_model saved[SP_MAX_LEVELS];
     struct sp_gemm *gemm;     /* run.precision: bf16, else NULL (fp32) */
     uint64_t grow_bytes_sent; /* bytes this rank sent to others in the last growth event */
+    sp_subnet sn;             /* train.subnet resolved: the method drawing each step's plan */
+    float *share;             /* [block_numel] Apollo: a group's gradient summed across stages */
+    int exec_depth;           /* positions the last step ran */
+    double exec_flops;        /* training FLOPs of the last step (executed blocks only) */
 } sp_trainer;
 
 /* flags: SP_TRAINER_DATA opens the token files (without it steps run on synthetic tokens, for
@@ -84,8 +88,24 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
 void sp_trainer_spare_free(sp_trainer *tr);
 int sp_trainer_pipeline_at(const sp_trainer *tr, int k);
 
-/* Sets the stage's branch scales for 0-based step `step` (random-growth ramps). */
+/* The model's plan for 0-based step `step`: the full network with the step's branch scales and
+ * channel mask (growth ramps), and with train = 1 the network the subnetwork method draws for
+ * the step (src/train/plan.c). sp_trainer_step draws its own plan and leaves the full one. */
+void sp_trainer_plan(sp_trainer *tr, int64_t step, int train);
+/* sp_trainer_plan(tr, step, 0): what evaluation at step runs */
 void sp_trainer_set_scales(sp_trainer *tr, int64_t step);
+/* The initial weights (sp_model_init under the first step's plan, so that the copies of an Apollo
+ * group start equal). */
+void sp_trainer_init_weights(sp_trainer *tr);
+/* Before 0-based step `step`: moves stored blocks when the subnetwork method's storage changes
+ * at that step (Apollo's expansion where the extend maps do not nest), through the
+ * redistribution engine on the current layout. Collective; a no-op on other steps. */
+int sp_trainer_subnet_expand(sp_trainer *tr, int64_t step, sp_err *err);
+/* internal to src/train: Apollo's shared gradients (plan.c) */
+int sp_trainer_share_create(sp_trainer *tr, sp_err *err);
+void sp_trainer_share_grads(sp_trainer *tr);
+double sp_trainer_grad_sumsq(const sp_trainer *tr);
+void sp_trainer_allreduce(float *x, size_t n, MPI_Comm comm);
 /* Learning rate of 0-based step `step`: the config's schedule times the growth re-warm-up. */
 double sp_trainer_lr(const sp_trainer *tr, int64_t step);
 /* One optimizer step at learning rate lr: returns the global mean loss; *grad_norm is the
@@ -161,6 +181,11 @@ int sp_run_check_steps(const sp_trainer *tr, const char *path, const sp_log *log
 /* `sprout bench`: times `steps` training steps on synthetic data; prints the progress to the
  * log and the result JSON line on stdout (rank 0). */
 int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log, sp_err *err);
+/* `sprout bench --vs-plain`: steps of the config (a subnetwork method) alternated with plain steps
+ * of the same model (train.subnet: none) in one process; the result JSON line (rank 0) holds both
+ * medians (ms_subnet, ms_plain), ms_subnet / ms_plain and the mean executed depth. */
+int sp_bench_vs_plain(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log,
+                      sp_err *err);
 /* `sprout bench --comm` (>= 2 ranks): ping-pong of one micro-batch's activations between ranks
  * 0 and 1 (one-way GB/s) and of 8 bytes (latency), and the in-place all-reduce of the whole
  * model's gradients in the trainer's buckets over every rank (bus GB/s = 2 (n-1)/n bytes / t);

@@ -152,7 +152,7 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
     return rc;
 }
 
-enum { BENCH_SGEMM = 1, BENCH_COMM = 2 }; /* sprout bench --sgemm, --comm */
+enum { BENCH_SGEMM = 1, BENCH_COMM = 2, BENCH_VS_PLAIN = 4 }; /* --sgemm, --comm, --vs-plain */
 
 /* Config file + --set overrides, validated; the resolved YAML text is returned for the
  * checkpoint. Consumes --set options from argv and leaves others to the caller. */
@@ -179,6 +179,8 @@ static int load_config(cli *c, const char *cmd, const char *path, int argc, char
             *bench_flags |= BENCH_SGEMM;
         } else if (bench_flags && !strcmp(argv[i], "--comm")) {
             *bench_flags |= BENCH_COMM;
+        } else if (bench_flags && !strcmp(argv[i], "--vs-plain")) {
+            *bench_flags |= BENCH_VS_PLAIN;
         } else if (resume && !strcmp(argv[i], "--resume")) {
             if (!(*resume = opt_value(argc, argv, &i)))
                 return usage_error(c, cmd, "--resume takes auto or a checkpoint file");
@@ -219,7 +221,10 @@ static int cmd_train(cli *c, int argc, char **argv) {
                "--force starts it over (its checkpoints are deleted). OUT/config.yaml is the\n"
                "resolved config, OUT/sprout.log a copy of the log (appended on a resume).\n"
                "A resume with another train.steps says what moves; below the checkpoint's\n"
-               "step it is refused.\n");
+               "step it is refused.\n"
+               "train.subnet: apollo|raptr runs a network drawn per step from the stored blocks\n"
+               "(apollo: keys; raptr: keys); the run prints its stages at start and the metrics\n"
+               "carry exec_depth and exec_flops (docs/growth.md, Subnetwork methods).\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "train", "missing CONFIG.yaml");
@@ -268,14 +273,17 @@ static int cmd_train(cli *c, int argc, char **argv) {
 static int cmd_bench(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv)) {
         printf("usage: sprout bench CONFIG.yaml [--steps N] [--set key=value]... [--sgemm] "
-               "[--comm]\n"
+               "[--comm] [--vs-plain]\n"
                "Times N (default 10) full training steps (forward, backward, AdamW) on synthetic\n"
                "tokens after 2 warm-up steps. The last line is JSON with tok_per_s, gflops,\n"
                "ms_per_step (median). --sgemm also measures the OpenBLAS sgemm rate on the\n"
                "model's matrix shapes and reports the step's share of it. --comm (2 ranks or\n"
                "more) measures instead what a step sends: the point-to-point bandwidth of one\n"
                "micro-batch's activations and the latency, ranks 0 <-> 1, and the bus bandwidth\n"
-               "of the in-place bucketed all-reduce of the model's gradients over all ranks.\n");
+               "of the in-place bucketed all-reduce of the model's gradients over all ranks.\n"
+               "--vs-plain (with train.subnet set) alternates the config's steps with plain\n"
+               "steps of the same model in one process and reports both medians, their ratio\n"
+               "and the mean executed depth, so that a shared machine's load cancels out.\n");
         return SP_OK;
     }
     if (argc < 1 || argv[0][0] == '-') return usage_error(c, "bench", "missing CONFIG.yaml");
@@ -303,7 +311,10 @@ static int cmd_bench(cli *c, int argc, char **argv) {
         }
         sp_gemm_free(bg);
     }
-    if (!rc) rc = sp_bench_run(&cfg, steps, MPI_COMM_WORLD, &c->log, &c->err);
+    if (!rc)
+        rc = (flags & BENCH_VS_PLAIN)
+                 ? sp_bench_vs_plain(&cfg, steps, MPI_COMM_WORLD, &c->log, &c->err)
+                 : sp_bench_run(&cfg, steps, MPI_COMM_WORLD, &c->log, &c->err);
     free(yaml);
     sp_cfg_free(&cfg);
     return rc;
@@ -444,6 +455,9 @@ static int cmd_inspect(cli *c, int argc, char **argv) {
            argv[0], s.vocab, s.seq_len, s.d_model, s.n_head, s.d_ff, s.n_layer);
     printf("  train: step %lld, tokens %lld, flops %.4g, growth stage %lld, lr %.3g\n",
            (long long)st.step, (long long)st.tokens, st.flops, (long long)st.growth_index, st.lr);
+    if (st.subnet_stage >= 0)
+        printf("  subnet: stage %lld, next plan drawn for step %lld\n", (long long)st.subnet_stage,
+               (long long)st.plan_step);
     int rc = sp_ckpt_verify(argv[0], stdout, &c->err);
     printf("%s\n", rc ? "verdict: FAILED" : "verdict: ok");
     return rc ? SP_ERUNTIME : SP_OK;

@@ -110,7 +110,7 @@ static void fresh_block(sp_model *m, int b, uint64_t seed, int event) {
     memset(sp_model_block(m, m->v, b), 0, m->block_numel * sizeof(float));
     m->steps[1 + b - m->lo] = 0;
     /* the block starts as the identity; the schedule ramps its scale up */
-    m->bscale[b - m->lo] = 0.0f;
+    m->plan.scale[b] = 0.0f;
 }
 
 void sp_grow_transform(sp_model *m, const sp_block_map *map, uint64_t seed, int event) {

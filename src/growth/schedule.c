@@ -328,7 +328,7 @@ double sp_grow_lr_factor(const sp_grow_sched *gs, int k, int64_t step) {
     return f;
 }
 
-void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_model *m) {
+void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_plan *m) {
     m->mask_d = m->mask_f = m->mask_out = 0;
     m->mask_c = 1.0f;
     if (k == 0) return;

@@ -331,11 +331,11 @@ int sp_grow_width(const char *op, int k, const sp_model *src, sp_model *dst, int
     width_op o = parse_width_op(op);
     if (check_pair(op, k, src, dst, err)) return err->code;
     /* a fade-in still running has no place in the new channel order (and two cannot be stacked) */
-    if (src->mask_d > 0 && src->mask_c < 1.0f)
+    if (src->plan.mask_d > 0 && src->plan.mask_c < 1.0f)
         return sp_err_set(err, SP_EINPUT,
                           "%s: the channels of an earlier widening are still fading in (mask_c = "
                           "%g < 1)",
-                          op, src->mask_c);
+                          op, src->plan.mask_c);
     if (o == W_WIDEN_DIRECT && !(noise >= 0 && isfinite(noise)))
         return sp_err_set(err, SP_EINPUT, "widen_direct: noise = %g, need a finite value >= 0",
                           noise);
@@ -374,13 +374,13 @@ int sp_grow_width(const char *op, int k, const sp_model *src, sp_model *dst, int
         memset(dst->v, 0, dst->numel * sizeof(float));
         memset(dst->steps, 0, ns * sizeof *dst->steps);
     }
-    memcpy(dst->bscale, src->bscale, (size_t)(src->hi - src->lo) * sizeof *dst->bscale);
+    memcpy(dst->plan.scale, src->plan.scale, (size_t)src->spec.n_layer * sizeof *dst->plan.scale);
     /* the appended channels start masked out (the model is the small one), the ramp of mask_c is
      * the trainer's; the other operators leave no mask */
     int app = is_append(o);
-    dst->mask_d = app ? src->spec.d_model : 0;
-    dst->mask_f = app ? src->spec.d_ff : 0;
-    dst->mask_out = o == W_WIDEN_RANDOM;
-    dst->mask_c = app ? 0.0f : 1.0f;
+    dst->plan.mask_d = app ? src->spec.d_model : 0;
+    dst->plan.mask_f = app ? src->spec.d_ff : 0;
+    dst->plan.mask_out = o == W_WIDEN_RANDOM;
+    dst->plan.mask_c = app ? 0.0f : 1.0f;
     return SP_OK;
 }

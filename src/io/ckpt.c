@@ -37,7 +37,8 @@ static const attr_def k_spec_attrs[] = {{"vocab", 'i'},  {"seq_len", 'i'}, {"d_m
 static const attr_def k_train_attrs[] = {
     {"step", 'i'},   {"tokens", 'i'},      {"flops", 'f'},      {"growth_index", 'i'},
     {"seed", 'i'},   {"data_cursor", 'i'}, {"lr", 'f'},         {"wallclock", 'f'},
-    {"run_id", 's'}, {"parent_run", 's'},  {"parent_step", 'i'}};
+    {"run_id", 's'}, {"parent_run", 's'},  {"parent_step", 'i'}, {"subnet_stage", 'i'},
+    {"plan_step", 'i'}};
 static const attr_def k_config_attrs[] = {{"yaml", 's'}};
 #define NDEF(t) ((int)(sizeof(t) / sizeof(t)[0]))
 
@@ -568,6 +569,7 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     bad |= attr_f64(g, "lr", st->lr) | attr_f64(g, "wallclock", st->wallclock);
     bad |= attr_str(g, "run_id", st->run_id) | attr_str(g, "parent_run", st->parent_run);
     bad |= attr_i64(g, "parent_step", st->parent_step);
+    bad |= attr_i64(g, "subnet_stage", st->subnet_stage) | attr_i64(g, "plan_step", st->plan_step);
     bad |= seal_attrs(g, k_train_attrs, NDEF(k_train_attrs));
     H5Gclose(g);
     g = H5Gcreate2(f, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -787,6 +789,8 @@ static int read_header_f(hid_t f, const char *path, sp_spec *spec, sp_train_stat
                 rc |= read_str(g, "run_id", st->run_id, sizeof st->run_id);
                 rc |= read_str(g, "parent_run", st->parent_run, sizeof st->parent_run);
                 rc |= read_attr(g, "parent_step", H5T_NATIVE_INT64, &st->parent_step);
+                rc |= read_attr(g, "subnet_stage", H5T_NATIVE_INT64, &st->subnet_stage);
+                rc |= read_attr(g, "plan_step", H5T_NATIVE_INT64, &st->plan_step);
                 st->seed = (uint64_t)seed;
                 H5Gclose(g);
             }

@@ -69,6 +69,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     KDBL(train, beta2, "0.95", 0, 1, 0, 1),
     KDBL(train, eps, "1.0e-8", 0, INF, 1, 0),
     KDBL(train, grad_clip, "1.0", 0, INF, 0, 0), /* 0 = off */
+    KSTR(train, subnet, "none", 64, NULL), /* the method table: src/growth/subnet.c */
     KINT(eval, every, "100", 0, I32),            /* 0 = never */
     KINT(eval, windows, "128", 0, I32),          /* 0 = every whole window of data.val */
     KINT(eval, batches, "0", 0, I32),    /* legacy: > 0 means batches x micro_batch windows */
@@ -87,6 +88,17 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(vcycle, bottom_steps, "0", 0, I32),   /* 0 = 50% of train.steps */
     KDBL(vcycle, alpha, "0.5", 0, 1, 0, 0),
     KDBL(vcycle, lr_scale, "4.0", 0, INF, 1, 0), /* peak LR x lr_scale^(level - 1) */
+    KSTR(apollo, unique, "auto", 256, NULL),          /* auto = 1, L/4, L/2, L */
+    KSTR(apollo, boundaries, "auto", 256, NULL),      /* auto = 0.05, 0.1, 0.25 */
+    KSTR(apollo, sampler, "lvps", 256, NULL),
+    KSTR(apollo, map, "extend", 256, NULL),
+    KINT(apollo, depth, "0", 0, I32),
+    KSTR(raptr, lengths, "auto", 256, NULL), /* auto = round(L/2 + s L/6), s = 0..3 */
+    KSTR(raptr, boundaries, "auto", 256, NULL),
+    KSTR(raptr, fixed, "auto", 256, NULL), /* auto = first and last block */
+    KSTR(raptr, mode, "bernoulli", 256, NULL),
+    KSTR(raptr, scale, "none", 256, NULL),
+    KINT(raptr, full_warmup_steps, "0", 0, I32),
 };
 #define N_KEYS (sizeof sp_cfg_keys / sizeof sp_cfg_keys[0]) /* constant expressions, for */
 const size_t sp_cfg_nkeys = N_KEYS;                         /* the raw structs below */

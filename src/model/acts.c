@@ -51,7 +51,7 @@ static float *buffer(size_t bytes, float *spare, size_t spare_bytes, sp_err *err
 
 int sp_acts_create_in(sp_acts *a, const sp_model *m, int B, int T, sp_acts *spare, sp_err *err) {
     memset(a, 0, sizeof *a);
-    a->B = B, a->T = T, a->nb = m->hi - m->lo;
+    a->B = B, a->T = T, a->nb = a->n_exec = m->hi - m->lo;
     carve c = {0};
     carve_acts(a, &m->spec, m->has_head, &c);
     a->bytes = c.used * sizeof(float);

@@ -1,6 +1,7 @@
 /* Forward and backward of a stage: embedding, the block range, and the tied LM head.
- * Each block's two residual branches are scaled by m->bscale (1 by default: plain GPT-2).
- * While new channels of widen_zero / widen_random fade in (m->mask_*, model.h), the norms are
+ * The step's plan (m->plan, model.h) says which stored block each position runs; each block's
+ * two residual branches are scaled by plan.scale (1 by default: plain GPT-2). While new
+ * channels of widen_zero / widen_random fade in (plan.mask_*), the norms are
  * masked and, with mask_out, the outputs of the embedding and of every linear layer but the head
  * are multiplied by the channel mask; with the mask off every helper below runs the plain path. */
 #include "sprout/kernels.h"
@@ -50,11 +51,11 @@ static void linear_backward(const sp_model *m, float *dinp, float *dw, const flo
 /* ---- the fade-in mask ---- */
 
 static int masked(const sp_model *m) {
-    return m->mask_d > 0 && m->mask_c < 1.0f;
+    return m->plan.mask_d > 0 && m->plan.mask_c < 1.0f;
 }
 
 static int out_masked(const sp_model *m) {
-    return masked(m) && m->mask_out;
+    return masked(m) && m->plan.mask_out;
 }
 
 /* LayerNorm over d_model channels, masked while the mask is on */
@@ -62,7 +63,8 @@ static void norm_forward(const sp_model *m, float *out, float *mean, float *rstd
                          const float *w, const float *b, int N) {
     int C = m->spec.d_model;
     if (masked(m))
-        sp_layernorm_masked_forward(out, mean, rstd, inp, w, b, N, C, m->mask_d, m->mask_c);
+        sp_layernorm_masked_forward(out, mean, rstd, inp, w, b, N, C, m->plan.mask_d,
+                                    m->plan.mask_c);
     else
         sp_layernorm_forward(out, mean, rstd, inp, w, b, N, C);
 }
@@ -72,8 +74,8 @@ static void norm_backward(const sp_model *m, float *dinp, float *dw, float *db, 
                           int N) {
     int C = m->spec.d_model;
     if (masked(m))
-        sp_layernorm_masked_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, m->mask_d,
-                                     m->mask_c);
+        sp_layernorm_masked_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, m->plan.mask_d,
+                                     m->plan.mask_c);
     else
         sp_layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
 }
@@ -82,12 +84,13 @@ static void norm_backward(const sp_model *m, float *dinp, float *dw, float *db, 
  * first n_old of each section (residual and attention: mask_d, MLP: mask_f). The forward masks
  * the stored output in place; mask_grad writes m * src to dst (in place when dst == src). */
 static void mask_out(const sp_model *m, float *x, int N, int n, int n_old, int sections) {
-    if (out_masked(m)) sp_mask_cols_forward(x, N, sections * n, n_old, sections, m->mask_c);
+    if (out_masked(m)) sp_mask_cols_forward(x, N, sections * n, n_old, sections, m->plan.mask_c);
 }
 
 static void mask_grad(const sp_model *m, float *dst, const float *src, int N, int n, int n_old,
                       int sections) {
-    if (out_masked(m)) sp_mask_cols_backward(dst, src, N, sections * n, n_old, sections, m->mask_c);
+    if (out_masked(m))
+        sp_mask_cols_backward(dst, src, N, sections * n, n_old, sections, m->plan.mask_c);
 }
 
 void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
@@ -95,7 +98,7 @@ void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
     int C = m->spec.d_model;
     sp_encoder_forward(a->x, inp, g + m->gt[SP_WTE].offset, g + m->gt[SP_WPE].offset, a->B, a->T,
                        C);
-    mask_out(m, a->x, a->B * a->T, C, m->mask_d, 1);
+    mask_out(m, a->x, a->B * a->T, C, m->plan.mask_d, 1);
 }
 
 /* y[n] = x[n] + c * y[n]: a residual branch (y holds its output) added onto the stream x. c = 1
@@ -115,7 +118,7 @@ static const float *branch_dout(const sp_model *m, float *out, const float *dout
     int C = m->spec.d_model;
     size_t n = (size_t)N * C;
     if (out_masked(m)) {
-        mask_grad(m, out, dout, N, C, m->mask_d, 1);
+        mask_grad(m, out, dout, N, C, m->plan.mask_d, 1);
         if (c != 1.0f) sp_scale(out, n, c);
         return out;
     }
@@ -126,28 +129,31 @@ static const float *branch_dout(const sp_model *m, float *out, const float *dout
 
 void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
     const sp_spec *s = &m->spec;
-    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T;
-    for (int i = 0; i < a->nb; i++) {
-        const float *w = sp_model_block(m, m->params, m->lo + i);
+    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
+    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
+    a->n_exec = p1 - p0;
+    for (int i = 0; i < a->n_exec; i++) {
+        const int blk = m->plan.pos[p0 + i];
+        const float *w = sp_model_block(m, m->params, blk);
         const sp_tensor_info *t = m->bt;
-        const float c = m->bscale[i];
+        const float c = m->plan.scale[blk];
         blk_acts b = block_acts(m, a, i);
         norm_forward(m, b.ln1, b.ln1_mean, b.ln1_rstd, b.x, w + t[SP_LN1_W].offset,
                      w + t[SP_LN1_B].offset, N);
         linear_forward(m, b.qkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);
-        mask_out(m, b.qkv, N, C, m->mask_d, 3); /* q, k, v sections of C each */
+        mask_out(m, b.qkv, N, C, m->plan.mask_d, 3); /* q, k, v sections of C each */
         sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
         /* the projection is written to x2 and the residual added in place: one pass fewer */
         linear_forward(m, b.x2, b.atty, w, SP_ATTPROJ_W, N, C, C);
-        mask_out(m, b.x2, N, C, m->mask_d, 1);
+        mask_out(m, b.x2, N, C, m->plan.mask_d, 1);
         add_branch(b.x2, b.x, c, (size_t)N * C);
         norm_forward(m, b.ln2, b.ln2_mean, b.ln2_rstd, b.x2, w + t[SP_LN2_W].offset,
                      w + t[SP_LN2_B].offset, N);
         linear_forward(m, b.fch, b.ln2, w, SP_FC_W, N, C, F);
-        mask_out(m, b.fch, N, F, m->mask_f, 1); /* before GELU, which keeps 0 at 0 */
+        mask_out(m, b.fch, N, F, m->plan.mask_f, 1); /* before GELU, which keeps 0 at 0 */
         sp_gelu_forward(b.fchg, b.fch, (size_t)N * F);
         linear_forward(m, b.xout, b.fchg, w, SP_FCPROJ_W, N, F, C);
-        mask_out(m, b.xout, N, C, m->mask_d, 1);
+        mask_out(m, b.xout, N, C, m->plan.mask_d, 1);
         add_branch(b.xout, b.x2, c, (size_t)N * C);
     }
 }
@@ -156,7 +162,7 @@ float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *target
     const sp_spec *s = &m->spec;
     int N = a->B * a->T, C = s->d_model, V = s->vocab;
     const float *g = sp_model_globals(m, m->params);
-    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->x + (size_t)a->nb * N * C,
+    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->x + (size_t)a->n_exec * N * C,
                  g + m->gt[SP_LNF_W].offset, g + m->gt[SP_LNF_B].offset, N);
     /* tied head: logits[N,V] = lnf[N,C] @ wte[V,C]^T */
     const float *wte = g + m->gt[SP_WTE].offset;
@@ -181,7 +187,7 @@ void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
                 0.0f, s->dln, C);
     memset(s->dres, 0, (size_t)N * C * sizeof(float));
     norm_backward(m, s->dres, dg + m->gt[SP_LNF_W].offset, dg + m->gt[SP_LNF_B].offset, s->dln,
-                  a->x + (size_t)a->nb * N * C, g + m->gt[SP_LNF_W].offset, a->lnf_mean,
+                  a->x + (size_t)a->n_exec * N * C, g + m->gt[SP_LNF_W].offset, a->lnf_mean,
                   a->lnf_rstd, N);
 }
 
@@ -191,11 +197,14 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
     int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
     const sp_tensor_info *t = m->bt;
-    for (int i = a->nb - 1; i >= 0; i--) {
-        const float *w = sp_model_block(m, m->params, m->lo + i);
-        float *dw = sp_model_block(m, m->grads, m->lo + i);
+    int p0, p1;
+    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
+    for (int i = p1 - p0 - 1; i >= 0; i--) {
+        const int blk = m->plan.pos[p0 + i];
+        const float *w = sp_model_block(m, m->params, blk);
+        float *dw = sp_model_block(m, m->grads, blk);
         blk_acts b = block_acts(m, a, i);
-        const float c = m->bscale[i];
+        const float c = m->plan.scale[blk];
         /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
          * branch gradients are added onto it in place. The branch outputs see c * dres (times
          * the residual mask with output masks); when that is not dres itself it is staged in a
@@ -208,7 +217,7 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
         linear_backward(m, s->dfchg, dw, dout, b.fchg, w, SP_FCPROJ_W, N, F, C);
         memset(s->dfch, 0, NF * sizeof(float));
         sp_gelu_backward(s->dfch, b.fch, s->dfchg, NF);
-        mask_grad(m, s->dfch, s->dfch, N, F, m->mask_f, 1);
+        mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
         memset(s->dln, 0, NC * sizeof(float));
         linear_backward(m, s->dln, dw, s->dfch, b.ln2, w, SP_FC_W, N, C, F);
         norm_backward(m, s->dres, dw + t[SP_LN2_W].offset, dw + t[SP_LN2_B].offset, s->dln, b.x2,
@@ -219,12 +228,12 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
                               sp->n_head);
-        mask_grad(m, s->dqkv, s->dqkv, N, C, m->mask_d, 3);
+        mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
         memset(s->dln, 0, NC * sizeof(float));
         linear_backward(m, s->dln, dw, s->dqkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);
         norm_backward(m, s->dres, dw + t[SP_LN1_W].offset, dw + t[SP_LN1_B].offset, s->dln, b.x,
                       w + t[SP_LN1_W].offset, b.ln1_mean, b.ln1_rstd, N);
-        if (done) done(ctx, m->lo + i);
+        if (done) done(ctx, blk);
     }
 }
 
@@ -235,7 +244,7 @@ void sp_model_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32
      * dres keeps dL/dx[0] as the header promises */
     const float *dout = s->dres;
     if (out_masked(m)) {
-        mask_grad(m, s->dln, s->dres, N, C, m->mask_d, 1);
+        mask_grad(m, s->dln, s->dres, N, C, m->plan.mask_d, 1);
         dout = s->dln;
     }
     sp_encoder_backward(dg + m->gt[SP_WTE].offset, dg + m->gt[SP_WPE].offset, dout, inp, a->B, a->T,

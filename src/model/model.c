@@ -6,6 +6,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the plan's arrays for n blocks, in one allocation */
+static int plan_create(sp_plan *p, int n) {
+    size_t k = (size_t)(n > 0 ? n : 1);
+    char *buf = calloc(k, 2 * sizeof(int) + sizeof(float) + 1);
+    if (!buf) return -1;
+    p->n_layer = n;
+    p->pos = (int *)buf;
+    p->group = p->pos + k;
+    p->scale = (float *)(p->group + k);
+    p->train = (unsigned char *)(p->scale + k);
+    return 0;
+}
+
+void sp_plan_full(sp_plan *p) {
+    p->depth = p->n_layer;
+    p->shared = 0;
+    for (int b = 0; b < p->n_layer; b++) {
+        p->pos[b] = p->group[b] = b;
+        p->train[b] = 1;
+        p->scale[b] = 1.0f;
+    }
+    p->mask_d = p->mask_f = p->mask_out = 0;
+    p->mask_c = 1.0f;
+}
+
+void sp_plan_range(const sp_plan *p, int lo, int hi, int *p0, int *p1) {
+    int a = 0;
+    while (a < p->depth && p->pos[a] < lo) a++;
+    int b = a;
+    while (b < p->depth && p->pos[b] < hi) b++;
+    *p0 = a, *p1 = b;
+}
+
 /* narenas 4: params, grads, m, v; 1: params only */
 static int create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
                   int narenas, sp_err *err) {
@@ -30,14 +63,11 @@ static int create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, 
         }
     }
     m->steps = calloc((size_t)(hi - lo) + 1, sizeof *m->steps);
-    /* +1: a stage with no blocks still gets a valid (unused) pointer */
-    m->bscale = calloc((size_t)(hi - lo) + 1, sizeof *m->bscale);
-    if (!m->steps || !m->bscale) {
+    if (!m->steps || plan_create(&m->plan, s->n_layer)) {
         sp_model_free(m);
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
     }
-    for (int i = 0; i < hi - lo; i++) m->bscale[i] = 1.0f;
-    m->mask_c = 1.0f; /* no channel fading in (mask_d = 0 from the memset) */
+    sp_plan_full(&m->plan);
     return SP_OK;
 }
 
@@ -58,7 +88,7 @@ void sp_model_free(sp_model *m) {
     sp_free_big(m->m, bytes);
     sp_free_big(m->v, bytes);
     free(m->steps);
-    free(m->bscale);
+    free(m->plan.pos); /* the plan's one allocation */
     sp_free_big(m->params16, m->numel * sizeof(uint16_t));
     memset(m, 0, sizeof *m);
 }
@@ -127,7 +157,9 @@ float sp_model_init_std(const sp_spec *s, const sp_tensor_info *t) {
     return t->resid_proj ? 0.02f / sqrtf(2.0f * (float)s->n_layer) : 0.02f;
 }
 
-void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, uint64_t a_hi) {
+/* block b drawn as block `as` would be: the copies of a weight-sharing group start equal */
+static void init_block_as(sp_model *m, int b, int as, uint64_t seed, uint32_t purpose,
+                          uint64_t a_hi) {
     const sp_spec *s = &m->spec;
     float *slab = sp_model_block(m, m->params, b);
     for (int j = 0; j < SP_BLOCK_NT; j++) {
@@ -135,7 +167,7 @@ void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, ui
         float *p = slab + t->offset;
         if (t->ndim == 2) {
             sp_rng_normal_fill(p, t->numel, sp_model_init_std(s, t), seed, purpose,
-                               a_hi | sp_model_tensor_id(b, j), 0);
+                               a_hi | sp_model_tensor_id(as, j), 0);
         } else {
             float v = (j == SP_LN1_W || j == SP_LN2_W) ? 1.0f : 0.0f;
             for (size_t i = 0; i < t->numel; i++) p[i] = v;
@@ -143,8 +175,12 @@ void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, ui
     }
 }
 
+void sp_model_init_block(sp_model *m, int b, uint64_t seed, uint32_t purpose, uint64_t a_hi) {
+    init_block_as(m, b, b, seed, purpose, a_hi);
+}
+
 void sp_model_init(sp_model *m, uint64_t seed) {
-    for (int b = m->lo; b < m->hi; b++) sp_model_init_block(m, b, seed, SP_RNG_INIT, 0);
+    for (int b = m->lo; b < m->hi; b++) init_block_as(m, b, m->plan.group[b], seed, SP_RNG_INIT, 0);
     float *g = sp_model_globals(m, m->params);
     if (!g) return;
     for (int j = 0; j < SP_GLOBAL_NT; j++) {
@@ -170,6 +206,7 @@ static void adamw_slab(sp_model *m, size_t base, const sp_tensor_info *t, int nt
 void sp_model_adamw(sp_model *m, const sp_adamw *h) {
     if (m->global_numel) adamw_slab(m, 0, m->gt, SP_GLOBAL_NT, ++m->steps[0], h);
     for (int b = m->lo; b < m->hi; b++) {
+        if (!m->plan.train[b]) continue; /* skipped this step: not even decayed */
         size_t base = m->global_numel + (size_t)(b - m->lo) * m->block_numel;
         adamw_slab(m, base, m->bt, SP_BLOCK_NT, ++m->steps[1 + b - m->lo], h);
     }

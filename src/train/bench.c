@@ -77,15 +77,17 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
         return err->code;
     }
     int warm = 2;
-    double *ms = malloc((size_t)(steps > 0 ? steps : 1) * sizeof *ms);
+    double *ms = malloc((size_t)(steps > 0 ? steps : 1) * sizeof *ms), depth = 0, xflops = 0;
     for (int i = -warm; i < steps; i++) {
         double g = 0;
         MPI_Barrier(comm);
         double t0 = sp_now();
         sp_trainer_step(&tr, (float)cfg->train.lr, &g);
         MPI_Barrier(comm);
-        if (i >= 0) ms[i] = (sp_now() - t0) * 1e3;
+        if (i >= 0) ms[i] = (sp_now() - t0) * 1e3, depth += tr.exec_depth, xflops += tr.exec_flops;
     }
+    depth /= steps > 0 ? steps : 1; /* a subnetwork method's executed depth, mean of the steps */
+    xflops /= steps > 0 ? steps : 1;
     double med = median(ms, steps);
     double toks = (double)(cfg->train.global_batch * cfg->model.seq_len);
     double tps = toks / (med / 1e3);
@@ -100,14 +102,54 @@ int sp_bench_run(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *l
                 openblas_get_num_threads(), tr.world);
         printf("{\"impl\":\"sprout\",\"precision\":\"%s\",\"ranks\":%d,\"threads\":%d,"
                "\"tok_per_s\":%.1f,\"gflops\":%.2f,\"ms_per_step\":%.2f,\"peak_rss_mib\":%.1f,"
-               "\"openblas_core\":\"%s\",\"gemm_isa\":\"%s\"}\n",
+               "\"openblas_core\":\"%s\",\"gemm_isa\":\"%s\",\"exec_depth\":%.2f,"
+               "\"exec_flops\":%.4g}\n",
                cfg->run.precision, tr.world, openblas_get_num_threads(), tps, gflops, med, rss,
-               openblas_get_corename(), sp_gemm_isa(tr.gemm));
+               openblas_get_corename(), sp_gemm_isa(tr.gemm), depth, xflops);
         fflush(stdout);
     }
     free(ms);
     sp_trainer_free(&tr);
     return SP_OK;
+}
+
+int sp_bench_vs_plain(const sp_config *cfg, int steps, MPI_Comm comm, const sp_log *log,
+                      sp_err *err) {
+    sp_config pc = *cfg; /* shares cfg's strings; only read, never freed */
+    pc.train.subnet = (char *)"none";
+    sp_trainer tr[2];
+    int rc = sp_trainer_init(&tr[0], cfg, 0, comm, err), inited = 1;
+    if (!rc) rc = sp_trainer_init(&tr[1], &pc, 0, comm, err), inited = 2;
+    double *ms = malloc(2 * (size_t)(steps > 0 ? steps : 1) * sizeof *ms), depth = 0;
+    if (!rc && !ms) rc = sp_err_set(err, SP_ERUNTIME, "out of memory");
+    for (int i = -2; !rc && i < steps; i++) /* two warm-up rounds */
+        for (int k = 0; k < 2; k++) {
+            double g = 0;
+            MPI_Barrier(comm);
+            double t0 = sp_now();
+            sp_trainer_step(&tr[k], (float)cfg->train.lr, &g);
+            MPI_Barrier(comm);
+            if (i >= 0) ms[k * steps + i] = (sp_now() - t0) * 1e3;
+            if (i >= 0 && k == 0) depth += tr[0].exec_depth;
+        }
+    if (!rc) {
+        double sub = median(ms, steps), plain = median(ms + steps, steps);
+        depth /= steps;
+        int L = tr[1].model.spec.n_layer;
+        sp_info(log,
+                "bench: %s %d steps alternated with plain ones: median %.1f ms vs %.1f ms "
+                "(ratio %.3f) at mean depth %.2f of %d (%.3f)",
+                cfg->train.subnet, steps, sub, plain, sub / plain, depth, L, depth / L);
+        if (tr[0].rank == 0) {
+            printf("{\"impl\":\"sprout\",\"ranks\":%d,\"subnet\":\"%s\",\"ms_subnet\":%.2f,"
+                   "\"ms_plain\":%.2f,\"ratio\":%.4f,\"exec_depth\":%.2f,\"n_layer\":%d}\n",
+                   tr[0].world, cfg->train.subnet, sub, plain, sub / plain, depth, L);
+            fflush(stdout);
+        }
+    }
+    free(ms);
+    while (inited > 0) sp_trainer_free(&tr[--inited]);
+    return rc;
 }
 
 /* median seconds of one ping-pong round trip of n floats between ranks 0 and 1 */

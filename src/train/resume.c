@@ -336,6 +336,16 @@ int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err) {
         return sp_err_set(err, SP_EINPUT,
                           "%s: checkpoint has train.seed = %llu but the config says %llu", path,
                           (unsigned long long)st.seed, (unsigned long long)tr->cfg->train.seed);
+    /* plans are drawn from the step, so the stage follows from it: a different stage means the
+     * method's stages moved (boundaries, counts or train.steps changed) */
+    if (tr->sn.method && st.subnet_stage != sp_subnet_stage(&tr->sn, st.step))
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: checkpoint was written in %s stage %lld at step %lld but the "
+                          "config puts that step in stage %d (%s.boundaries or train.steps "
+                          "changed?)",
+                          path, sp_subnet_name(&tr->sn), (long long)st.subnet_stage,
+                          (long long)st.step, sp_subnet_stage(&tr->sn, st.step),
+                          sp_subnet_name(&tr->sn));
     if (st.growth_index != tr->st.growth_index &&
         sp_trainer_relayout(tr, (int)st.growth_index, err))
         return err->code;

@@ -139,6 +139,11 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
     sp_json_int(&j, "dp", tr->dp);
     sp_json_num(&j, "ms", dt * 1e3);
     sp_json_num(&j, "tok_per_s", tps);
+    if (tr->sn.method) { /* the network the step ran */
+        sp_json_int(&j, "subnet_stage", sp_subnet_stage(&tr->sn, done - 1));
+        sp_json_int(&j, "exec_depth", tr->exec_depth);
+        sp_json_num(&j, "exec_flops", tr->exec_flops);
+    }
     if (isfinite(val)) sp_json_num(&j, "val_loss", val);
     if (isfinite(val)) sp_json_int(&j, "val_windows", vw); /* 0: the whole file */
     sp_metrics_write(mx, &j);
@@ -258,7 +263,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     int loaded = 0, stop = 0;
     if (!rc && !(stop = stop_agreed(comm)))
         rc = sp_resume(&tr, resume_arg, config_yaml, &loaded, log, err);
-    if (!rc && !stop && !loaded) sp_model_init(&tr.model, cfg->train.seed);
+    if (!rc && !stop && !loaded) sp_trainer_init_weights(&tr);
     sp_metrics mx = {0};
     char path[4200];
     if (!rc && !stop && tr.rank == 0) {
@@ -305,6 +310,15 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
                 ev->reset_optim ? "reset" : "copy",
                 ev->rewarm_steps ? "lr re-warm-up" : "lr continues");
     }
+    for (int k = 0; tr.sn.method && k < tr.sn.n_stages; k++) {
+        char what[160];
+        sp_subnet_describe(&tr.sn, k, what, sizeof what);
+        sp_info(log, "%s stage %d%s: from step %lld, %s", sp_subnet_name(&tr.sn), k,
+                k < sp_subnet_stage(&tr.sn, tr.st.step) ? " (done)" : "", (long long)tr.sn.start[k],
+                what);
+    }
+    if (tr.sn.warmup > 0) /* RaPTr's full-model warm-up */
+        sp_info(log, "raptr: the full model for the first %lld step(s)", (long long)tr.sn.warmup);
     sp_info(log, "OpenBLAS core %s, %d thread(s) per rank", openblas_get_corename(),
             openblas_get_num_threads());
     if (tr.gemm)
@@ -335,7 +349,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     for (int64_t step = tr.st.step; step < steps; step++) {
         while (tr.st.growth_index < tr.gs.n && tr.gs.ev[tr.st.growth_index].step <= step)
             if ((rc = apply_growth(&tr, &mx, log, step, eval_windows, err))) break;
-        if (rc) break;
+        if (rc || (rc = sp_trainer_subnet_expand(&tr, step, err))) break;
         sp_trainer_set_scales(&tr, step);
         float lr = (float)sp_trainer_lr(&tr, step);
         double t0 = sp_now(), gnorm = 0;

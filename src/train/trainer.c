@@ -35,9 +35,11 @@ void sp_trainer_layout_free(sp_trainer *tr) {
     free(tr->grecv);
     free(tr->req);
     free(tr->red);
+    free(tr->share);
     sp_grid_free(&tr->grid);
     tr->acts = NULL, tr->inp = tr->tgt = NULL, tr->gsend = tr->grecv = NULL;
     tr->req = tr->red = NULL;
+    tr->share = NULL;
     tr->nslots = 0;
     memset(&tr->grid, 0, sizeof tr->grid);
     tr->grid.pipe = tr->grid.dpc = tr->grid.tie = MPI_COMM_NULL;
@@ -176,6 +178,7 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
             return err->code;
     if (sp_scratch_create_in(&tr->scratch, &tr->model, tr->mb, tr->T, &tr->spare_scratch, err))
         return err->code;
+    if (!(tr->flags & SP_TRAINER_INFER) && sp_trainer_share_create(tr, err)) return err->code;
     tr->flops_per_token = sp_spec_flops_per_token(spec, spec->n_layer);
     return SP_OK;
 }
@@ -194,7 +197,9 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     if (sp_cfg_bf16(cfg) && sp_gemm_create(&tr->gemm, (int)cfg->run.threads, err)) return err->code;
     /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
     sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
-    if (sp_grow_schedule(cfg, &tr->gs, &quiet, err)) return err->code;
+    if (sp_grow_schedule(cfg, &tr->gs, &quiet, err) || sp_subnet_resolve(cfg, &tr->sn, err))
+        return err->code;
+    tr->st.subnet_stage = tr->st.plan_step = tr->sn.method ? 0 : -1;
     /* In this order, each before anything large is allocated: the shapes of every layout; the
      * data (a file that cannot serve the config, too few tokens for seq_len or a larger vocab,
      * is a data error whatever the model would cost; growth changes neither); the memory of
@@ -215,7 +220,7 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
     if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err)) return err->code;
     sp_model_touch(&tr->model); /* page faults at start-up, not in the first step */
-    if (!(flags & SP_TRAINER_NO_INIT)) sp_model_init(&tr->model, cfg->train.seed);
+    if (!(flags & SP_TRAINER_NO_INIT)) sp_trainer_init_weights(tr);
 
     openblas_set_num_threads((int)cfg->run.threads);
     tr->st.seed = cfg->train.seed;
@@ -254,18 +259,6 @@ int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err) {
     return SP_OK;
 }
 
-void sp_trainer_set_scales(sp_trainer *tr, int64_t step) {
-    /* without fading events every scale is 1 and no mask is on, as a new stage starts */
-    if (!tr->gs.ramps) return;
-    int n = tr->model.spec.n_layer;
-    float *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
-    if (!c) return; /* keeps the previous scales; only a random-growth ramp would notice */
-    sp_grow_block_scales(&tr->gs, (int)tr->st.growth_index, step, c);
-    for (int b = tr->model.lo; b < tr->model.hi; b++) tr->model.bscale[b - tr->model.lo] = c[b];
-    free(c);
-    sp_grow_width_mask(&tr->gs, (int)tr->st.growth_index, step, &tr->model);
-}
-
 double sp_trainer_lr(const sp_trainer *tr, int64_t step) {
     return sp_lr_at(tr->cfg, step) * sp_grow_lr_factor(&tr->gs, (int)tr->st.growth_index, step);
 }
@@ -291,7 +284,7 @@ static void fill_batch(sp_trainer *tr, int64_t t, int64_t s0, int32_t *inp0, int
     }
 }
 
-static void allreduce_inplace(float *x, size_t n, MPI_Comm comm) {
+void sp_trainer_allreduce(float *x, size_t n, MPI_Comm comm) {
     for (size_t o = 0; o < n; o += REDUCE_BUCKET_FLOATS) {
         size_t c = n - o < REDUCE_BUCKET_FLOATS ? n - o : REDUCE_BUCKET_FLOATS;
         MPI_Allreduce(MPI_IN_PLACE, x + o, (int)c, MPI_FLOAT, MPI_SUM, comm);
@@ -339,7 +332,6 @@ static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
     const sp_grid *g = &tr->grid;
     int first = g->stage == 0, last = g->stage == g->pp - 1, n = tr->nslots;
     size_t mbT = (size_t)tr->mb * tr->T, NC = mbT * (size_t)m->spec.d_model;
-    int nb = m->hi - m->lo;
     double loss_sum = 0;
     for (int mb = 0; !first && mb < n && mb < tr->n_micro; mb++) post_act_recv(tr, mb);
     for (int k = 0; k < tr->sched.n; k++) {
@@ -363,8 +355,9 @@ static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
             if (last) loss_sum += (double)sp_model_head_forward(m, acts, tgt) * (double)mbT;
             break;
         case SP_ACT_SEND_ACT:
-            MPI_Isend(acts->x + (size_t)nb * NC, (int)NC, MPI_FLOAT, g->stage + 1, tag + TAG_ACT,
-                      g->pipe, &tr->req[2 * slot]);
+            /* the stage's output: x[0] itself when the plan runs none of its blocks */
+            MPI_Isend(acts->x + (size_t)acts->n_exec * NC, (int)NC, MPI_FLOAT, g->stage + 1,
+                      tag + TAG_ACT, g->pipe, &tr->req[2 * slot]);
             MPI_Irecv(grecv, (int)NC, MPI_FLOAT, g->stage + 1, tag + TAG_GRAD, g->pipe,
                       &tr->req[2 * n + 2 * slot + 1]);
             break;
@@ -400,6 +393,8 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     sp_model *m = &tr->model;
     int64_t gb = cfg->train.global_batch;
     float scale = 1.0f / (float)(gb * tr->T);
+    int64_t t = tr->st.step;
+    if (tr->sn.method) sp_trainer_plan(tr, t, 1); /* the network this step runs */
     memset(m->grads, 0, m->numel * sizeof(float));
     /* the weights changed since the last step (optimizer, load, growth): one refresh of their
      * bf16 copy serves every micro-batch of this step */
@@ -408,14 +403,14 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     double loss_sum = run_schedule(tr, tr->st.data_cursor, scale);
     /* the tied embedding (and the rest of the globals slab) lives on the first and the last
      * stage; summing their gradients keeps both copies identical bit for bit */
-    if (g->tie != MPI_COMM_NULL) allreduce_inplace(m->grads, m->global_numel, g->tie);
+    if (g->tie != MPI_COMM_NULL) sp_trainer_allreduce(m->grads, m->global_numel, g->tie);
     if (tr->dp > 1) {
-        allreduce_inplace(m->grads, m->global_numel, g->dpc);
+        sp_trainer_allreduce(m->grads, m->global_numel, g->dpc);
         MPI_Waitall(tr->n_red, tr->red, MPI_STATUSES_IGNORE);
     }
-    /* global norm: every parameter once, so the last stage leaves the globals to the first */
-    size_t skip = (g->pp > 1 && g->stage == g->pp - 1) ? m->global_numel : 0;
-    double sq = sp_sumsq(m->grads + skip, m->numel - skip);
+    sp_trainer_share_grads(tr);
+    /* global norm: every parameter once */
+    double sq = sp_trainer_grad_sumsq(tr);
     double red[2] = {sq, loss_sum};
     if (g->pp > 1) MPI_Allreduce(MPI_IN_PLACE, &red[0], 1, MPI_DOUBLE, MPI_SUM, g->pipe);
     /* each replica's last stage holds its share of the loss */
@@ -433,8 +428,15 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     tr->st.step++;
     tr->st.data_cursor++;
     tr->st.tokens += gb * tr->T;
-    tr->st.flops += tr->flops_per_token * (double)(gb * tr->T);
+    tr->exec_depth = m->plan.depth;
+    tr->exec_flops = sp_spec_flops_per_token(&m->spec, m->plan.depth) * (double)(gb * tr->T);
+    tr->st.flops += tr->exec_flops;
     tr->st.lr = lr;
+    if (tr->sn.method) {
+        tr->st.subnet_stage = sp_subnet_stage(&tr->sn, tr->st.step);
+        tr->st.plan_step = tr->st.step;
+        sp_trainer_plan(tr, t, 0); /* evaluation after the step runs the full network */
+    }
     return (float)(red[1] / (double)(gb * tr->T));
 }
 
@@ -448,7 +450,7 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) 
     int64_t nbatch = (n_windows + tr->mb - 1) / tr->mb;
     double sum = 0;
     sp_acts *a = &tr->acts[0];
-    int B0 = a->B, nb = m->hi - m->lo;
+    int B0 = a->B;
     for (int64_t b = tr->dp_rank; b < nbatch; b += tr->dp) {
         int64_t w0 = b * tr->mb;
         int B = (int)(n_windows - w0 < tr->mb ? n_windows - w0 : tr->mb);
@@ -466,7 +468,7 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) 
         if (last)
             sum += (double)sp_model_head_forward(m, a, tr->tgt) * B * T;
         else
-            MPI_Send(a->x + (size_t)nb * NC, (int)NC, MPI_FLOAT, g->stage + 1, 0, g->pipe);
+            MPI_Send(a->x + (size_t)a->n_exec * NC, (int)NC, MPI_FLOAT, g->stage + 1, 0, g->pipe);
         a->B = B0;
     }
     MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);

@@ -226,7 +226,7 @@ static void check_blocks(tu_ctx *t, const char *op, const sp_model *g, const sp_
         const float *p = sp_model_block(g, g->params, j), *m = sp_model_block(g, g->m, j),
                     *v = sp_model_block(g, g->v, j);
         uint64_t step = g->steps[1 + j - g->lo];
-        float c = g->bscale[j - g->lo];
+        float c = g->plan.scale[j];
         int s = map->b[j].src;
         if (map->b[j].xf == SP_XF_RANDOM) {
             expect_init(g, j, SP_RNG_GROW_INIT, (uint64_t)EVENT << 32, want);
@@ -291,7 +291,7 @@ static void test_transforms(tu_ctx *t) {
                      !memcmp(part.params, sp_model_block(&g, g.params, mid), nbytes) &&
                          !memcmp(part.m, sp_model_block(&g, g.m, mid), nbytes) &&
                          !memcmp(part.v, sp_model_block(&g, g.v, mid), nbytes) &&
-                         !memcmp(part.bscale, g.bscale + mid,
+                         !memcmp(part.plan.scale + part.lo, g.plan.scale + mid,
                                  (size_t)(part.hi - part.lo) * sizeof(float)),
                      "%s %d x%d: the transform depends on the stage layout", k_ops[o], l, f);
             sp_grow_map_free(&map);
@@ -425,7 +425,7 @@ static void test_scale_equivalence(tu_ctx *t) {
     run ra, rb;
     if (make_old(&a, 2, t) || make_old(&b, 2, t)) return;
     if (run_create(&ra, &a, t) || run_create(&rb, &b, t)) return;
-    a.bscale[1] = 0.5f;
+    a.plan.scale[1] = 0.5f;
     float *w = sp_model_block(&b, b.params, 1);
     for (int k = 0; k < SP_BLOCK_NT; k++)
         if (is_out_proj(k)) sp_scale(w + b.bt[k].offset, b.bt[k].numel, 0.5f);
@@ -455,7 +455,7 @@ static void test_scale_fd(tu_ctx *t) {
     sp_model m;
     run r;
     if (make_old(&m, 2, t) || run_create(&r, &m, t)) return;
-    m.bscale[1] = 0.5f;
+    m.plan.scale[1] = 0.5f;
     backward(&m, &r);
     /* the largest gradient entry of every tensor of the scaled block and of the block below it,
      * whose gradient flows back through the scaled branches */

@@ -167,13 +167,13 @@ static void test_maps(tu_ctx *t) {
                 tu_check(t, bad == 0, "%s k = %d (C = %d): %d entries differ from the formulas",
                          k_ops[o], k, s.spec.d_model, bad);
                 tu_check(t,
-                         w.mask_d == s.spec.d_model && w.mask_f == s.spec.d_ff &&
-                             w.mask_c == 0.0f && w.mask_out == (o == 1),
-                         "%s: mask (%d, %d, %g, %d)", k_ops[o], w.mask_d, w.mask_f, w.mask_c,
-                         w.mask_out);
+                         w.plan.mask_d == s.spec.d_model && w.plan.mask_f == s.spec.d_ff &&
+                             w.plan.mask_c == 0.0f && w.plan.mask_out == (o == 1),
+                         "%s: mask (%d, %d, %g, %d)", k_ops[o], w.plan.mask_d, w.plan.mask_f,
+                         w.plan.mask_c, w.plan.mask_out);
                 tu_check(t,
                          !memcmp(w.steps, s.steps, (size_t)(s.hi + 1) * sizeof *s.steps) &&
-                             same(w.bscale, s.bscale, (size_t)s.hi),
+                             same(w.plan.scale, s.plan.scale, (size_t)s.hi),
                          "%s: step counts or branch scales not kept", k_ops[o]);
                 sp_model_free(&w);
                 if (apply(k_ops[o], k, &s, &w, 0, t) == 0) {
@@ -218,7 +218,7 @@ static void test_preservation(tu_ctx *t) {
                          k, s.spec.d_model, dl);
                 if (o == 0) {
                     /* the plain LayerNorm averages over the zero channels too: not preserving */
-                    w.mask_d = 0;
+                    w.plan.mask_d = 0;
                     float *lp = logits(&w, t);
                     double dp = tu_max_abs_diff(ls, lp, n);
                     printf("widen_mask: widen_zero   k = %d, C = %2d, plain norm: max |dlogit| = "
@@ -252,12 +252,12 @@ static void test_c_one(tu_ctx *t) {
         }
         size_t nl = (size_t)NTOK * w.spec.vocab;
         float *g1 = malloc(w.numel * sizeof(float)), *l1 = malloc(nl * sizeof(float));
-        w.mask_c = nextafterf(1.0f, 0.0f); /* the masked path runs below 1 */
+        w.plan.mask_c = nextafterf(1.0f, 0.0f); /* the masked path runs below 1 */
         grads(&w, &a, &sc);
         memcpy(g1, w.grads, w.numel * sizeof(float));
         forward(&w, &a, NULL);
         memcpy(l1, a.probs, nl * sizeof(float));
-        w.mask_c = 1.0f;
+        w.plan.mask_c = 1.0f;
         grads(&w, &a, &sc);
         double eg = tu_rel_maxabs(g1, w.grads, w.numel);
         forward(&w, &a, NULL);
@@ -310,7 +310,7 @@ static void test_fd(tu_ctx *t) {
          * gradient (widen_zero's zero blocks and embedding columns included) */
         for (size_t i = 0; i < w.numel; i++)
             w.params[i] += 0.05f * (sp_rng_uniform(9, SP_RNG_TEST, 5, i) - 0.5f);
-        w.mask_c = 0.5f;
+        w.plan.mask_c = 0.5f;
         grads(&w, &a, &sc);
         float *g = malloc(w.numel * sizeof(float));
         memcpy(g, w.grads, w.numel * sizeof(float));
@@ -409,15 +409,15 @@ static void test_layout(tu_ctx *t) {
         sp_grow_width_spec("decoalesce_width", &w.spec, 2, &s2, &err);
         sp_model_create(&ww, &s2, 0, s.hi, 1, 1, &err);
         err = (sp_err){0};
-        w.mask_c = 0.5f;
+        w.plan.mask_c = 0.5f;
         int rc = sp_grow_width("decoalesce_width", 2, &w, &ww, 1, 0, SEED, EVENT, &err);
         tu_check(t, rc == SP_EINPUT && strstr(err.msg, "decoalesce_width: the channels of an"),
                  "widening a model with an active mask: rc %d (%s)", rc, err.msg);
-        w.mask_c = 1.0f; /* ramp over: allowed, and the other ops leave the mask off */
+        w.plan.mask_c = 1.0f; /* ramp over: allowed, and the other ops leave the mask off */
         rc = sp_grow_width("decoalesce_width", 2, &w, &ww, 1, 0, SEED, EVENT, &err);
-        tu_check(t, rc == 0 && ww.mask_d == 0 && ww.mask_c == 1.0f && !ww.mask_out,
-                 "decoalesce_width after a finished ramp: rc %d, mask (%d, %g)", rc, ww.mask_d,
-                 ww.mask_c);
+        tu_check(t, rc == 0 && ww.plan.mask_d == 0 && ww.plan.mask_c == 1.0f && !ww.plan.mask_out,
+                 "decoalesce_width after a finished ramp: rc %d, mask (%d, %g)", rc, ww.plan.mask_d,
+                 ww.plan.mask_c);
         sp_model_free(&ww);
         sp_model_free(&e3);
         sp_model_free(&glob);

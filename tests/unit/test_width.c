@@ -201,8 +201,9 @@ static void check_decoalesce_map(tu_ctx *t, const sp_model *s, const sp_model *w
     tu_check(t, bad == 0, "decoalesce_width k = %d: %d ln_f entries are not small / k", k, bad);
     int steps_ok = 1;
     for (int i = 0; i <= s->hi; i++) steps_ok &= w->steps[i] == s->steps[i];
-    tu_check(t, steps_ok && w->bscale[1] == s->bscale[1] && w->bscale[0] == s->bscale[0],
-             "decoalesce_width k = %d: step counts or branch scales not copied", k);
+    tu_check(
+        t, steps_ok && w->plan.scale[1] == s->plan.scale[1] && w->plan.scale[0] == s->plan.scale[0],
+        "decoalesce_width k = %d: step counts or branch scales not copied", k);
 }
 
 static void test_maps(tu_ctx *t) {
@@ -303,7 +304,7 @@ static void test_roundtrip(tu_ctx *t) {
                      max_abs_diff(back.v, s.v, n));
             tu_check(t,
                      !memcmp(back.steps, s.steps, (size_t)(s.hi + 1) * sizeof *s.steps) &&
-                         same(back.bscale, s.bscale, (size_t)s.hi),
+                         same(back.plan.scale, s.plan.scale, (size_t)s.hi),
                      "%s k = 2 round trip: step counts or branch scales differ", grow[o]);
             sp_model_free(&back);
             sp_model_free(&w);
@@ -493,14 +494,14 @@ static void test_widen_direct(tu_ctx *t) {
     memcpy(part.m, sp_model_block(&s, s.m, 1), nb);
     memcpy(part.v, sp_model_block(&s, s.v, 1), nb);
     part.steps[1] = s.steps[2];
-    part.bscale[0] = s.bscale[1];
+    part.plan.scale[1] = s.plan.scale[1];
     if (apply("widen_direct", 2, &part, &pw, 1, NOISE, t) == 0) {
         size_t n = pw.block_numel;
         tu_check(t,
                  pw.numel == n && same(pw.params, sp_model_block(&w1, w1.params, 1), n) &&
                      same(pw.m, sp_model_block(&w1, w1.m, 1), n) &&
                      same(pw.v, sp_model_block(&w1, w1.v, 1), n) && pw.steps[1] == w1.steps[2] &&
-                     pw.bscale[0] == w1.bscale[1],
+                     pw.plan.scale[1] == w1.plan.scale[1],
                  "widen_direct depends on the stage layout");
         sp_model_free(&pw);
     }
