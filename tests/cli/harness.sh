@@ -2,7 +2,7 @@
 # The growth-measurement harness (jobs/experiments/compare.sh --quick), a test of the harness,
 # not of growth: (1) the quick plan runs every stage to completion and writes the report
 # (README.md, summary.json with its schema, the two plots); --status and --report work; a second
-# start runs nothing. (2) In a fresh queue, a rank is killed inside a checkpoint of a growth run
+# start runs nothing; a finished run whose final checkpoint is damaged is made again, alone. (2) In a fresh queue, a rank is killed inside a checkpoint of a growth run
 # and then the harness itself (kill -9, from the MPI launcher wrapper, so the point is always
 # the same); the restarted queue finishes without re-running any finished run, and every run's
 # final weights, moments, metrics (less the wall-clock fields) and losses equal the first
@@ -16,6 +16,7 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 C=("$ROOT/jobs/experiments/compare.sh" --quick --sprout "$SPROUT")
 VICTIM=stack-t0.5-s1 # 40 steps, checkpoints every 10, grows before step 20
+DAMAGED=base-lr0.004-s2
 
 # 1. the whole quick plan
 bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a.log" 2>&1 ||
@@ -25,6 +26,12 @@ bash "${C[@]}" --out "$T/a" --status >"$T/a.status" 2>&1 ||
 cp "$T/a/manifest.jsonl" "$T/a.manifest"
 bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a2.log" 2>&1 ||
   { echo "FAIL: the second start failed"; tail -30 "$T/a2.log"; exit 1; }
+cmp -s "$T/a/manifest.jsonl" "$T/a.manifest" || { echo "FAIL: a second start ran runs"; exit 1; }
+# a finished run whose final checkpoint no longer verifies is made again, and only that one
+F=$T/a/runs/$DAMAGED/ckpt/step_00000040.h5
+head -c 20000 "$F" >"$F.cut" && mv "$F.cut" "$F"
+bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a2.log" 2>&1 ||
+  { echo "FAIL: the start after damage failed"; tail -30 "$T/a2.log"; exit 1; }
 rm "$T/a/README.md"
 bash "${C[@]}" --out "$T/a" --report >"$T/a3.log" 2>&1 || { echo "FAIL: --report"; exit 1; }
 
@@ -45,7 +52,9 @@ exec ${MPIEXEC[*]} "\$@"
 EOF
 bash "${C[@]}" --out "$T/b" --mpirun "bash $T/wrap.sh" >"$T/b1.log" 2>&1
 rc=$?
-[ -e "$T/killed" ] && [ "$rc" != 0 ] || { echo "FAIL: the harness was not killed (exit $rc)"; tail "$T/b1.log"; exit 1; }
+if [ ! -e "$T/killed" ] || [ "$rc" = 0 ]; then
+  echo "FAIL: the harness was not killed (exit $rc)"; tail "$T/b1.log"; exit 1
+fi
 ls "$T/b/runs/$VICTIM/ckpt/"step_00000010.h5 >/dev/null || { echo "FAIL: no step-10 checkpoint"; exit 1; }
 [ ! -e "$T/b/runs/$VICTIM/ckpt/step_00000020.h5" ] || { echo "FAIL: the step-20 checkpoint was committed"; exit 1; }
 for f in "$T"/b/runs/*/done.json; do cp "$f" "$f.before"; done
@@ -54,11 +63,11 @@ bash "${C[@]}" --out "$T/b" --mpirun "${MPIEXEC[*]}" >"$T/b2.log" 2>&1 ||
 grep -q "resumed from .*/$VICTIM/ckpt/step_00000010.h5" "$T/b/runs/$VICTIM/train.log" ||
   { echo "FAIL: $VICTIM did not resume from its step-10 checkpoint"; exit 1; }
 
-PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$T" "$VICTIM" <<'PY'
+PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$T" "$VICTIM" "$DAMAGED" <<'PY'
 import glob, json, os, sys
 import h5py, numpy as np
 from runs import Runs, strip
-T, victim = sys.argv[1], sys.argv[2]
+T, victim, damaged = sys.argv[1:4]
 R = Runs(T)
 def manifest(p):
     return [json.loads(l) for l in open(p)]
@@ -84,8 +93,9 @@ st = open(f"{T}/a.status").read()
 R.check(" 0 left" not in st and "done" in st and "ETA" in st and "plan total" in st, "--status")
 dec = json.load(open(f"{T}/a/decisions.json"))
 R.check(all(dec[k]["split"] == "tune" for k in ("lr", "tau", "best")), "choices not on tune split")
-# a second start ran nothing
-R.check(manifest(f"{T}/a/manifest.jsonl") == manifest(f"{T}/a.manifest"), "second start ran runs")
+# after the damage, only the damaged run was made again
+new = manifest(f"{T}/a/manifest.jsonl")[len(manifest(f"{T}/a.manifest")):]
+R.check([e["run"] for e in new if e["event"] == "start"] == [damaged], f"re-made: {new}")
 # the restarted queue: finished runs not re-run, the victim tried twice
 mb = manifest(f"{T}/b/manifest.jsonl")
 before = [os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{T}/b/runs/*/done.json.before")]

@@ -51,10 +51,9 @@ def main():
         print(f"compare: {plan}: no such plan file", file=sys.stderr)
         return 2
     fresh = not os.path.exists(os.path.join(out, "state.json"))
-    if fresh and (a.status or a.report):
-        print(f"compare: {out}: no queue here yet (start it without --status/--report)",
-              file=sys.stderr)
-        return 2
+    if fresh and a.status:  # the plan as it would start: nothing done, its cost
+        data = {k: f"(not made yet: {k})" for k in ("train", "val", "tune", "report")}
+        return Queue(out, plan, root, None, [], dict(data, hashes={})).status()
     os.makedirs(os.path.join(out, "runs"), exist_ok=True)
     lock = open(os.path.join(out, "lock"), "w")
     if not (a.status or a.report):

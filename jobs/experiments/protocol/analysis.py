@@ -119,6 +119,26 @@ class Analysis:
             return self.base[seed][self.key] - self.base[self.fs][self.key]
         return 0.0
 
+    def noise_floor(self):
+        """The baseline's seed-to-seed spread and what it means for a saving."""
+        ls = [r[self.key] for r in self.base.values()]
+        m, sd = mean_sd(ls)
+        if sd is None:
+            return None
+        txt = (f"Noise floor: the baseline's final loss over {len(ls)} seeds has sd {sd:.4f} nats "
+               f"(report split).")
+        b = self.base.get(self.fs)
+        seg = [(f0, l0, f1, l1) for (f0, l0), (f1, l1) in zip(self.front, self.front[1:])
+               if b and f0 <= b["flops"] <= f1 and f1 > f0]
+        if seg:
+            f0, l0, f1, l1 = seg[0]
+            slope = (l0 - l1) / math.log(f1 / f0)  # nats per e-fold of FLOPs
+            if slope > 0:
+                txt += (f" Near the baseline's budget the frontier falls {slope:.4f} nats per e-fold "
+                        f"of FLOPs, so 0.01 nats is worth about {100 * (1 - math.exp(-0.01 / slope)):.1f} "
+                        f"points of saving.")
+        return txt
+
     def runs_of(self, arm):
         """seed -> record of the arm's full-budget runs (stage screen/confirm/noise/sanity)."""
         out = {}
@@ -151,6 +171,14 @@ class Analysis:
         req = [math.log(runs[s]["flops"] / f) for s in seeds
                for f in [f_star(self.front, runs[s][self.key] - self.delta(s))] if f]
         s_eq, lo, hi = log_ratio_interval(req) if len(req) == len(seeds) else (None, None, None)
+        bound = "—"
+        if s_eq is None and len(self.front) >= 2:  # outside the frontier: a bound, not a value
+            lo_l, hi_l = self.front[-1][1], self.front[0][1]
+            adj = [runs[s][self.key] - self.delta(s) for s in seeds]
+            if all(l < lo_l for l in adj):
+                bound = f"> {100 * (1 - sum(runs[s]['flops'] for s in seeds) / len(seeds) / self.front[-1][0]):+.1f}% (below the frontier's lowest loss)"
+            elif all(l > hi_l for l in adj):
+                bound = f"< {100 * (1 - sum(runs[s]['flops'] for s in seeds) / len(seeds) / self.front[0][0]):+.1f}% (above the frontier's highest loss)"
         # FLOPs to reach the baseline's full-budget loss, paired by seed
         curve = self.own_curve(arm) if arm != "baseline" else self.front
         tgt = []
@@ -174,7 +202,7 @@ class Analysis:
         tps = [runs[s]["tok_per_s"] for s in seeds if runs[s].get("tok_per_s")]
         return {"name": arm, "seeds": seeds, "final_loss": lm, "final_loss_sd": lsd,
                 "eval_se": se, "flops": sum(runs[s]["flops"] for s in seeds) / len(seeds),
-                "tokens": r1["tokens"], "saving": s_eq, "saving_ci_low": lo, "saving_ci_high": hi,
+                "tokens": r1["tokens"], "saving": s_eq, "saving_bound": bound, "saving_ci_low": lo, "saving_ci_high": hi,
                 "speedup": speedup(s_eq), "speedup_ci_low": speedup(lo),
                 "speedup_ci_high": speedup(hi), "saving_target": s_t,
                 "saving_target_ci_low": t_lo, "saving_target_ci_high": t_hi,

@@ -92,8 +92,10 @@ def prepare_brown(sprout, root, out):
             if not os.path.exists(link):
                 os.symlink(os.path.join(os.path.abspath(corpus), n), link)
         parts = os.path.join(d, "val-parts")
-        subprocess.run([sprout, "prepare", "brown", src, "--out", parts, "--val-fraction", "0.5"],
-                       check=True, stdout=subprocess.DEVNULL)
+        pr = subprocess.run([sprout, "prepare", "brown", src, "--out", parts, "--val-fraction",
+                             "0.5"], capture_output=True, text=True)
+        if pr.returncode:
+            sys.exit(f"compare: sprout prepare brown {src}: {pr.stderr.strip()}")
         _, whole = read_tokens(val)
         _, r = read_tokens(os.path.join(parts, "train.bin"))
         _, t = read_tokens(os.path.join(parts, "val.bin"))
