@@ -16,7 +16,6 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 C=("$ROOT/jobs/experiments/compare.sh" --quick --sprout "$SPROUT")
 VICTIM=stack-t0.5-s1 # 40 steps, checkpoints every 10, grows before step 20
-DAMAGED=base-lr0.004-s2
 
 # 1. the whole quick plan
 bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a.log" 2>&1 ||
@@ -27,8 +26,11 @@ cp "$T/a/manifest.jsonl" "$T/a.manifest"
 bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a2.log" 2>&1 ||
   { echo "FAIL: the second start failed"; tail -30 "$T/a2.log"; exit 1; }
 cmp -s "$T/a/manifest.jsonl" "$T/a.manifest" || { echo "FAIL: a second start ran runs"; exit 1; }
-# a finished run whose final checkpoint no longer verifies is made again, and only that one
+# a finished run whose final checkpoint no longer verifies is made again, and only that one:
+# the baseline's seed 2 at the chosen peak LR
+DAMAGED=$(/usr/bin/python3 -c 'import json, sys; print("base-lr%g-s2" % json.load(open(sys.argv[1]))["lr"]["value"])' "$T/a/decisions.json")
 F=$T/a/runs/$DAMAGED/ckpt/step_00000040.h5
+[ -f "$F" ] || { echo "FAIL: $F is missing"; exit 1; }
 head -c 20000 "$F" >"$F.cut" && mv "$F.cut" "$F"
 bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a2.log" 2>&1 ||
   { echo "FAIL: the start after damage failed"; tail -30 "$T/a2.log"; exit 1; }
@@ -106,8 +108,10 @@ for n in before:
             f"{n}: done.json rewritten")
 R.check(sum(1 for e in mb if e["run"] == victim and e["event"] == "start") == 2, "victim attempts")
 # every run equals the uninterrupted queue's, bit for bit
-runs_a = sorted(os.listdir(f"{T}/a/runs"))
-R.check(runs_a == sorted(os.listdir(f"{T}/b/runs")), "the two queues ran different runs")
+# (which arms are confirmed depends on the losses, so on the BLAS kernels: compare what ran)
+done = lambda q: sorted(n for n in os.listdir(f"{T}/{q}/runs") if os.path.exists(f"{T}/{q}/runs/{n}/done.json"))
+runs_a = done("a")
+R.check(len(runs_a) >= 15 and runs_a == done("b"), "the two queues finished different runs")
 def final(q, n):
     f = sorted(glob.glob(f"{T}/{q}/runs/{n}/ckpt/step_*.h5"))[-1]
     with h5py.File(f, "r") as h:

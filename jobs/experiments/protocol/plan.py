@@ -237,7 +237,11 @@ class Plan:
             m, t = arms[best[0]]
             a = best[0]
             fr = sorted(p["method_branches"])
-            ends = [int(round(f * S)) for f in fr]
+            # a V-cycle needs steps left for its way up: no segment ends inside its down and bottom
+            vc = self.cfg(lr, 1, overlay=m["overlay"], tau=t).get("vcycle") or {}
+            floor = (vc["down_steps"] * (vc["levels"] - 1) + vc["bottom_steps"] + 1
+                     if vc.get("levels", 0) > 1 else 0)
+            ends = [e for e in (int(round(f * S)) for f in fr) if int(round(e * (1 - df))) >= floor]
             starts = sorted({int(round(e * (1 - df))) for e in ends + [S]})
             prev = None
             for pt in starts:
