@@ -65,17 +65,18 @@ class Report:
         if r is None:
             return f"| {label} | not run yet | | | | | | | | | | |"
         n = len(r["seeds"])
+        loss = num(r["final_loss"]) + (f" ± {r['final_loss_sd']:.4f}" if r["final_loss_sd"] else "")
         if label.startswith("baseline"):
-            loss = num(r["final_loss"]) + (f" ± {r['final_loss_sd']:.4f}" if r["final_loss_sd"] else "")
             return (f"| {label} | {n} | {loss} | {num(r['eval_se'])} | {r['flops']:.3e} | 0 (the "
                     f"frontier's reference) | | | | | {num(r['wall_s'], '{:.0f}')} | "
                     f"{num(r['tok_per_s'], '{:,.0f}')} |")
-        loss = num(r["final_loss"]) + (f" ± {r['final_loss_sd']:.4f}" if r["final_loss_sd"] else "")
         return (f"| {label} | {n} | {loss} | {num(r['eval_se'])} | {r['flops']:.3e} | "
                 f"{pct(r['saving']) if r['saving'] is not None else r['saving_bound']} "
                 f"{ci(r['saving_ci_low'], r['saving_ci_high'])} | "
                 f"{pct(r['speedup'])} {ci(r['speedup_ci_low'], r['speedup_ci_high'])} | "
-                f"{pct(r['saving_target'])} {ci(r['saving_target_ci_low'], r['saving_target_ci_high'])} | "
+                f"{pct(r['saving_target'])} {ci(r['saving_target_ci_low'], r['saving_target_ci_high'])}"
+                + (f", sp {pct(r['speedup_target'])}" if r["speedup_target"] is not None else "")
+                + " | "
                 f"{pct(r['discount'])} | {pct(r['learning_gain'])} "
                 f"{ci(r['learning_gain_ci_low'], r['learning_gain_ci_high'])} | "
                 f"{num(r['wall_s'], '{:.0f}')} | {num(r['tok_per_s'], '{:,.0f}')} |")
