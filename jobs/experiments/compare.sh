@@ -19,7 +19,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source-path=SCRIPTDIR source=../workstation/env.sh
-# shellcheck source-path=SCRIPTDIR source=../workstation/env.sh
 . jobs/workstation/env.sh
 full=1
 for a in "$@"; do
