@@ -76,15 +76,19 @@ def read_metrics(path):
 
 
 def parse_eval(text):
-    """`sprout eval` prints `val_loss X` and, where it reports one, `val_loss_se X`."""
+    """`sprout eval` prints one line of key/value pairs, `val_loss X set val[all] windows N
+    tokens M ...`, with `val_loss_se X` where it reports one."""
     out = {}
-    for key in ("val_loss", "val_loss_se"):
-        m = re.search(rf"^{key}\s+(\S+)\s*$", text, re.M)
-        if m:
-            try:
-                out[key] = float(m.group(1))
-            except ValueError:
-                pass
+    for line in text.splitlines():
+        f = line.split()
+        if not f or f[0] != "val_loss":
+            continue
+        for k, v in zip(f[0::2], f[1::2]):
+            if k in ("val_loss", "val_loss_se", "windows", "tokens"):
+                try:
+                    out[k] = float(v)
+                except ValueError:
+                    pass
     return out
 
 
