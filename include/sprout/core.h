@@ -50,6 +50,7 @@ enum sp_rng_purpose {
     SP_RNG_GROW_INIT = 4, /* a = (event << 32) | tensor id, b = element */
     SP_RNG_LVPS = 5,
     SP_RNG_RAPTR = 6,
+    SP_RNG_BOOTSTRAP = 7, /* a = resample, b = draw: the evaluation's standard error */
     SP_RNG_TEST = 15,
 };
 /* Four independent 32-bit words for counter (a, b). */

@@ -113,7 +113,7 @@ double sp_trainer_lr(const sp_trainer *tr, int64_t step);
 float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm);
 /* Mean loss over the first n windows of tokens (n = 0: every whole window), in batches of the
  * trainer's micro-batch; windows are split across data-parallel ranks and the result reduced. */
-double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows);
+double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, double *se);
 
 /* learning rate at step (0-based) for the config's schedule (src/train/lr.c) */
 double sp_lr_at(const sp_config *cfg, int64_t step);
@@ -212,7 +212,7 @@ int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o,
                   void *out /* FILE* */, sp_err *err);
 /* What `sprout eval` measured: the mean loss over `windows` windows of `tokens` targets. */
 typedef struct sp_eval_result {
-    double loss;
+    double loss, se; /* se: bootstrap over windows (NaN for a single window) */
     int64_t windows, tokens;
     int all; /* the windows are every whole window of the file */
     int vocab;

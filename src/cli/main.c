@@ -405,9 +405,11 @@ static int cmd_eval(cli *c, int argc, char **argv) {
             snprintf(set, sizeof set, "val[all]");
         else
             snprintf(set, sizeof set, "val[%lld windows]", (long long)r.windows);
-        printf("val_loss %.6f set %s windows %lld tokens %lld %s %.4f perplexity %.4f\n", r.loss,
-               set, (long long)r.windows, (long long)r.tokens,
-               r.vocab <= 256 ? "bits_per_byte" : "bits_per_token", r.loss / log(2.0), exp(r.loss));
+        printf("val_loss %.6f set %s windows %lld tokens %lld %s %.4f perplexity %.4f "
+               "val_loss_se %.6f\n",
+               r.loss, set, (long long)r.windows, (long long)r.tokens,
+               r.vocab <= 256 ? "bits_per_byte" : "bits_per_token", r.loss / log(2.0), exp(r.loss),
+               r.se);
     }
     return rc;
 }

@@ -166,7 +166,7 @@ int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t bat
             res->all = w == avail;
             res->tokens = w * tr.T;
             res->vocab = tr.model.spec.vocab;
-            res->loss = sp_trainer_eval(&tr, &tok, w);
+            res->loss = sp_trainer_eval(&tr, &tok, w, &res->se);
         }
         sp_data_close(&tok);
     }

@@ -112,10 +112,11 @@ static const char *val_set(char *buf, size_t n, int64_t windows) {
     return buf;
 }
 
-/* One progress line on the log and one metrics line (rank 0). val is NaN when not evaluated. */
+/* One progress line on the log and one metrics line (rank 0). val is NaN when not evaluated;
+ * val_se is its bootstrap standard error over windows. */
 static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64_t done,
-                     float loss, float lr, double gnorm, double dt, double val, double tps,
-                     double eta) {
+                     float loss, float lr, double gnorm, double dt, double val, double val_se,
+                     double tps, double eta) {
     const sp_spec *s = &tr->model.spec;
     char etas[32], vals[64] = "";
     fmt_eta(etas, sizeof etas, eta);
@@ -145,6 +146,7 @@ static void log_step(const sp_trainer *tr, sp_metrics *mx, const sp_log *log, in
         sp_json_num(&j, "exec_flops", tr->exec_flops);
     }
     if (isfinite(val)) sp_json_num(&j, "val_loss", val);
+    if (isfinite(val) && isfinite(val_se)) sp_json_num(&j, "val_loss_se", val_se);
     if (isfinite(val)) sp_json_int(&j, "val_windows", vw); /* 0: the whole file */
     sp_metrics_write(mx, &j);
 }
@@ -187,7 +189,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     int pp0 = tr->grid.pp, dp0 = tr->dp;
     double t0 = sp_now();
     sp_trainer_set_scales(tr, step); /* before and after at the same step's ramps */
-    double loss0 = sp_trainer_eval(tr, &tr->val, eval_windows);
+    double loss0 = sp_trainer_eval(tr, &tr->val, eval_windows, NULL);
     double g0 = sp_now();
     if (sp_trainer_grow(tr, err)) return sp_err_wrap(err, "growth[%d] (%s)", e, ev->op);
     /* the event's own cost, without the two evaluations around it: the slowest rank's time and
@@ -197,7 +199,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     MPI_Allreduce(MPI_IN_PLACE, &cost[0], 1, MPI_DOUBLE, MPI_MAX, tr->comm);
     MPI_Allreduce(MPI_IN_PLACE, &moved, 1, MPI_UINT64_T, MPI_SUM, tr->comm);
     sp_trainer_set_scales(tr, step);
-    double loss1 = sp_trainer_eval(tr, &tr->val, eval_windows);
+    double loss1 = sp_trainer_eval(tr, &tr->val, eval_windows, NULL);
     const sp_spec *s = &tr->model.spec;
     char set[48];
     sp_info(log,
@@ -358,8 +360,8 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         window_steps++;
         int64_t done = step + 1;
         int do_eval = cfg->eval.every > 0 && (done % cfg->eval.every == 0 || done == steps);
-        double val = NAN;
-        if (do_eval) val = last_val = sp_trainer_eval(&tr, &tr.val, eval_windows);
+        double val = NAN, val_se = NAN;
+        if (do_eval) val = last_val = sp_trainer_eval(&tr, &tr.val, eval_windows, &val_se);
         int do_log = done == 1 || done % cfg->run.log_every == 0 || done == steps || do_eval;
         if (!isfinite(loss)) {
             rc = sp_err_set(err, SP_ERUNTIME, "loss is %f at step %lld: diverged", loss,
@@ -367,7 +369,7 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
             break;
         }
         if (do_log)
-            log_step(&tr, &mx, log, done, loss, lr, gnorm, dt, do_eval ? val : NAN,
+            log_step(&tr, &mx, log, done, loss, lr, gnorm, dt, do_eval ? val : NAN, val_se,
                      tok_per_step * (double)window_steps / (sp_now() - t_window),
                      (sp_now() - t_start) / (double)(done - first) * (double)(steps - done));
         if (do_log) t_window = sp_now(), window_steps = 0;

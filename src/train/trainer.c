@@ -440,7 +440,26 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     return (float)(red[1] / (double)(gb * tr->T));
 }
 
-double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) {
+/* Bootstrap over windows: the standard deviation of the mean loss of R resamples of the n window
+ * losses wl (with replacement). The resampled indices come from the counter RNG keyed by
+ * (resample, draw), so the figure is the same on any layout and on every rerun. */
+#define BOOTSTRAP_R 1000
+static double bootstrap_se(const double *wl, int64_t n) {
+    if (n < 2) return NAN;
+    double s = 0, s2 = 0;
+    for (int r = 0; r < BOOTSTRAP_R; r++) {
+        double mean = 0;
+        for (int64_t j = 0; j < n; j++)
+            mean +=
+                wl[sp_rng_u64(0x5eed, SP_RNG_BOOTSTRAP, (uint64_t)r, (uint64_t)j) % (uint64_t)n];
+        mean /= (double)n;
+        s += mean, s2 += mean * mean;
+    }
+    double m = s / BOOTSTRAP_R, var = s2 / BOOTSTRAP_R - m * m;
+    return var > 0 ? sqrt(var * BOOTSTRAP_R / (BOOTSTRAP_R - 1)) : 0.0;
+}
+
+double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, double *se) {
     sp_model *m = &tr->model;
     sp_model_sync_bf16(m);
     const sp_grid *g = &tr->grid;
@@ -449,6 +468,9 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) 
     if (n_windows <= 0 || n_windows > avail) n_windows = avail;
     int64_t nbatch = (n_windows + tr->mb - 1) / tr->mb;
     double sum = 0;
+    /* each window's mean loss, for the standard error: filled on the last stage of each replica
+     * for its own windows, summed over the ranks */
+    double *wl = se ? calloc((size_t)(n_windows > 0 ? n_windows : 1), sizeof *wl) : NULL;
     sp_acts *a = &tr->acts[0];
     int B0 = a->B;
     for (int64_t b = tr->dp_rank; b < nbatch; b += tr->dp) {
@@ -465,12 +487,24 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows) 
         else
             MPI_Recv(a->x, (int)NC, MPI_FLOAT, g->stage - 1, 0, g->pipe, MPI_STATUS_IGNORE);
         sp_model_blocks_forward(m, a);
-        if (last)
+        if (last) {
             sum += (double)sp_model_head_forward(m, a, tr->tgt) * B * T;
-        else
+            for (int i = 0; wl && i < B; i++) {
+                double ws = 0;
+                for (int t = 0; t < T; t++) ws += a->losses[(size_t)i * T + t];
+                wl[w0 + i] = ws / T;
+            }
+        } else
             MPI_Send(a->x + (size_t)a->n_exec * NC, (int)NC, MPI_FLOAT, g->stage + 1, 0, g->pipe);
         a->B = B0;
     }
     MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
+    if (se) {
+        *se = NAN;
+        if (wl && MPI_Allreduce(MPI_IN_PLACE, wl, (int)n_windows, MPI_DOUBLE, MPI_SUM, tr->comm) ==
+                      MPI_SUCCESS)
+            *se = bootstrap_se(wl, n_windows);
+        free(wl);
+    }
     return n_windows > 0 ? sum / ((double)n_windows * T) : NAN;
 }

@@ -98,7 +98,7 @@ check(all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]) for
 vals = [r for r in steps if "val_loss" in r]
 check(vals and all(r["val_windows"] == 16 for r in vals), "val_windows")
 pat = (r"val_loss (\S+) set (val\[16 windows\]|val\[all\]) windows (\d+) tokens (\d+) "
-       r"bits_per_byte (\S+) perplexity (\S+)")
+       r"bits_per_byte (\S+) perplexity (\S+) val_loss_se (\S+)")
 m1, m2, ma = (re.fullmatch(pat, s.strip()) for s in sys.argv[2:5])
 check(m1 and m2 and ma, f"eval lines: {sys.argv[2:5]}")
 if m1 and m2 and ma:
@@ -108,6 +108,11 @@ if m1 and m2 and ma:
     check(abs(l1 - l2) < 1e-5 * l1, f"eval on 1 rank {l1} != on 2 ranks {l2}")
     check(abs(float(m1[5]) - l1 / math.log(2)) < 1e-4 and abs(float(m1[6]) - math.exp(l1)) < 1e-3 * math.exp(l1), "bpb/ppl")
     check(ma[2] == "val[all]" and int(ma[3]) > 16, "eval of the whole file")
+    # the standard error: bootstrap over windows, the same on any layout and in the training log
+    se1, se2, sea = float(m1[7]), float(m2[7]), float(ma[7])
+    check(0 < se1 < l1 and abs(se1 - se2) <= 1e-4 * se1, f"eval SE {se1} (1 rank) vs {se2} (2 ranks)")
+    check(abs(se1 - vals[-1]["val_loss_se"]) <= 1e-4 * se1, f"eval SE {se1} != logged {vals[-1].get('val_loss_se')}")
+    check(0 < sea < se1, f"SE of the whole file {sea} not below the 16-window set's {se1}")
 g2, g4 = ([json.loads(l) for l in open(f"{sys.argv[5]}/{n}/metrics.jsonl") if '"growth"' in l][0]
           for n in ("M2", "M4"))
 check(abs(g2["loss_before"] - g4["loss_before"]) < 1e-5 * g2["loss_before"],
