@@ -34,7 +34,7 @@
 /* One entry of the `growth:` list. Parsed and validated here; applied by the growth code. */
 typedef struct sp_growth_event {
     int64_t at_step;      /* -1 = unset */
-    int64_t at_tokens;    /* -1 = unset; YAML `auto` maps to -2 */
+    int64_t at_tokens;    /* -1 = unset; `auto` -2; a share of the budget: sp_cfg_share() */
     char *op;             /* non-empty */
     int64_t factor;       /* default 2; `auto` maps to -2 */
     char *optimizer;      /* copy|reset, default copy */
@@ -43,6 +43,7 @@ typedef struct sp_growth_event {
     char *pipeline;       /* "auto" or a positive integer, default "auto" */
     int64_t ramp_steps;   /* op random: steps over which new blocks fade in, default 100 */
     double noise;         /* op widen_direct: std of the uneven split, default 0.01 */
+    double maturity; /* at_tokens auto below the growth-timing fit: tokens per base parameter */
 } sp_growth_event;
 
 #define SP_CFG_UNSET (-1) /* at_step / at_tokens not given */
@@ -55,6 +56,11 @@ typedef struct sp_growth_event {
  * 4.1's ROMIO fails to open, then crashes on, a name of PATH_MAX - 1 characters; 64 spare). */
 #define SP_CFG_PATH_MAX 4000
 #define SP_CFG_AUTO     (-2) /* `auto` for at_tokens / factor */
+/* at_tokens given as a share of the token budget ("0.5" or "50%") is kept in the same int64
+ * field, in millionths below SP_CFG_SHARE0: every value there is a share, every value >= 0 a
+ * token count. sp_cfg_share() gives the share (0 < x < 1), or -1 for anything else. */
+#define SP_CFG_SHARE0 (-((int64_t)1 << 40))
+double sp_cfg_share(int64_t at_tokens);
 
 typedef struct sp_config {
     struct {
@@ -168,6 +174,7 @@ enum sp_cfg_type {
     CFG_STR,     /* char *, non-empty, optionally one of `choices` */
     CFG_AUTOINT, /* int64_t; `auto` = SP_CFG_AUTO (YAML string, parsed here) */
     CFG_AUTOSTR, /* char *: "auto" or an integer in [lo, hi] */
+    CFG_TOKENS,  /* int64_t: a token count in [lo, hi], `auto`, or a share of the budget */
 };
 
 /* One config key. Numeric ranges are [lo, hi] (open ends by flag); hi = HUGE_VAL = no bound,

@@ -127,6 +127,7 @@ typedef struct sp_grow_event {
     int64_t rewarm_steps; /* > 0 when lr: rewarm (0 in the config resolved to the default) */
     int64_t ramp_steps;   /* random: steps over which new blocks' branch scale goes 0 -> 1 */
     const char *op;       /* the operator's name (points into the config or a literal) */
+    char when[96];        /* which rule placed the event (at_step, a token count, a share, auto) */
 } sp_grow_event;
 
 typedef struct sp_grow_sched {

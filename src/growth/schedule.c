@@ -5,6 +5,7 @@
 #include "sprout/growth.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,15 +18,34 @@ int64_t sp_grow_timing_tokens(double n_params, double total_tokens) {
     return sp_clamp_i64(pow(10.0, 0.88 * log10(n_params) + 163.27 / log10(c) - 5.74), 0, INT64_MAX);
 }
 
-/* at_tokens: auto; below the fit's range the base gets 10% of the token budget */
-static int64_t auto_at_tokens(double n_params, double total_tokens, const sp_log *log, int e) {
-    int64_t d = sp_grow_timing_tokens(n_params, total_tokens);
-    if (d >= 0) return d;
-    sp_warn(log,
-            "growth[%d].at_tokens = auto: the planned %.2e FLOPs are below the 1e20 the "
-            "growth-timing fit covers; using 10%% of the token budget",
-            e, 6.0 * n_params * total_tokens);
-    return sp_clamp_i64(0.1 * total_tokens, 0, INT64_MAX);
+/* The largest share of the token budget `auto` gives the base: the grown model needs tokens of
+ * its own to pay for the growth (docs/growth.md, "When"). */
+#define AUTO_MAX_SHARE 0.7
+
+/* at_tokens: auto. Within the range of G_stack's growth-timing fit (>= 1e20 FLOPs) the fit, on
+ * the target's parameters; below it, base maturity: once the base has seen `maturity` tokens
+ * per base parameter (growth-protocol §3: a base should be mature, ~20 tokens per parameter),
+ * at most AUTO_MAX_SHARE of the budget. The rule that fired is written to `when`. */
+static int64_t auto_at_tokens(double n_target, double n_base, double maturity, double total_tokens,
+                              char *when, size_t nw) {
+    int64_t d = sp_grow_timing_tokens(n_target, total_tokens);
+    if (d >= 0) {
+        snprintf(when, nw, "auto: G_stack's growth-timing fit, %.3g tokens", (double)d);
+        return d;
+    }
+    double want = maturity * n_base, cap = AUTO_MAX_SHARE * total_tokens;
+    if (want > cap) {
+        snprintf(when, nw,
+                 "auto: base maturity capped at %.0f%% of the budget (%.3g tokens, %.1f per base "
+                 "parameter)",
+                 100 * AUTO_MAX_SHARE, cap, cap / n_base);
+        return sp_clamp_i64(cap, 0, INT64_MAX);
+    }
+    snprintf(
+        when, nw,
+        "auto: base maturity, %.3g tokens per base parameter (%.3g tokens, %.0f%% of the budget)",
+        maturity, want, 100 * want / total_tokens);
+    return sp_clamp_i64(want, 0, INT64_MAX);
 }
 
 /* factor `auto`: 4, or the largest divisor of the depth after the event that is <= 4 */
@@ -130,12 +150,23 @@ static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *
         r->pipeline = g->pipeline && strcmp(g->pipeline, "auto") ? atoi(g->pipeline) : 0;
         r->reset_optim = !strcmp(g->optimizer, "reset");
         r->ramp_steps = g->ramp_steps;
-        if (g->at_step >= 0)
+        double share = sp_cfg_share(g->at_tokens);
+        if (g->at_step >= 0) {
             r->step = g->at_step;
-        else {
-            int64_t tok = g->at_tokens == SP_CFG_AUTO
-                              ? auto_at_tokens(n_target, total_tokens, log, e)
-                              : g->at_tokens;
+            snprintf(r->when, sizeof r->when, "at_step %lld", (long long)g->at_step);
+        } else {
+            int64_t tok;
+            if (g->at_tokens == SP_CFG_AUTO) {
+                tok = auto_at_tokens(n_target, (double)sp_spec_num_params(&r->before), g->maturity,
+                                     total_tokens, r->when, sizeof r->when);
+            } else if (share > 0) {
+                tok = sp_clamp_i64(share * total_tokens, 0, INT64_MAX);
+                snprintf(r->when, sizeof r->when, "at_tokens %.4g%% of the budget (%.3g tokens)",
+                         100 * share, (double)tok);
+            } else {
+                tok = g->at_tokens;
+                snprintf(r->when, sizeof r->when, "at_tokens %lld", (long long)tok);
+            }
             /* (tok + tok_per_step - 1) / tok_per_step overflows for a huge at_tokens */
             r->step = sp_ceil_div_i64(tok, tok_per_step);
         }

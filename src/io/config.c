@@ -69,7 +69,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     KDBL(train, beta2, "0.95", 0, 1, 0, 1),
     KDBL(train, eps, "1.0e-8", 0, INF, 1, 0),
     KDBL(train, grad_clip, "1.0", 0, INF, 0, 0), /* 0 = off */
-    KSTR(train, subnet, "none", 64, NULL), /* the method table: src/growth/subnet.c */
+    KSTR(train, subnet, "none", 64, NULL),       /* the method table: src/growth/subnet.c */
     KINT(eval, every, "100", 0, I32),            /* 0 = never */
     KINT(eval, windows, "128", 0, I32),          /* 0 = every whole window of data.val */
     KINT(eval, batches, "0", 0, I32),    /* legacy: > 0 means batches x micro_batch windows */
@@ -88,8 +88,8 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(vcycle, bottom_steps, "0", 0, I32),   /* 0 = 50% of train.steps */
     KDBL(vcycle, alpha, "0.5", 0, 1, 0, 0),
     KDBL(vcycle, lr_scale, "4.0", 0, INF, 1, 0), /* peak LR x lr_scale^(level - 1) */
-    KSTR(apollo, unique, "auto", 256, NULL),          /* auto = 1, L/4, L/2, L */
-    KSTR(apollo, boundaries, "auto", 256, NULL),      /* auto = 0.05, 0.1, 0.25 */
+    KSTR(apollo, unique, "auto", 256, NULL),     /* auto = 1, L/4, L/2, L */
+    KSTR(apollo, boundaries, "auto", 256, NULL), /* auto = 0.05, 0.1, 0.25 */
     KSTR(apollo, sampler, "lvps", 256, NULL),
     KSTR(apollo, map, "extend", 256, NULL),
     KINT(apollo, depth, "0", 0, I32),
@@ -106,9 +106,9 @@ const size_t sp_cfg_nkeys = N_KEYS;                         /* the raw structs b
 #define EROW(n, t, d, lo, hi, ch)                                                                  \
     ROW(growth, n, offsetof(sp_growth_event, n), t, d, lo, hi, 0, 0, ch)
 const sp_cfg_key sp_cfg_ev_keys[] = {
-    EROW(at_step, CFG_INT, "-1", -1, I32, NULL),       /* -1 = unset */
-    EROW(at_tokens, CFG_AUTOINT, "-1", -1, I62, NULL), /* -1 = unset, auto = -2 */
-    EROW(op, CFG_STR, "", 0, 64, NULL),                /* required: "" fails the check */
+    EROW(at_step, CFG_INT, "-1", -1, I32, NULL),      /* -1 = unset */
+    EROW(at_tokens, CFG_TOKENS, "-1", -1, I62, NULL), /* -1 = unset, auto = -2, or a share */
+    EROW(op, CFG_STR, "", 0, 64, NULL),               /* required: "" fails the check */
     /* auto = -2; 1 would be an event that changes nothing */
     EROW(factor, CFG_AUTOINT, "2", 2, 65536, NULL),
     EROW(optimizer, CFG_STR, "copy", 0, 64, "copy|reset"),
@@ -117,6 +117,7 @@ const sp_cfg_key sp_cfg_ev_keys[] = {
     EROW(pipeline, CFG_AUTOSTR, "auto", 1, 65536, NULL),
     EROW(ramp_steps, CFG_INT, "100", 1, I32, NULL), /* random: branch scale 0 -> 1 */
     EROW(noise, CFG_DBL, "0.01", 0, INF, NULL),     /* widen_direct: uneven split */
+    EROW(maturity, CFG_DBL, "20", 0, INF, NULL),    /* at_tokens auto: tokens per base parameter */
 };
 #define N_EV (sizeof sp_cfg_ev_keys / sizeof sp_cfg_ev_keys[0])
 const size_t sp_cfg_nev = N_EV;
@@ -135,6 +136,8 @@ const char *sp_cfg_type_desc(const sp_cfg_key *k) {
         return "an integer or auto";
     case CFG_AUTOSTR:
         return "auto or a positive integer";
+    case CFG_TOKENS:
+        return "a token count, a share of the budget (0.5 or 50%), or auto";
     default:
         return "a string";
     }
@@ -256,6 +259,25 @@ static int parse_raw(const sp_cfg_key *k, const char *s, sp_cfg_val *v, const ch
         else if (parse_i64(s, &v->i))
             return bad_value(k, path, s, err);
         break;
+    case CFG_TOKENS:
+        if (!strcmp(s, "auto")) {
+            v->i = SP_CFG_AUTO;
+        } else if (strpbrk(s, ".%eE")) { /* a share: 0 < x < 1, or 0% < x < 100% */
+            errno = 0;
+            double x = strtod(s, &end);
+            int pct = *end == '%';
+            if (pct) x /= 100.0, end++;
+            if (!*s || *end || errno || !(x > 0.0 && x < 1.0))
+                return sp_err_set(err, SP_EINPUT,
+                                  "%s: invalid value '%s' (a share of the token budget is above 0 "
+                                  "and below 1, or above 0%% and below 100%%)",
+                                  path, s);
+            int64_t ppm = (int64_t)llround(x * 1e6);
+            v->i = SP_CFG_SHARE0 - (ppm < 1 ? 1 : ppm > 999999 ? 999999 : ppm);
+        } else if (parse_i64(s, &v->i)) {
+            return bad_value(k, path, s, err);
+        }
+        break;
     case CFG_U64:
         errno = 0;
         v->u = strtoull(s, &end, 10);
@@ -284,7 +306,9 @@ int sp_cfg_check_val(const sp_cfg_key *k, const sp_cfg_val *v, const char *path,
     switch (k->type) {
     case CFG_INT:
     case CFG_AUTOINT:
-        if (k->type == CFG_AUTOINT && v->i == SP_CFG_AUTO) return SP_OK;
+    case CFG_TOKENS:
+        if (k->type != CFG_INT && v->i == SP_CFG_AUTO) return SP_OK;
+        if (k->type == CFG_TOKENS && sp_cfg_share(v->i) > 0) return SP_OK;
         if (out_of_range(k, (double)v->i))
             return sp_err_set(err, SP_EINPUT, "%s: %lld is out of range (%s)", path,
                               (long long)v->i, range);
@@ -327,6 +351,7 @@ void sp_cfg_get_val(const void *base, const sp_cfg_key *k, sp_cfg_val *v) {
     switch (k->type) {
     case CFG_INT:
     case CFG_AUTOINT:
+    case CFG_TOKENS:
         memcpy(&v->i, p, sizeof v->i);
         break;
     case CFG_U64:
@@ -346,6 +371,7 @@ int sp_cfg_put_val(void *base, const sp_cfg_key *k, const sp_cfg_val *v, sp_err 
     switch (k->type) {
     case CFG_INT:
     case CFG_AUTOINT:
+    case CFG_TOKENS:
         memcpy(p, &v->i, sizeof v->i);
         break;
     case CFG_U64:

@@ -87,6 +87,14 @@ static void put_key(FILE *f, const void *base, const sp_cfg_key *k, const char *
         else
             fprintf(f, "%lld", (long long)v.i);
         break;
+    case CFG_TOKENS:
+        if (v.i == SP_CFG_AUTO)
+            fputs("auto", f);
+        else if (sp_cfg_share(v.i) > 0)
+            fprintf(f, "%.4f%%", 100.0 * sp_cfg_share(v.i)); /* millionths: exact in 4 decimals */
+        else
+            fprintf(f, "%lld", (long long)v.i);
+        break;
     case CFG_U64:
         fprintf(f, "%llu", (unsigned long long)v.u);
         break;
@@ -201,6 +209,11 @@ int sp_cfg_pipeline(const sp_config *cfg) {
     if (!cfg->parallel.pipeline || !strcmp(cfg->parallel.pipeline, "auto")) return 0;
     long long x = strtoll(cfg->parallel.pipeline, NULL, 10);
     return x < 1 ? 0 : x > 65536 ? 65536 : (int)x;
+}
+
+double sp_cfg_share(int64_t at_tokens) {
+    int64_t ppm = SP_CFG_SHARE0 - at_tokens;
+    return ppm >= 1 && ppm <= 999999 ? (double)ppm / 1e6 : -1.0;
 }
 
 int sp_cfg_bf16(const sp_config *cfg) {

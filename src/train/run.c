@@ -306,11 +306,12 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
         const sp_grow_event *ev = &tr.gs.ev[e];
         sp_info(log,
                 "growth[%d]%s: before step %lld, %s x%d: %d -> %d blocks, d_model %d -> %d, "
-                "optimizer %s, %s",
+                "optimizer %s, %s%s%s",
                 e, e < tr.st.growth_index ? " (done)" : "", (long long)ev->step, ev->op, ev->factor,
                 ev->n_before, ev->n_after, ev->before.d_model, ev->after.d_model,
                 ev->reset_optim ? "reset" : "copy",
-                ev->rewarm_steps ? "lr re-warm-up" : "lr continues");
+                ev->rewarm_steps ? "lr re-warm-up" : "lr continues", ev->when[0] ? "; " : "",
+                ev->when);
     }
     for (int k = 0; tr.sn.method && k < tr.sn.n_stages; k++) {
         char what[160];

@@ -60,7 +60,8 @@ grep -q "stage 3: blocks 6..7" "$T/A.log" || { echo "FAIL: A does not print the 
 
 # auto timing and factor, bad configs: precision plays no part in them
 if [ "$PREC" = fp32 ]; then
-# auto timing and factor: a budget far below 1e20 FLOPs takes 10% of the tokens (step 2 of 20)
+# auto timing and factor: a budget far below 1e20 FLOPs grows a mature base (20 tokens per base
+# parameter), here more than the budget allows: 70% of the tokens, 7168 = step 14 of 20
 cat >"$T/auto.yaml" <<YAML
 model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 6}
 data: {train: $T/data/train.bin, val: $T/data/val.bin}
@@ -70,7 +71,8 @@ growth:
   - {at_tokens: auto, op: stack, factor: auto}
 YAML
 tr AU auto 1 1
-grep -q "below the 1e20" "$T/AU.log" && grep -q "growth\[0\] before step 2: stack x3, 2 -> 6 blocks" "$T/AU.log" ||
+grep -q "auto: base maturity capped at 70% of the budget" "$T/AU.log" &&
+  grep -q "growth\[0\] before step 14: stack x3, 2 -> 6 blocks" "$T/AU.log" ||
   { echo "FAIL: auto timing/factor"; cat "$T/AU.log"; fail=1; }
 
 # bad growth configs: exit 2, one line naming the key

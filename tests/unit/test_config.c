@@ -270,10 +270,10 @@ static void test_hostile(tu_ctx *t) {
     for (int q = 0; q < 2; q++)
         for (size_t i = 0; i < ns[q]; i++) {
             const sp_cfg_key *k = &tabs[q][i];
-            if (k->type == CFG_INT || k->type == CFG_AUTOINT || k->type == CFG_STR ||
-                k->type == CFG_AUTOSTR)
+            if (k->type == CFG_INT || k->type == CFG_AUTOINT || k->type == CFG_TOKENS ||
+                k->type == CFG_STR || k->type == CFG_AUTOSTR)
                 tu_check(t, k->hi <= 0x1p62, "%s.%s has no finite upper bound", k->sect, k->name);
-            if (k->type == CFG_INT || k->type == CFG_AUTOINT) {
+            if (k->type == CFG_INT || k->type == CFG_AUTOINT || k->type == CFG_TOKENS) {
                 char a[200], path[64];
                 sp_config c;
                 sp_err err = {0};
@@ -341,7 +341,8 @@ static void test_hostile(tu_ctx *t) {
     size_t w = (size_t)sprintf(many, "growth:\n");
     for (int e = 0; e <= SP_CFG_MAX_EVENTS; e++)
         w += (size_t)sprintf(many + w, "  - {at_step: %d, op: stack}\n", e);
-    expect_load_error(t, many, "configs/x.yaml: growth: more than 64 events; at most 64 are supported", NULL);
+    expect_load_error(
+        t, many, "configs/x.yaml: growth: more than 64 events; at most 64 are supported", NULL);
     free(many);
 }
 

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int has(const char *msg, const char *part) {
@@ -202,11 +203,95 @@ static void test_extremes(tu_ctx *t) {
     }
 }
 
+/* at_tokens as a share of the budget, and `auto` below the timing fit: base maturity, capped */
+static void test_when(tu_ctx *t) {
+    /* the budget: 100 steps x 4 sequences x 16 tokens = 6400 tokens, 64 a step */
+    const char *base = "model: {n_layer: 8, d_model: 32, n_head: 4, seq_len: 16}\n"
+                       "train: {steps: 100, global_batch: 4, micro_batch: 4, warmup_steps: 10}\n";
+    struct {
+        const char *at;
+        int64_t step;
+        const char *rule;
+    } rows[] = {
+        {"0.5", 50, "50% of the budget"},     /* 3200 tokens */
+        {"25%", 25, "25% of the budget"},     /* 1600 */
+        {"0.333", 34, "33.3% of the budget"}, /* 2131.2 -> 2131 tokens, ceil(2131 / 64) = 34 */
+        {"1000", 16, "at_tokens 1000"},
+    };
+    for (int i = 0; i < 4; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%sgrowth:\n  - {at_tokens: %s, op: stack, factor: 2}\n", base,
+                 rows[i].at);
+        sp_config c;
+        sp_err err = {0};
+        sp_grow_sched gs;
+        int rc = load(&c, text, &err);
+        rc = rc ? rc : sp_grow_schedule(&c, &gs, &k_quiet, &err);
+        tu_check(t, rc == 0 && gs.ev[0].step == rows[i].step && strstr(gs.ev[0].when, rows[i].rule),
+                 "at_tokens %s: rc %d step %lld (want %lld), '%s' %s", rows[i].at, rc,
+                 rc ? -1LL : (long long)gs.ev[0].step, (long long)rows[i].step,
+                 rc ? "" : gs.ev[0].when, err.msg);
+        /* the share survives the YAML round trip */
+        char *y = NULL;
+        size_t n = 0;
+        if (!rc && !sp_cfg_to_yaml(&c, &y, &n, &err)) {
+            sp_config c2;
+            int rc2 = sp_cfg_load_text(&c2, y, n, "round.yaml", &err);
+            tu_check(t, rc2 == 0 && c2.growth[0].at_tokens == c.growth[0].at_tokens,
+                     "at_tokens %s: YAML round trip (%s)", rows[i].at, err.msg);
+            if (!rc2) sp_cfg_free(&c2);
+        }
+        free(y);
+        if (!rc) sp_grow_sched_free(&gs);
+        sp_cfg_free(&c);
+    }
+    /* auto, below 1e20 FLOPs: maturity x the base's parameters, at most 70% of the budget */
+    for (int cap = 0; cap < 2; cap++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "%sgrowth:\n  - {at_tokens: auto, op: stack, factor: 2, maturity: %s}\n", base,
+                 cap ? "20" : "0.01");
+        sp_config c;
+        sp_err err = {0};
+        sp_grow_sched gs;
+        int rc = load(&c, text, &err);
+        rc = rc ? rc : sp_grow_schedule(&c, &gs, &k_quiet, &err);
+        if (rc) {
+            tu_check(t, 0, "auto (cap %d): %s", cap, err.msg);
+            sp_cfg_free(&c);
+            continue;
+        }
+        double nb = (double)sp_spec_num_params(&gs.ev[0].before);
+        int64_t tok = cap ? (int64_t)(0.7 * 6400) : (int64_t)(0.01 * nb);
+        int64_t want = (tok + 63) / 64;
+        tu_check(t,
+                 gs.ev[0].step == want &&
+                     strstr(gs.ev[0].when, cap ? "capped at 70% of the budget" : "base maturity"),
+                 "auto (cap %d): step %lld, want %lld; '%s'", cap, (long long)gs.ev[0].step,
+                 (long long)want, gs.ev[0].when);
+        sp_grow_sched_free(&gs);
+        sp_cfg_free(&c);
+    }
+    /* shares outside (0, 1), and other text, are refused naming the key */
+    const char *bad[] = {"1.5", "0.0", "100%", "-0.5", "0%", "5x%"};
+    for (int i = 0; i < 6; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%sgrowth:\n  - {at_tokens: '%s', op: stack}\n", base, bad[i]);
+        sp_config c;
+        sp_err err = {0};
+        int rc = load(&c, text, &err);
+        tu_check(t, rc && err.code == SP_EINPUT && strstr(err.msg, "growth[0].at_tokens"),
+                 "at_tokens %s: %s", bad[i], err.msg);
+        if (!rc) sp_cfg_free(&c);
+    }
+}
+
 int main(void) {
     tu_ctx t = {0};
     test_extremes(&t);
     test_timing_fit(&t);
     test_list(&t);
+    test_when(&t);
     test_vcycle(&t);
     return tu_finish(&t, "grow_schedule");
 }
