@@ -16,7 +16,8 @@
 #
 # usage: jobs/bench/compare.sh [ROUNDS (default 3)] [STEPS per run (default 6)]
 # env:   SPROUT (binary, default build/sprout), KEEP_OPENBLAS_ENV=1 to keep OPENBLAS_CORETYPE,
-#        SHAPES (default "bench bench-gpt2-small": names of configs/*.yaml)
+#        SHAPES (default "bench bench-gpt2-small": names of configs/*.yaml), BIG_STEPS (timed
+#        steps per run for the shapes other than bench; default 3: a GPT-2-small step takes ~10 s)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
@@ -45,15 +46,15 @@ for r in $(seq "$ROUNDS"); do
   for shape in $SHAPES; do
     cfg=configs/$shape.yaml
     read -r -a tshape <<<"$(torch_shape "$cfg")"
-    full=0; [ "$shape" = bench ] && full=1
+    full=0 steps=${BIG_STEPS:-3}; [ "$shape" = bench ] && full=1 steps=$STEPS
     for prec in fp32 bf16; do
       for t in 1 2; do
         if [ "$t" = 2 ] && [ "$full" = 0 ]; then continue; fi
         echo "round $r/$ROUNDS, $shape, $prec, $t thread(s)" >&2
-        "$SPROUT" bench "$cfg" --steps "$STEPS" --set run.threads="$t" --set run.precision="$prec" \
+        "$SPROUT" bench "$cfg" --steps "$steps" --set run.threads="$t" --set run.precision="$prec" \
           --sgemm 2>/dev/null | sed "s/^{/{\"threads\":$t,/" | row "$shape" "sprout-$prec-$t"
         if [ "$t" = 1 ]; then
-          /usr/bin/python3 jobs/bench/torch_gpt.py --threads 1 --steps "$STEPS" --precision "$prec" \
+          /usr/bin/python3 jobs/bench/torch_gpt.py --threads 1 --steps "$steps" --precision "$prec" \
             "${tshape[@]}" | row "$shape" "pytorch-$prec-1"
           continue
         fi
@@ -62,12 +63,12 @@ for r in $(seq "$ROUNDS"); do
         for v in "${settings[@]}"; do
           read -r omp blas wait <<<"$v"
           /usr/bin/python3 jobs/bench/torch_gpt.py --threads "$omp" --blas-threads "$blas" \
-            --omp-wait "$wait" --steps "$STEPS" --precision "$prec" "${tshape[@]}" |
+            --omp-wait "$wait" --steps "$steps" --precision "$prec" "${tshape[@]}" |
             row "$shape" "pytorch-$prec-2 omp$omp-blas$blas-$wait"
         done
       done
       # the same global batch of 8 sequences, split 4 + 4 over the two replicas
-      mpirun -n 2 --bind-to core "$SPROUT" bench "$cfg" --steps "$STEPS" --set run.threads=1 \
+      mpirun -n 2 --bind-to core "$SPROUT" bench "$cfg" --steps "$steps" --set run.threads=1 \
         --set train.micro_batch=4 --set run.precision="$prec" 2>/dev/null |
         row "$shape" "sprout-$prec-2ranks"
     done
