@@ -99,7 +99,7 @@ for shape in sys.argv[2:]:
     for prec, pk in (("fp32", "sgemm"), ("bf16", "bf16gemm")):
         torch2 = sorted({r["cfg"] for r in R if r.get("cfg", "").startswith(f"pytorch-{prec}-2 ")})
         best2 = max(torch2, key=lambda c: med(c, "tok_per_s")) if torch2 else f"pytorch-{prec}-1"
-        ref_of = {1: f"pytorch-{prec}-1", 2: best2}
+        ref_of = {1: f"pytorch-{prec}-1", 2: best2 if torch2 else None}
         order = [(f"sprout-{prec}-1", 1), (f"pytorch-{prec}-1", 1), (f"sprout-{prec}-2", 2)]
         order += [(c, 2) for c in torch2] + [(f"sprout-{prec}-2ranks", 2)]
         for cfg, t in order:
@@ -107,10 +107,12 @@ for shape in sys.argv[2:]:
             if tps != tps:
                 continue
             g = tps * fpt / 1e9
-            ref = med(ref_of[t], "tok_per_s")
-            ratio = f"{tps/ref:.2f}x" if cfg.startswith("sprout") else ("best" if cfg == best2 else "")
-            print(f"{cfg:<34}{tps:>9.0f}{g:>9.1f}{100*g/peak(pk, t):>7.0f}%"
-                  f"{med(cfg, 'peak_rss_mib'):>9.0f}{ratio:>10}")
+            ref = med(ref_of[t], "tok_per_s") if ref_of[t] else float("nan")
+            ratio = (f"{tps/ref:.2f}x" if ref == ref else "") if cfg.startswith("sprout") else \
+                ("best" if cfg == best2 and torch2 else "")
+            pct = 100 * g / peak(pk, t)
+            pcts = f"{pct:>7.0f}%" if pct == pct else f"{'—':>8}"  # no peak measured at t threads
+            print(f"{cfg:<34}{tps:>9.0f}{g:>9.1f}{pcts}{med(cfg, 'peak_rss_mib'):>9.0f}{ratio:>10}")
         print(f"{pk} peak on the model's shapes: {peak(pk, 1):.1f} GFLOP/s (1 thread), "
               f"{peak(pk, 2):.1f} GFLOP/s (2 threads)")
     b, f = med("sprout-bf16-1", "tok_per_s"), med("sprout-fp32-1", "tok_per_s")
