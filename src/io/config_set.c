@@ -212,8 +212,9 @@ int sp_cfg_pipeline(const sp_config *cfg) {
 }
 
 double sp_cfg_share(int64_t at_tokens) {
-    int64_t ppm = SP_CFG_SHARE0 - at_tokens;
-    return ppm >= 1 && ppm <= 999999 ? (double)ppm / 1e6 : -1.0;
+    /* compared before subtracting: a token count near INT64_MAX must not overflow */
+    if (at_tokens > SP_CFG_SHARE0 - 1 || at_tokens < SP_CFG_SHARE0 - 999999) return -1.0;
+    return (double)(SP_CFG_SHARE0 - at_tokens) / 1e6;
 }
 
 int sp_cfg_bf16(const sp_config *cfg) {
