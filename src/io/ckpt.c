@@ -35,9 +35,9 @@ static const attr_def k_spec_attrs[] = {{"vocab", 'i'},  {"seq_len", 'i'}, {"d_m
                                         {"n_head", 'i'}, {"d_ff", 'i'},    {"n_layer", 'i'},
                                         {"block", 's'}};
 static const attr_def k_train_attrs[] = {
-    {"step", 'i'},   {"tokens", 'i'},      {"flops", 'f'},      {"growth_index", 'i'},
-    {"seed", 'i'},   {"data_cursor", 'i'}, {"lr", 'f'},         {"wallclock", 'f'},
-    {"run_id", 's'}, {"parent_run", 's'},  {"parent_step", 'i'}, {"subnet_stage", 'i'},
+    {"step", 'i'},     {"tokens", 'i'},      {"flops", 'f'},       {"growth_index", 'i'},
+    {"seed", 'i'},     {"data_cursor", 'i'}, {"lr", 'f'},          {"wallclock", 'f'},
+    {"run_id", 's'},   {"parent_run", 's'},  {"parent_step", 'i'}, {"subnet_stage", 'i'},
     {"plan_step", 'i'}};
 static const attr_def k_config_attrs[] = {{"yaml", 's'}};
 #define NDEF(t) ((int)(sizeof(t) / sizeof(t)[0]))
