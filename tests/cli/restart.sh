@@ -68,31 +68,12 @@ rc=$?
 [ "$rc" = 3 ] || { echo "FAIL: signal stop exited $rc, want 3"; cat "$T/S.log"; fail=1; }
 tr S 2 1 --set eval.every=0 --resume auto || { cat "$T/S.log"; exit 1; }
 tr U 2 1 --set eval.every=0 || { cat "$T/U.log"; exit 1; }
-/usr/bin/python3 - "$T" "$XTOL" <<'PY' || fail=1
-import glob, json, sys, h5py, numpy as np
-d, xtol = sys.argv[1], float(sys.argv[2])
-def rows(n): return [json.loads(l) for l in open(f"{d}/{n}/metrics.jsonl")]
-def steps(n): return {r["step"]: r for r in rows(n) if "event" not in r}
-def final(n):
-    f = h5py.File(sorted(glob.glob(f"{d}/{n}/ckpt/step_*.h5"))[-1], "r")
-    return {g + k: f[g][k][()] for g in ("model/", "optim/m/", "optim/v/") for k in f[g]}
-TIMING = {"ms", "tok_per_s", "time"}
-import re
-def raw_steps(n):
-    out = {}
-    for line in open(f"{d}/{n}/metrics.jsonl", "rb"):
-        if b'"event"' in line: continue
-        step = json.loads(line)["step"]
-        out[step] = re.sub(rb',"(ms|tok_per_s|time)":[^,}]*', b"", line)
-    return out
-ok = bad = 0
-def check(c, msg):
-    global ok, bad
-    if c: ok += 1
-    else: bad += 1; print("FAIL:", msg)
-def same_weights(a, b):
-    wa, wb = final(a), final(b)
-    return wa.keys() == wb.keys() and all(np.array_equal(wa[k], wb[k]) for k in wa)
+PYTHONPATH="$(dirname "$0")" /usr/bin/python3 - "$T" "$XTOL" <<'PY' || fail=1
+import sys
+from runs import Runs
+R = Runs(sys.argv[1])
+xtol = float(sys.argv[2])
+rows, steps, raw_steps, check, same_weights = R.rows, R.steps, R.raw_steps, R.check, R.same_weights
 for straight, resumed in (("A", "B"), ("C", "D"), ("U", "S")):
     check(same_weights(straight, resumed), f"{resumed} final weights/moments differ from {straight}")
     # the lines as bytes, less the two wall-clock fields (which no rerun can reproduce)
@@ -108,7 +89,6 @@ for n in ("R11", "R41", "R12"):
     check(rel <= xtol, f"{n}: resharded losses differ by {rel:.2e} (tol {xtol:g})")
     print(f"{n}: resharded 2x2 checkpoint, loss rel {rel:.2e}")
 check(same_weights("A", "G"), "G (auto after skipping a corrupt file) differs from A")
-print(f"restart: {ok} passed, {bad} failed")
-sys.exit(1 if bad else 0)
+sys.exit(R.finish("restart"))
 PY
 [ "$fail" = 0 ]
