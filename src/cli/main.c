@@ -489,6 +489,23 @@ static int cmd_plot(cli *c, int argc, char **argv) {
     return rc;
 }
 
+/* The subcommands: adding one is its function plus one row (and its line in k_usage). */
+typedef struct cli_command {
+    const char *name;
+    int (*run)(cli *c, int argc, char **argv);
+} cli_command;
+
+static const cli_command k_commands[] = {
+    {"prepare", cmd_prepare}, {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval},
+    {"inspect", cmd_inspect}, {"plot", cmd_plot},   {"bench", cmd_bench},
+};
+
+static const cli_command *find_command(const char *name) {
+    for (size_t i = 0; i < sizeof k_commands / sizeof k_commands[0]; i++)
+        if (!strcmp(k_commands[i].name, name)) return &k_commands[i];
+    return NULL;
+}
+
 /* The MPI-IO layer checkpoints go through, chosen before MPI_Init (Open MPI reads its MCA
  * parameters from each process's environment there, so this holds under mpirun, srun, the job
  * wrappers and a singleton alike). A value the user set is kept. Open MPI 4.1's default, OMPIO,
@@ -519,27 +536,16 @@ int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "";
     int sub_argc = argc > 2 ? argc - 2 : 0;
     char **sub_argv = argv + 2;
+    const cli_command *command = find_command(cmd);
     if (argc < 2 || !strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         if (c.rank == 0) fputs(k_usage, argc < 2 ? stderr : stdout);
         rc = argc < 2 ? SP_EINPUT : SP_OK;
     } else if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         if (c.rank == 0) sp_version_print(stdout);
-    } else if (!strcmp(cmd, "plot"))
-        rc = cmd_plot(&c, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "prepare"))
-        rc = cmd_prepare(&c, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "train"))
-        rc = cmd_train(&c, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "bench"))
-        rc = cmd_bench(&c, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "sample"))
-        rc = cmd_sample(&c, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "eval"))
-        rc = cmd_eval(&c, sub_argc, sub_argv);
-    else if (!strcmp(cmd, "inspect"))
-        rc = cmd_inspect(&c, sub_argc, sub_argv);
+    } else if (command)
+        rc = command->run(&c, sub_argc, sub_argv);
     else
-        rc = sp_err_set(&c.err, SP_EINPUT, "sprout: unknown command '%s' (see sprout --help)", cmd);
+        rc = sp_err_set(&c.err, SP_EINPUT, "unknown command '%s' (see sprout --help)", cmd);
 
     if (rc == SP_ESIGNAL && c.rank == 0) {
         fprintf(stderr, "sprout: %s\n", c.err.msg);
