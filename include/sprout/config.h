@@ -39,7 +39,7 @@ typedef struct sp_growth_event {
     int64_t factor;       /* default 2; `auto` maps to -2 */
     char *optimizer;      /* copy|reset, default copy */
     char *lr;             /* continue|rewarm, default continue */
-    int64_t rewarm_steps; /* default 0 */
+    int64_t rewarm_steps; /* default 0; a share of train.steps: sp_cfg_share() */
     char *pipeline;       /* "auto" or a positive integer, default "auto" */
     int64_t ramp_steps;   /* op random: steps over which new blocks fade in, default 100 */
     double noise;         /* op widen_direct: std of the uneven split, default 0.01 */
@@ -175,6 +175,7 @@ enum sp_cfg_type {
     CFG_AUTOINT, /* int64_t; `auto` = SP_CFG_AUTO (YAML string, parsed here) */
     CFG_AUTOSTR, /* char *: "auto" or an integer in [lo, hi] */
     CFG_TOKENS,  /* int64_t: a token count in [lo, hi], `auto`, or a share of the budget */
+    CFG_STEPS,   /* int64_t: a step count in [lo, hi] or a share of the run's steps */
 };
 
 /* One config key. Numeric ranges are [lo, hi] (open ends by flag); hi = HUGE_VAL = no bound,

@@ -70,6 +70,9 @@ int64_t sp_data_num_windows(const sp_tokens *t, int T);
 /* Window i (i < sp_data_num_windows) covers tokens [i*T, i*T + T]: inp the first T, tgt the
  * last T. Windows do not overlap, so an evaluation pass scores every target once. */
 void sp_data_eval_window(const sp_tokens *t, uint64_t i, int T, int32_t *inp, int32_t *tgt);
+/* The j-th window (j < n) of an n-window validation subset out of avail whole windows: the middle
+ * window of the j-th of n equal strata. n == avail gives window j. */
+uint64_t sp_data_eval_pick(int64_t avail, int64_t n, int64_t j);
 
 /* ---- corpus preparation: writes OUT/train.bin and OUT/val.bin (creating OUT) ---- */
 

@@ -185,7 +185,9 @@ static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *
         if (strcmp(g->lr, "rewarm")) continue;
         /* default re-warm-up: the run's own warm-up, at most 5% of the steps left */
         int64_t left = cfg->train.steps - r->step, cap = left / 20 > 0 ? left / 20 : 1;
-        r->rewarm_steps = g->rewarm_steps > 0             ? g->rewarm_steps
+        double share = sp_cfg_share(g->rewarm_steps);
+        r->rewarm_steps = share > 0                       ? llround(share * cfg->train.steps)
+                          : g->rewarm_steps > 0           ? g->rewarm_steps
                           : cfg->train.warmup_steps < cap ? cfg->train.warmup_steps
                                                           : cap;
         if (r->rewarm_steps < 1) r->rewarm_steps = 1;

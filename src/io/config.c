@@ -113,7 +113,7 @@ const sp_cfg_key sp_cfg_ev_keys[] = {
     EROW(factor, CFG_AUTOINT, "2", 2, 65536, NULL),
     EROW(optimizer, CFG_STR, "copy", 0, 64, "copy|reset"),
     EROW(lr, CFG_STR, "continue", 0, 64, "continue|rewarm"),
-    EROW(rewarm_steps, CFG_INT, "0", 0, I32, NULL),
+    EROW(rewarm_steps, CFG_STEPS, "0", 0, I32, NULL), /* or a share of train.steps */
     EROW(pipeline, CFG_AUTOSTR, "auto", 1, 65536, NULL),
     EROW(ramp_steps, CFG_INT, "100", 1, I32, NULL), /* random: branch scale 0 -> 1 */
     EROW(noise, CFG_DBL, "0.01", 0, INF, NULL),     /* widen_direct: uneven split */
@@ -138,6 +138,8 @@ const char *sp_cfg_type_desc(const sp_cfg_key *k) {
         return "auto or a positive integer";
     case CFG_TOKENS:
         return "a token count, a share of the budget (0.5 or 50%), or auto";
+    case CFG_STEPS:
+        return "a step count or a share of the run's steps (0.02 or 2%)";
     default:
         return "a string";
     }
@@ -260,7 +262,8 @@ static int parse_raw(const sp_cfg_key *k, const char *s, sp_cfg_val *v, const ch
             return bad_value(k, path, s, err);
         break;
     case CFG_TOKENS:
-        if (!strcmp(s, "auto")) {
+    case CFG_STEPS:
+        if (k->type == CFG_TOKENS && !strcmp(s, "auto")) {
             v->i = SP_CFG_AUTO;
         } else if (strpbrk(s, ".%eE")) { /* a share: 0 < x < 1, or 0% < x < 100% */
             errno = 0;
@@ -269,9 +272,9 @@ static int parse_raw(const sp_cfg_key *k, const char *s, sp_cfg_val *v, const ch
             if (pct) x /= 100.0, end++;
             if (!*s || *end || errno || !(x > 0.0 && x < 1.0))
                 return sp_err_set(err, SP_EINPUT,
-                                  "%s: invalid value '%s' (a share of the token budget is above 0 "
-                                  "and below 1, or above 0%% and below 100%%)",
-                                  path, s);
+                                  "%s: invalid value '%s' (a share of the %s is above 0 and below "
+                                  "1, or above 0%% and below 100%%)",
+                                  path, s, k->type == CFG_STEPS ? "run's steps" : "token budget");
             int64_t ppm = (int64_t)llround(x * 1e6);
             v->i = SP_CFG_SHARE0 - (ppm < 1 ? 1 : ppm > 999999 ? 999999 : ppm);
         } else if (parse_i64(s, &v->i)) {
@@ -307,8 +310,9 @@ int sp_cfg_check_val(const sp_cfg_key *k, const sp_cfg_val *v, const char *path,
     case CFG_INT:
     case CFG_AUTOINT:
     case CFG_TOKENS:
-        if (k->type != CFG_INT && v->i == SP_CFG_AUTO) return SP_OK;
-        if (k->type == CFG_TOKENS && sp_cfg_share(v->i) > 0) return SP_OK;
+    case CFG_STEPS:
+        if ((k->type == CFG_AUTOINT || k->type == CFG_TOKENS) && v->i == SP_CFG_AUTO) return SP_OK;
+        if (k->type != CFG_INT && k->type != CFG_AUTOINT && sp_cfg_share(v->i) > 0) return SP_OK;
         if (out_of_range(k, (double)v->i))
             return sp_err_set(err, SP_EINPUT, "%s: %lld is out of range (%s)", path,
                               (long long)v->i, range);
@@ -352,6 +356,7 @@ void sp_cfg_get_val(const void *base, const sp_cfg_key *k, sp_cfg_val *v) {
     case CFG_INT:
     case CFG_AUTOINT:
     case CFG_TOKENS:
+    case CFG_STEPS:
         memcpy(&v->i, p, sizeof v->i);
         break;
     case CFG_U64:
@@ -372,6 +377,7 @@ int sp_cfg_put_val(void *base, const sp_cfg_key *k, const sp_cfg_val *v, sp_err 
     case CFG_INT:
     case CFG_AUTOINT:
     case CFG_TOKENS:
+    case CFG_STEPS:
         memcpy(p, &v->i, sizeof v->i);
         break;
     case CFG_U64:

@@ -88,6 +88,7 @@ static void put_key(FILE *f, const void *base, const sp_cfg_key *k, const char *
             fprintf(f, "%lld", (long long)v.i);
         break;
     case CFG_TOKENS:
+    case CFG_STEPS:
         if (v.i == SP_CFG_AUTO)
             fputs("auto", f);
         else if (sp_cfg_share(v.i) > 0)

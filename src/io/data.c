@@ -246,6 +246,17 @@ int64_t sp_data_num_windows(const sp_tokens *t, int T) {
     return (int64_t)((t->n - 1) / (uint64_t)T);
 }
 
+/* A subset for curves during training must be cheap and fixed, but the first N windows of a
+ * corpus of concatenated documents are one or two documents: a curve on them follows those
+ * documents' style, not the validation set's. Systematic sampling with one window in the middle
+ * of each of n equal strata spreads the subset over every document in proportion to its length,
+ * stays deterministic, and is the identity for the whole file. The middles are at least one
+ * window apart when n <= avail, so no window is taken twice. */
+uint64_t sp_data_eval_pick(int64_t avail, int64_t n, int64_t j) {
+    return (uint64_t)(((2 * (unsigned __int128)j + 1) * (unsigned __int128)avail) /
+                      (2 * (unsigned __int128)n));
+}
+
 void sp_data_eval_window(const sp_tokens *t, uint64_t i, int T, int32_t *inp, int32_t *tgt) {
     const uint16_t *p = t->tok + i * (uint64_t)T;
     for (int j = 0; j < T; j++) {

@@ -478,8 +478,8 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, 
         int B = (int)(n_windows - w0 < tr->mb ? n_windows - w0 : tr->mb);
         size_t NC = (size_t)B * T * (size_t)m->spec.d_model;
         for (int i = 0; (first || last) && i < B; i++)
-            sp_data_eval_window(tok, (uint64_t)(w0 + i), T, tr->inp + (size_t)i * T,
-                                tr->tgt + (size_t)i * T);
+            sp_data_eval_window(tok, sp_data_eval_pick(avail, n_windows, w0 + i), T,
+                                tr->inp + (size_t)i * T, tr->tgt + (size_t)i * T);
         /* a short last batch: the activation strides shrink with B and still fit */
         a->B = B;
         if (first)

@@ -1,6 +1,6 @@
 """Loads a sprout checkpoint's /model into the PyTorch reference GPT-2 and evaluates a token
-file exactly as `sprout eval` does (window i = tokens [i*T, i*T+T], mean over every predicted
-token), so the checkpoint is shown to be a plain Hugging Face-named state dict.
+file exactly as `sprout eval` does (window i = tokens [i*T, i*T+T], N windows spread over the
+file, mean over every predicted token), so the checkpoint is shown to be a plain Hugging Face-named state dict.
 
 usage: /usr/bin/python3 tests/torch/eval_ckpt.py CKPT.h5 TOKENS.bin N_WINDOWS
 prints: val_loss <float>
@@ -33,9 +33,12 @@ def main():
     count = int.from_bytes(raw[12:20], "little")
     tok = np.frombuffer(raw, dtype="<u2", count=count, offset=32).astype(np.int64)
     T = cfg.seq_len
-    n = min(n, (len(tok) - 1) // T) if n > 0 else (len(tok) - 1) // T
-    x = torch.tensor(np.stack([tok[i * T:i * T + T] for i in range(n)]))
-    y = torch.tensor(np.stack([tok[i * T + 1:i * T + T + 1] for i in range(n)]))
+    avail = (len(tok) - 1) // T
+    n = min(n, avail) if n > 0 else avail
+    # an N-window subset is the middle window of each of N equal strata (sp_data_eval_pick)
+    pick = [((2 * j + 1) * avail) // (2 * n) for j in range(n)]
+    x = torch.tensor(np.stack([tok[i * T:i * T + T] for i in pick]))
+    y = torch.tensor(np.stack([tok[i * T + 1:i * T + T + 1] for i in pick]))
     with torch.no_grad():
         _, loss = model(x, y)
     print(f"val_loss {loss.item():.6f}")

@@ -713,6 +713,38 @@ static void test_brown_real(tu_ctx *t) {
     free(va);
 }
 
+/* The stratified subset: n distinct windows, the j-th inside the j-th of n equal strata, the
+ * identity for the whole file, and independent of everything but (avail, n). */
+static void test_eval_pick(tu_ctx *t) {
+    static const int64_t avails[] = {1, 7, 128, 1000, 12345, 40000000000LL};
+    for (size_t a = 0; a < sizeof avails / sizeof avails[0]; a++) {
+        int64_t avail = avails[a];
+        int64_t ns[] = {1, 2, 3, avail < 128 ? avail : 128, avail < 999 ? avail : 999, avail};
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            int64_t n = ns[k], bad = 0;
+            if (n > avail) n = avail;   /* callers never ask for more windows than there are */
+            if (n > 100000) n = 100000; /* the big file: a large subset, not all of it */
+            uint64_t prev = 0;
+            for (int64_t j = 0; j < n; j++) {
+                uint64_t w = sp_data_eval_pick(avail, n, j);
+                /* stratum j is [j*avail/n, (j+1)*avail/n) in real numbers */
+                long double lo = (long double)j * avail / n, hi = (long double)(j + 1) * avail / n;
+                if ((long double)w < lo - 1 || (long double)w >= hi || w >= (uint64_t)avail ||
+                    (j > 0 && w <= prev))
+                    bad++;
+                if (n == avail && w != (uint64_t)j) bad++;
+                prev = w;
+            }
+            tu_check(t, bad == 0,
+                     "eval pick: avail %lld n %lld: %lld windows out of their stratum, "
+                     "repeated or not the identity",
+                     (long long)avail, (long long)n, (long long)bad);
+        }
+    }
+    /* 128 of Brown's ~9000 validation windows reach its last document, not just its first */
+    tu_check(t, sp_data_eval_pick(9000, 128, 127) > 8900, "the subset does not reach the end");
+}
+
 int main(void) {
     tu_ctx t = {0};
     snprintf(g_tmp, sizeof g_tmp, "/tmp/sprout_data_XXXXXX");
@@ -725,6 +757,7 @@ int main(void) {
     test_hostile_files(&t);
     test_sampling(&t);
     test_eval_windows(&t);
+    test_eval_pick(&t);
     test_brown_synthetic(&t);
     test_brown_garbage(&t);
     test_split(&t);

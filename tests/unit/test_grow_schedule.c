@@ -82,6 +82,43 @@ static void test_list(tu_ctx *t) {
     sp_grow_sched_free(&gs);
     sp_cfg_free(&c);
 
+    /* a re-warm-up given as a share of the run's steps: 2% and 0.05 of 400 steps; an explicit
+     * count is kept as it is; the share is printed back as a share */
+    rc = load(&c,
+              "model: {n_layer: 8, d_model: 32, n_head: 4, seq_len: 16}\n"
+              "train: {steps: 400, global_batch: 4, micro_batch: 4, warmup_steps: 10}\n"
+              "growth:\n"
+              "  - {at_step: 10, op: stack, factor: 2, lr: rewarm, rewarm_steps: 2%}\n"
+              "  - {at_step: 20, op: stack, factor: 2, lr: rewarm, rewarm_steps: 0.05}\n"
+              "  - {at_step: 30, op: stack, factor: 2, lr: rewarm, rewarm_steps: 7}\n",
+              &err);
+    tu_check(t, rc == 0, "load shares: %s", err.msg);
+    if (rc == 0) {
+        rc = sp_grow_schedule(&c, &gs, &k_quiet, &err);
+        tu_check(t, rc == 0 && gs.n == 3, "schedule shares: %s", err.msg);
+        if (rc == 0 && gs.n == 3)
+            tu_check(t,
+                     gs.ev[0].rewarm_steps == 8 && gs.ev[1].rewarm_steps == 20 &&
+                         gs.ev[2].rewarm_steps == 7,
+                     "rewarm shares: %lld %lld %lld", (long long)gs.ev[0].rewarm_steps,
+                     (long long)gs.ev[1].rewarm_steps, (long long)gs.ev[2].rewarm_steps);
+        sp_grow_sched_free(&gs);
+        sp_cfg_free(&c);
+    }
+    {
+        sp_err e2 = {0};
+        rc =
+            load(&c, "growth:\n  - {at_step: 1, op: stack, lr: rewarm, rewarm_steps: auto}\n", &e2);
+        tu_check(t, rc && e2.code == SP_EINPUT && has(e2.msg, "growth[0].rewarm_steps"),
+                 "rewarm_steps: auto is refused by name: '%s'", e2.msg);
+        sp_cfg_free(&c);
+        rc =
+            load(&c, "growth:\n  - {at_step: 1, op: stack, lr: rewarm, rewarm_steps: 150%}\n", &e2);
+        tu_check(t, rc && e2.code == SP_EINPUT && has(e2.msg, "share of the run's steps"),
+                 "rewarm_steps 150%% refused: '%s'", e2.msg);
+        sp_cfg_free(&c);
+    }
+
     /* errors name the key */
     const struct {
         const char *yaml, *msg;
