@@ -43,6 +43,28 @@ int64_t sp_lr_decay_start(const sp_config *cfg) {
     return start > t->warmup_steps ? start : t->warmup_steps;
 }
 
+/* The decay shapes of WSD: the share of (lr - min_lr) kept at decay progress r in (0, 1]. */
+static double keep_linear(double r) {
+    return 1.0 - r;
+}
+static double keep_sqrt(double r) {
+    return 1.0 - sqrt(r);
+}
+
+static const struct {
+    const char *name;
+    double (*keep)(double r);
+} k_decay_shapes[] = {
+    {"linear", keep_linear},
+    {"sqrt", keep_sqrt},
+};
+
+static double decay_keep(const char *shape, double r) {
+    for (size_t i = 0; i < sizeof k_decay_shapes / sizeof k_decay_shapes[0]; i++)
+        if (!strcmp(shape, k_decay_shapes[i].name)) return k_decay_shapes[i].keep(r);
+    return NAN; /* unreachable: the config's choice list is this table's names */
+}
+
 /* Warm-up, stable at the peak, then a decay to min_lr that reaches it on the last step: with
  * r = (s + 1 - D) / (T - D) over the decay steps s in [D, T), linear gives 1 - r and sqrt gives
  * 1 - sqrt(r) (the "1 - sqrt" cooldown of Hägele et al. 2024). */
@@ -52,8 +74,7 @@ static double lr_wsd(const sp_config *cfg, int64_t step) {
     if (step < d0) return t->lr;
     double r = t->steps > d0 ? (double)(step + 1 - d0) / (double)(t->steps - d0) : 1.0;
     if (r > 1.0) r = 1.0;
-    double keep = !strcmp(t->decay_shape, "sqrt") ? 1.0 - sqrt(r) : 1.0 - r;
-    return t->min_lr + keep * (t->lr - t->min_lr);
+    return t->min_lr + decay_keep(t->decay_shape, r) * (t->lr - t->min_lr);
 }
 
 static const struct {
