@@ -110,7 +110,10 @@ class Report:
           f"{b['train']['global_batch']} × {m['seq_len']} tokens = {plan.S * plan.B:,} tokens.")
         w(f"- **Schedule, every arm:** WSD, warm-up {plan.W} steps, constant peak LR, linear "
           f"cooldown over the last {100 * p['decay_fraction']:.0f}% to {b['train']['min_lr']}; "
-          f"growth events re-warm over {plan.W} steps. {p['ranks']} MPI ranks, fp32, every arm.")
+          f"growth events re-warm over {plan.W} steps. {p['ranks']} MPI ranks, "
+          f"{b.get('run', {}).get('precision', 'fp32')}, every arm. Wall times are each run's "
+          f"own (its final checkpoint's clock: an interrupted attempt counts up to the checkpoint "
+          f"it resumed from).")
         w(f"- **Validation split:** {self.q.data['split']}. Every choice (peak LR, τ, the arms "
           f"confirmed) is read on the tune part; every figure below on the report part, on the "
           f"whole of it, at the annealed end of each run.")

@@ -101,6 +101,7 @@ class Queue:
         self.child = None
         self.stop = 0
         self.verified = set()
+        self.walls = {}
         self.commit = read_json(os.path.join(out, "commit.json"), {}).get("commit", "unknown")
 
     # ---- paths and state ----
@@ -144,7 +145,29 @@ class Queue:
             return None
         if verify and not self.verifies(self.final_ckpt(run)):
             return None
+        w = self.wallclock(self.final_ckpt(run))
+        if w is not None:
+            d["elapsed_s"] = d.get("wall_s")
+            d["wall_s"] = w
         return d
+
+    def wallclock(self, path):
+        """The run's own wall time from its final checkpoint (/train wallclock): the time of every
+        step, evaluation and checkpoint up to the end, counting an interrupted attempt only up to
+        the checkpoint it resumed from, so that an interruption does not count against an arm.
+        The attempts' elapsed time stays in the manifest. None without h5py or the attribute."""
+        try:
+            key = (path, os.stat(path).st_mtime_ns)
+        except OSError:
+            return None
+        if key not in self.walls:
+            try:
+                import h5py
+                with h5py.File(path, "r") as f:
+                    self.walls[key] = float(f["train"].attrs["wallclock"])
+            except (ImportError, OSError, KeyError):
+                self.walls[key] = None
+        return self.walls[key]
 
     def attempts(self):
         out = []
