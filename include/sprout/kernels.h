@@ -110,6 +110,14 @@ void sp_attention_forward(sp_gemm *g, float *out, float *att, const float *qkv, 
 void sp_attention_backward(sp_gemm *g, float *dqkv, const float *dout, const float *qkv,
                            const float *att, float *scratch, int B, int T, int C, int NH);
 size_t sp_attention_scratch_floats(int T, int NH);
+/* The same with the mask chosen: causal = 1 is sp_attention_forward/backward, causal = 0 lets
+ * every row attend to all T positions (BERT; att rows then have no zeros). Same buffers and
+ * scratch size. */
+void sp_attention_forward_ex(sp_gemm *g, float *out, float *att, const float *qkv, int B, int T,
+                             int C, int NH, int causal);
+void sp_attention_backward_ex(sp_gemm *g, float *dqkv, const float *dout, const float *qkv,
+                              const float *att, float *scratch, int B, int T, int C, int NH,
+                              int causal);
 
 /* GELU, tanh approximation (as GPT-2 / PyTorch approximate="tanh"), elementwise on n values */
 void sp_gelu_forward(float *out, const float *inp, size_t n);
