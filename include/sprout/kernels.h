@@ -174,6 +174,11 @@ void sp_swiglu_forward(float *h, const float *ab, int N, int F);
 /* dab[N,2F] += (da | db);  dh [N,F] */
 void sp_swiglu_backward(float *dab, const float *dh, const float *ab, int N, int F);
 
+/* LayerNorm with the epsilon chosen (BERT: Hugging Face's layer_norm_eps is 1e-12);
+ * sp_layernorm_backward is the backward for any eps (it uses the saved rstd) */
+void sp_layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, int N, int C, float eps);
+
 /* GELU, exact erf form (BERT, PyTorch approximate="none"), elementwise on n values */
 void sp_gelu_erf_forward(float *out, const float *inp, size_t n);
 /* dinp += dout * gelu'(inp) */

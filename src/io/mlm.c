@@ -3,10 +3,10 @@
 
 #include "sprout/core.h"
 
-/* thresholds on 32-bit uniform words: P(w < p * 2^32) = p to within 2^-32 */
-#define MLM_SELECT  644245094u  /* 0.15 * 2^32 */
-#define MLM_TO_MASK 3435973837u /* 0.8 * 2^32 */
-#define MLM_TO_RAND 3865470566u /* 0.9 * 2^32: [0.8, 0.9) random token, [0.9, 1) unchanged */
+/* thresholds on 32-bit uniform words w: w < ceil(p 2^32) is exactly w / 2^32 < p */
+#define MLM_SELECT  644245095u  /* 0.15 */
+#define MLM_TO_MASK 3435973837u /* 0.8 */
+#define MLM_TO_RAND 3865470567u /* 0.9: [0.8, 0.9) a random token, [0.9, 1) unchanged */
 
 int sp_mlm_mask(uint64_t seed, uint64_t step, uint64_t k, const int32_t *tok, int T,
                 int32_t n_normal, int32_t *inp, int32_t *tgt) {

@@ -84,6 +84,30 @@ static void test_rmsnorm(tu_ctx *t, int N, int C, float eps) {
     free(di0), free(dw0), free(di), free(dw);
 }
 
+/* sp_layernorm_forward_eps at 1e-5 is sp_layernorm_forward bit for bit; at BERT's 1e-12, on rows
+ * of variance 1e-8, rstd is 1/sqrt(var + 1e-12) (at 1e-5 it would be 30x smaller);
+ * check_kernels2.py checks the outputs against torch */
+static void test_layernorm_eps(tu_ctx *t, int N, int C) {
+    size_t NC = (size_t)N * C;
+    float *inp = rnd(NC, 1e-4f), *w = rnd(C, 1), *b = rnd(C, 1);
+    float *o1 = nan_buf(NC), *o2 = nan_buf(NC), *m1 = nan_buf(N), *m2 = nan_buf(N);
+    float *r1 = nan_buf(N), *r2 = nan_buf(N);
+    sp_layernorm_forward(o1, m1, r1, inp, w, b, N, C);
+    sp_layernorm_forward_eps(o2, m2, r2, inp, w, b, N, C, 1e-5f);
+    tu_check(t, !memcmp(o1, o2, NC * 4) && !memcmp(m1, m2, N * 4) && !memcmp(r1, r2, N * 4),
+             "layernorm_eps at 1e-5 differs from sp_layernorm_forward");
+    sp_layernorm_forward_eps(o2, m2, r2, inp, w, b, N, C, 1e-12f);
+    double worst = 0; /* rstd against 1/sqrt(var + 1e-12) in double */
+    for (int n = 0; n < N; n++) {
+        double m = 0, v = 0;
+        for (int i = 0; i < C; i++) m += inp[(size_t)n * C + i] / (double)C;
+        for (int i = 0; i < C; i++) v += pow(inp[(size_t)n * C + i] - m, 2) / C;
+        worst = fmax(worst, fabs(r2[n] * sqrt(v + 1e-12) - 1));
+    }
+    tu_check(t, worst <= 1e-5, "layernorm_eps 1e-12: rstd off by %.3g relative", worst);
+    free(inp), free(w), free(b), free(o1), free(o2), free(m1), free(m2), free(r1), free(r2);
+}
+
 /* ---- rope ---------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -520,6 +544,7 @@ int main(void) {
     tu_ctx t = {0};
     test_rmsnorm(&t, 10, 8, 1e-5f);
     test_rmsnorm(&t, 6, 37, 1e-6f); /* C not a multiple of the vector width */
+    test_layernorm_eps(&t, 4, 48);
     test_rope(&t, 2, 9, 24, 3, 10000.0);
     test_rope(&t, 1, 130, 32, 2, 500000.0);
     test_swiglu(&t, 7, 37);
