@@ -15,6 +15,10 @@
  *   mlm_loss     logits [N,V], targets [N]           -> loss [1], losses [N], dlogits  attrs norm
  *   mlm_mask     tokens [G,T]                        -> inputs, targets [G,T]     attrs seed, step,
  *                                                                                 n_normal
+ *   llama_block, x [B,T,C], dy, every weight W (flat,   -> y, dx, dW per weight      attrs NH, F,
+ * eps bert_block   sprout's [in, out] layout)                                        (theta) The
+ * two blocks are the kernels wired as a model would wire them (the functions below): one
+ * LlamaDecoderLayer and one BertLayer.
  * usage: sp_kernels2_dump OUT.h5 */
 #include "sprout/core.h"
 #include "sprout/kernels.h"
@@ -168,6 +172,156 @@ static void case_mlm(hid_t gl, hid_t gm) {
     free(tok), free(inp), free(tgt), free(logits), free(probs), free(losses), free(dl);
 }
 
+/* ---- whole blocks from the kernels: how the model wires them (weights [in, out]) ---- */
+
+enum { BB = 2, BT = 70, BC = 32, BNH = 4, BN = BB * BT };
+
+typedef struct {
+    const char *name;
+    size_t n;
+    float *p, *d; /* parameter, its gradient (zeroed) */
+} tensor;
+
+static void put_tensors(hid_t g, tensor *ts, int nt) {
+    char dn[64];
+    for (int i = 0; i < nt; i++) {
+        hsize_t d[1] = {ts[i].n};
+        snprintf(dn, sizeof dn, "d%s", ts[i].name);
+        putf(g, ts[i].name, 1, d, ts[i].p), putf(g, dn, 1, d, ts[i].d);
+    }
+}
+
+static void init_tensors(tensor *ts, int nt) {
+    for (int i = 0; i < nt; i++) {
+        int gain = strstr(ts[i].name, "ln") && strstr(ts[i].name, "_w");
+        ts[i].p = rnd(ts[i].n, gain ? 0.1f : 0.2f);
+        if (gain)
+            for (size_t j = 0; j < ts[i].n; j++) ts[i].p[j] += 1.0f;
+        ts[i].d = calloc(ts[i].n, 4);
+    }
+}
+
+static float *zeros(size_t n) {
+    return calloc(n, 4);
+}
+
+/* LLaMA decoder layer: y = x2 + down(swiglu(rmsnorm(x2) Wgu)), x2 = x + attn(rope(rmsnorm(x) Wqkv))
+ * Wo with Wqkv = [q_proj^T | k_proj^T | v_proj^T] [C, 3C], Wgu = [gate_proj^T | up_proj^T] [C, 2F]
+ */
+static void case_llama_block(hid_t g) {
+    const int F = 48, C = BC, N = BN, hd = BC / BNH;
+    const float eps = 1e-6f;
+    enum { LN1, QKV, O, LN2, GU, DN, NT };
+    tensor ts[NT] = {{.name = "ln1_w", .n = C},
+                     {.name = "Wqkv", .n = (size_t)C * 3 * C},
+                     {.name = "Wo", .n = (size_t)C * C},
+                     {.name = "ln2_w", .n = C},
+                     {.name = "Wgu", .n = (size_t)C * 2 * F},
+                     {.name = "Wd", .n = (size_t)F * C}};
+    init_tensors(ts, NT);
+    size_t nc = (size_t)N * C, na = (size_t)BB * BNH * BT * BT;
+    float *x = rnd(nc, 1), *dy = rnd(nc, 1), *tab = malloc((size_t)BT * hd * 4);
+    float *h1 = zeros(nc), *r1 = zeros(N), *qkv = zeros(3 * nc), *ao = zeros(nc), *att = zeros(na);
+    float *x2 = zeros(nc), *h2 = zeros(nc), *r2 = zeros(N), *ab = zeros((size_t)N * 2 * F);
+    float *hg = zeros((size_t)N * F), *y = zeros(nc);
+    sp_rope_table(tab, BT, hd, 10000.0);
+    /* forward */
+    sp_rmsnorm_forward(h1, r1, x, ts[LN1].p, N, C, eps);
+    sp_matmul_forward(NULL, qkv, h1, ts[QKV].p, NULL, NULL, N, C, 3 * C);
+    sp_rope_forward(qkv, tab, BB, BT, C, BNH);
+    sp_attention_forward(NULL, ao, att, qkv, BB, BT, C, BNH);
+    sp_matmul_forward(NULL, x2, ao, ts[O].p, NULL, NULL, N, C, C);
+    sp_residual_forward(x2, x2, x, nc);
+    sp_rmsnorm_forward(h2, r2, x2, ts[LN2].p, N, C, eps);
+    sp_matmul_forward(NULL, ab, h2, ts[GU].p, NULL, NULL, N, C, 2 * F);
+    sp_swiglu_forward(hg, ab, N, F);
+    sp_matmul_forward(NULL, y, hg, ts[DN].p, NULL, NULL, N, F, C);
+    sp_residual_forward(y, y, x2, nc);
+    /* backward: dx2 starts as dy (the residual), each branch adds into it */
+    float *dx2 = malloc(nc * 4), *dhg = zeros((size_t)N * F), *dab = zeros((size_t)N * 2 * F);
+    float *dh2 = zeros(nc), *dao = zeros(nc), *dqkv = zeros(3 * nc), *dh1 = zeros(nc);
+    float *dx = malloc(nc * 4), *scr = malloc(sp_attention_scratch_floats(BT, BNH) * 4);
+    memcpy(dx2, dy, nc * 4);
+    sp_matmul_backward(NULL, dhg, ts[DN].d, NULL, dy, hg, ts[DN].p, NULL, N, F, C);
+    sp_swiglu_backward(dab, dhg, ab, N, F);
+    sp_matmul_backward(NULL, dh2, ts[GU].d, NULL, dab, h2, ts[GU].p, NULL, N, C, 2 * F);
+    sp_rmsnorm_backward(dx2, ts[LN2].d, dh2, x2, ts[LN2].p, r2, N, C);
+    memcpy(dx, dx2, nc * 4);
+    sp_matmul_backward(NULL, dao, ts[O].d, NULL, dx2, ao, ts[O].p, NULL, N, C, C);
+    sp_attention_backward(NULL, dqkv, dao, qkv, att, scr, BB, BT, C, BNH); /* dqkv zeroed */
+    sp_rope_backward(dqkv, tab, BB, BT, C, BNH); /* gradient of the unrotated q, k */
+    sp_matmul_backward(NULL, dh1, ts[QKV].d, NULL, dqkv, h1, ts[QKV].p, NULL, N, C, 3 * C);
+    sp_rmsnorm_backward(dx, ts[LN1].d, dh1, x, ts[LN1].p, r1, N, C);
+    hsize_t d3[3] = {BB, BT, C};
+    putf(g, "x", 3, d3, x), putf(g, "dy", 3, d3, dy), putf(g, "y", 3, d3, y);
+    putf(g, "dx", 3, d3, dx);
+    put_tensors(g, ts, NT);
+    attr_i(g, "NH", BNH), attr_i(g, "F", F), attr_d(g, "eps", eps), attr_d(g, "theta", 10000.0);
+    for (int i = 0; i < NT; i++) free(ts[i].p), free(ts[i].d);
+    free(x), free(dy), free(tab), free(h1), free(r1), free(qkv), free(ao), free(att), free(x2);
+    free(h2), free(r2), free(ab), free(hg), free(y), free(dx2), free(dhg), free(dab), free(dh2);
+    free(dao), free(dqkv), free(dh1), free(dx), free(scr);
+}
+
+/* BERT layer (post-LN): h = LN1(x + attn(x Wqkv + bqkv) Wo + bo), y = LN2(h + gelu(h Wfc + bfc) Wpr
+ * + bpr), bidirectional, erf GELU, LayerNorm eps 1e-12; Wqkv = [query^T | key^T | value^T] */
+static void case_bert_block(hid_t g) {
+    const int F = 64, C = BC, N = BN;
+    const float eps = 1e-12f;
+    enum { QKV, BQKV, O, BO, LN1W, LN1B, FC, BFC, PR, BPR, LN2W, LN2B, NT };
+    tensor ts[NT] = {{.name = "Wqkv", .n = (size_t)C * 3 * C},
+                     {.name = "bqkv", .n = 3 * (size_t)C},
+                     {.name = "Wo", .n = (size_t)C * C},
+                     {.name = "bo", .n = C},
+                     {.name = "ln1_w", .n = C},
+                     {.name = "ln1_b", .n = C},
+                     {.name = "Wfc", .n = (size_t)C * F},
+                     {.name = "bfc", .n = F},
+                     {.name = "Wpr", .n = (size_t)F * C},
+                     {.name = "bpr", .n = C},
+                     {.name = "ln2_w", .n = C},
+                     {.name = "ln2_b", .n = C}};
+    init_tensors(ts, NT);
+    size_t nc = (size_t)N * C, nf = (size_t)N * F, na = (size_t)BB * BNH * BT * BT;
+    float *x = rnd(nc, 1), *dy = rnd(nc, 1);
+    float *qkv = zeros(3 * nc), *ao = zeros(nc), *att = zeros(na), *r1 = zeros(nc), *h = zeros(nc);
+    float *m1 = zeros(N), *s1 = zeros(N), *f = zeros(nf), *ge = zeros(nf), *r2 = zeros(nc);
+    float *m2 = zeros(N), *s2 = zeros(N), *y = zeros(nc);
+    sp_matmul_forward(NULL, qkv, x, ts[QKV].p, NULL, ts[BQKV].p, N, C, 3 * C);
+    sp_attention_forward_ex(NULL, ao, att, qkv, BB, BT, C, BNH, 0);
+    sp_matmul_forward(NULL, r1, ao, ts[O].p, NULL, ts[BO].p, N, C, C);
+    sp_residual_forward(r1, r1, x, nc);
+    sp_layernorm_forward_eps(h, m1, s1, r1, ts[LN1W].p, ts[LN1B].p, N, C, eps);
+    sp_matmul_forward(NULL, f, h, ts[FC].p, NULL, ts[BFC].p, N, C, F);
+    sp_gelu_erf_forward(ge, f, nf);
+    sp_matmul_forward(NULL, r2, ge, ts[PR].p, NULL, ts[BPR].p, N, F, C);
+    sp_residual_forward(r2, r2, h, nc);
+    sp_layernorm_forward_eps(y, m2, s2, r2, ts[LN2W].p, ts[LN2B].p, N, C, eps);
+    /* backward */
+    float *dr2 = zeros(nc), *dge = zeros(nf), *df = zeros(nf), *dh = malloc(nc * 4);
+    float *dr1 = zeros(nc), *dx = malloc(nc * 4), *dao = zeros(nc), *dqkv = zeros(3 * nc);
+    float *scr = malloc(sp_attention_scratch_floats(BT, BNH) * 4);
+    sp_layernorm_backward(dr2, ts[LN2W].d, ts[LN2B].d, dy, r2, ts[LN2W].p, m2, s2, N, C);
+    memcpy(dh, dr2, nc * 4);
+    sp_matmul_backward(NULL, dge, ts[PR].d, ts[BPR].d, dr2, ge, ts[PR].p, NULL, N, F, C);
+    sp_gelu_erf_backward(df, f, dge, nf);
+    sp_matmul_backward(NULL, dh, ts[FC].d, ts[BFC].d, df, h, ts[FC].p, NULL, N, C, F);
+    sp_layernorm_backward(dr1, ts[LN1W].d, ts[LN1B].d, dh, r1, ts[LN1W].p, m1, s1, N, C);
+    memcpy(dx, dr1, nc * 4);
+    sp_matmul_backward(NULL, dao, ts[O].d, ts[BO].d, dr1, ao, ts[O].p, NULL, N, C, C);
+    sp_attention_backward_ex(NULL, dqkv, dao, qkv, att, scr, BB, BT, C, BNH, 0);
+    sp_matmul_backward(NULL, dx, ts[QKV].d, ts[BQKV].d, dqkv, x, ts[QKV].p, NULL, N, C, 3 * C);
+    hsize_t d3[3] = {BB, BT, C};
+    putf(g, "x", 3, d3, x), putf(g, "dy", 3, d3, dy), putf(g, "y", 3, d3, y);
+    putf(g, "dx", 3, d3, dx);
+    put_tensors(g, ts, NT);
+    attr_i(g, "NH", BNH), attr_i(g, "F", F), attr_d(g, "eps", eps);
+    for (int i = 0; i < NT; i++) free(ts[i].p), free(ts[i].d);
+    free(x), free(dy), free(qkv), free(ao), free(att), free(r1), free(h), free(m1), free(s1);
+    free(f), free(ge), free(r2), free(m2), free(s2), free(y), free(dr2), free(dge), free(df);
+    free(dh), free(dr1), free(dx), free(dao), free(dqkv), free(scr);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s OUT.h5\n", argv[0]);
@@ -178,8 +332,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: cannot create\n", argv[1]);
         return 1;
     }
-    static const char *names[] = {"rmsnorm",    "layernorm",   "rope",     "swiglu",  "gelu_erf",
-                                  "attn_bidir", "attn_causal", "mlm_loss", "mlm_mask"};
+    static const char *names[] = {"rmsnorm",  "layernorm",   "rope",        "swiglu",
+                                  "gelu_erf", "attn_bidir",  "attn_causal", "mlm_loss",
+                                  "mlm_mask", "llama_block", "bert_block"};
     enum { NG = sizeof names / sizeof names[0] };
     hid_t g[NG];
     for (int i = 0; i < NG; i++)
@@ -192,6 +347,8 @@ int main(int argc, char **argv) {
     case_attention(g[5], 0);
     case_attention(g[6], 1);
     case_mlm(g[7], g[8]);
+    case_llama_block(g[9]);
+    case_bert_block(g[10]);
     for (int i = 0; i < NG; i++) H5Gclose(g[i]);
     return H5Fclose(f) < 0;
 }

@@ -7,7 +7,9 @@ reference code (llama_ref.py: LlamaRMSNorm, LlamaRotaryEmbedding + apply_rotary_
 q/k head views of the fused qkv, swiglu, causal_attention; bert_ref.py: nn.LayerNorm at BERT's
 eps, gelu, self_attention, mlm_loss, mlm_mask), the gradients by autograd with sprout's output
 gradient, and compared as rel = max|sprout - torch| / max|torch| <= 1e-5; the masking must match
-bit for bit. Then the references themselves: state-dict keys exactly HF's, tied weights, LLaMA
+bit for bit. Two whole layers built from the kernels (llama_block, bert_block) are checked the
+same way against LlamaDecoderLayer and BertLayer loaded with the dump's weights through
+LLAMA_MAP / BERT_MAP (sprout's [in, out] tensors -> HF's parameters). Then the references themselves: state-dict keys exactly HF's, tied weights, LLaMA
 causal, BERT bidirectional, the MLM loss over labels != ignore_index.
 
 usage: check_kernels2.py DUMP.h5
@@ -189,6 +191,80 @@ def check_mlm_mask(r, c):
            "equal the Python restatement bit for bit", same and sel > 0)
 
 
+# sprout's block tensors ([in, out], flat) -> the HF parameters of one layer: (sprout name, rows
+# (0 for a vector), HF names its columns split into, in order)
+LLAMA_MAP = [("ln1_w", 0, ["input_layernorm.weight"]),
+             ("Wqkv", "C", ["self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                            "self_attn.v_proj.weight"]),
+             ("Wo", "C", ["self_attn.o_proj.weight"]),
+             ("ln2_w", 0, ["post_attention_layernorm.weight"]),
+             ("Wgu", "C", ["mlp.gate_proj.weight", "mlp.up_proj.weight"]),
+             ("Wd", "F", ["mlp.down_proj.weight"])]
+BERT_MAP = [("Wqkv", "C", ["attention.self.query.weight", "attention.self.key.weight",
+                           "attention.self.value.weight"]),
+            ("bqkv", 0, ["attention.self.query.bias", "attention.self.key.bias",
+                         "attention.self.value.bias"]),
+            ("Wo", "C", ["attention.output.dense.weight"]),
+            ("bo", 0, ["attention.output.dense.bias"]),
+            ("ln1_w", 0, ["attention.output.LayerNorm.weight"]),
+            ("ln1_b", 0, ["attention.output.LayerNorm.bias"]),
+            ("Wfc", "C", ["intermediate.dense.weight"]), ("bfc", 0, ["intermediate.dense.bias"]),
+            ("Wpr", "F", ["output.dense.weight"]), ("bpr", 0, ["output.dense.bias"]),
+            ("ln2_w", 0, ["output.LayerNorm.weight"]), ("ln2_b", 0, ["output.LayerNorm.bias"])]
+
+
+def hf_view(flat, rows, n):
+    """sprout's flat [in, out] tensor as n HF tensors ([out, in] weights, split by columns)."""
+    if not rows:
+        return flat.chunk(n)
+    return [w.t() for w in flat.reshape(rows, -1).chunk(n, dim=1)]
+
+
+def check_block(r, c, layer, tmap, dims, run):
+    """One layer loaded with the dump's weights, run on x with output gradient dy: y, dx and
+    every weight gradient (mapped back to sprout's layout) against the dump."""
+    params = dict(layer.named_parameters())
+    with torch.no_grad():
+        for name, rows, hf in tmap:
+            for n, v in zip(hf, hf_view(c.t(name), dims.get(rows, 0), len(hf))):
+                params[n].copy_(v)
+    x = c.t("x", True)
+    y = run(layer, x)
+    y.backward(c.t("dy"))
+    r.check(f"{c.name} y", rel(c.t("y"), y))
+    r.check(f"{c.name} dx", rel(c.t("dx"), x.grad))
+    worst, wname = 0.0, ""
+    for name, rows, hf in tmap:
+        g = [params[n].grad for n in hf]
+        g = torch.cat(g) if not rows else torch.cat([t.t() for t in g], dim=1).reshape(-1)
+        e = rel(c.t("d" + name), g)
+        worst, wname = (e, name) if e > worst else (worst, wname)
+    r.check(f"{c.name} weight gradients (worst {wname})", worst)
+
+
+def check_llama_block(r, c):
+    x = c.t("x")
+    B, T, C = x.shape
+    NH, F = int(c.attr("NH")), int(c.attr("F"))
+    cfg = llama_ref.LlamaConfig(vocab_size=1, hidden_size=C, intermediate_size=F,
+                                num_hidden_layers=1, num_attention_heads=NH,
+                                rms_norm_eps=float(c.attr("eps")), rope_theta=float(c.attr("theta")))
+    rot = llama_ref.LlamaRotaryEmbedding(C // NH, base=cfg.rope_theta)
+    cos, sin = rot(x, torch.arange(T)[None].expand(B, T))
+    check_block(r, c, llama_ref.LlamaDecoderLayer(cfg).double(), LLAMA_MAP, {"C": C, "F": F},
+                lambda m, xx: m(xx, cos, sin))
+
+
+def check_bert_block(r, c):
+    C = c.t("x").shape[2]
+    NH, F = int(c.attr("NH")), int(c.attr("F"))
+    cfg = bert_ref.BertConfig(vocab_size=1, hidden_size=C, num_hidden_layers=1,
+                              num_attention_heads=NH, intermediate_size=F,
+                              layer_norm_eps=float(c.attr("eps")))
+    check_block(r, c, bert_ref.BertLayer(cfg).double(), BERT_MAP, {"C": C, "F": F},
+                lambda m, xx: m(xx))
+
+
 def check_refs(r):
     """The references' own contract: HF's keys, ties, causality and its absence."""
     torch.manual_seed(0)
@@ -240,7 +316,8 @@ def check_refs(r):
 CHECKS = [("rmsnorm", check_rmsnorm), ("layernorm", check_layernorm), ("rope", check_rope),
           ("swiglu", check_swiglu), ("gelu_erf", check_gelu_erf), ("attn_bidir", check_attention),
           ("attn_causal", check_attention), ("mlm_loss", check_mlm_loss),
-          ("mlm_mask", check_mlm_mask)]
+          ("mlm_mask", check_mlm_mask), ("llama_block", check_llama_block),
+          ("bert_block", check_bert_block)]
 
 
 def main():
