@@ -5,8 +5,6 @@
 
 #include "fastmath.h"
 
-#define LN_EPS 1e-5f
-
 /* out[N,C] = (inp - mean) * rstd * w + b;  mean[N], rstd[N] saved;  w, b [C]
  * Two passes for the variance (sum of squared deviations) rather than E[x^2] - E[x]^2: the
  * residual stream can have a large mean relative to its spread. */
@@ -20,7 +18,7 @@ SP_HOT void sp_layernorm_forward(float *restrict out, float *restrict mean, floa
         /* out is scratch for the deviations: keeps the reduction a plain sp_vdot */
         for (int i = 0; i < C; i++) o[i] = x[i] - m;
         float var = sp_vdot(o, o, C) / (float)C;
-        float s = 1.0f / sqrtf(var + LN_EPS);
+        float s = 1.0f / sqrtf(var + SP_LN_EPS);
         for (int i = 0; i < C; i++) o[i] = o[i] * s * w[i] + b[i];
         mean[n] = m;
         rstd[n] = s;
@@ -90,7 +88,7 @@ SP_HOT void sp_layernorm_masked_forward(float *restrict out, float *restrict mea
         float m = (sp_vsum(x, n_old) + c * sp_vsum(x + n_old, nn)) / W;
         for (int i = 0; i < C; i++) o[i] = x[i] - m;
         float var = (sp_vdot(o, o, n_old) + c * sp_vdot(o + n_old, o + n_old, nn)) / W;
-        float s = 1.0f / sqrtf(var + LN_EPS);
+        float s = 1.0f / sqrtf(var + SP_LN_EPS);
         for (int i = 0; i < n_old; i++) o[i] = o[i] * s * w[i] + b[i];
         for (int i = n_old; i < C; i++) o[i] = c * (o[i] * s * w[i] + b[i]);
         mean[n] = m;
