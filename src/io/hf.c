@@ -711,6 +711,8 @@ static int read_safetensors(const char *path, hf_tensor *t, int n, uint32_t *has
             }
             continue;
         }
+        /* whatever their dtype: they are never read */
+        if (legacy_buffer(v->key)) continue;
         st_entry *x = &e[ne];
         if ((rc = parse_entry(path, v, data_len, x, err))) goto out;
         order[ne++] = x;
@@ -718,7 +720,6 @@ static int read_safetensors(const char *path, hf_tensor *t, int n, uint32_t *has
         if (!strcmp(x->name, "lm_head.weight")) lm_head = ne - 1;
         x->want = want;
         if (want < 0) {
-            if (legacy_buffer(x->name)) continue;
             char q[200];
             rc = sp_err_set(err, SP_EINPUT,
                             "%s: tensor %s: unexpected (not in a GPT-2 of this config.json)", path,

@@ -7,7 +7,9 @@
 #    a non-empty DIR is refused without --force and left as it was.
 #  import: export -> import gives the same /model bit for bit, the same logits bit for bit and
 #    the same `sprout eval` line; `train --resume` from it runs, through a growth event;
-#    F16, BF16, bare (GPT2Model) names and a tied lm_head.weight import.
+#    F16, BF16, the Hub's style (GPT2Model names, causal-mask buffers) and a tied lm_head.weight
+#    import.
+#  a checkpoint inside a growth ramp (random's branch scales) is refused: exit 2.
 #  bad imports: each fault is exit 2, one line naming the tensor or field, no file left.
 # usage: hf.sh SPROUT SP_HF_LOGITS MPIEXEC [MPIEXEC_FLAGS...]
 set -euo pipefail
@@ -59,6 +61,16 @@ check "$T/hf_a16" "$CKA" && ok "export bf16 (run directory as CKPT)"
 check "$T/hf_b" "$CKB" && ok "export under mpirun -np 2 of a pp=2 checkpoint after growth"
 [ "$(grep -c . "$T/out")" = 1 ] || die "mpirun export printed $(cat "$T/out")"
 ls -a "$T" >"$T/ls"; grep -q '\.tmp' "$T/ls" && die "a temporary directory is left beside DIR"
+# inside the ramp of a `random` event the model is no plain GPT-2: refused
+sed 's/op: stack, factor: 2}/op: random, factor: 2, ramp_steps: 100}/' "$T/grow.yaml" >"$T/ramp.yaml"
+"$SPROUT" train "$T/ramp.yaml" --set data.train="$T/data/train.bin" --set data.val="$VAL" \
+  --set run.out="$T/ramp" 2>"$T/log" || { cat "$T/log"; exit 1; }
+set +e
+"$SPROUT" export "$T/ramp" --format hf "$T/hf_ramp" 2>"$T/err"; rc=$?
+set -e
+[ $rc = 2 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q "block 2 has branch scale" "$T/err" && [ ! -e "$T/hf_ramp" ] ||
+  { cat "$T/err"; die "export inside a ramp (rc $rc)"; }
+ok "export inside a growth ramp refused: $(cat "$T/err")"
 # a non-empty DIR: refused, untouched; --force replaces it
 mkdir "$T/full" && echo keep >"$T/full/mine"
 set +e
@@ -110,7 +122,7 @@ ok "train --resume from the imported checkpoint, through a growth event"
 ok "import with default /config; mpirun -np 2 import of the grown model, logits bit for bit"
 # variants that import: BF16 (exactly its values), F16, GPT2Model names, a tied lm_head copy
 "$SPROUT" import "$T/hf_a16" --out "$T/imp16.h5" >/dev/null
-for c in f16 bare_names lm_head; do
+for c in f16 hub_style lm_head; do
   $PY "$SRC/tests/torch/hf_craft.py" "$T/hf_a" "$T/v_$c" "$c"
   "$SPROUT" import "$T/v_$c" --out "$T/v_$c.h5" >/dev/null || die "import $c"
 done
@@ -123,13 +135,13 @@ t16, _, _ = safetensors_ref.read(f"{T}/hf_a16/model.safetensors")
 t32, _, _ = safetensors_ref.read(f"{T}/hf_a/model.safetensors")
 for path, want in ((f"{T}/imp16.h5", {k: safetensors_ref.bf16_to_f32(v) for k, v in t16.items()}),
                    (f"{T}/v_f16.h5", {k: v.astype(np.float16).astype(np.float32) for k, v in t32.items()}),
-                   (f"{T}/v_bare_names.h5", t32), (f"{T}/v_lm_head.h5", t32)):
+                   (f"{T}/v_hub_style.h5", t32), (f"{T}/v_lm_head.h5", t32)):
     m = h5py.File(path, "r")["model"]
     for k, v in want.items():
         assert np.array_equal(m[k][()], v), f"{path}: {k}"
-print("BF16, F16, bare names and lm_head imports hold exactly the file's values")
+print("BF16, F16, Hub-style and lm_head imports hold exactly the file's values")
 PY
-ok "BF16, F16, bare-name and tied-lm_head imports"
+ok "BF16, F16, Hub-style (bare names, mask buffers) and tied-lm_head imports"
 
 # ---- bad imports: exit 2, one line naming the tensor or field, nothing written ----
 bad() { # CASE EXPECTED-SUBSTRING

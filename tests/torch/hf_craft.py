@@ -91,9 +91,18 @@ def main():
         header["lm_head.weight"] = {"dtype": "F32", "shape": header["transformer.wte.weight"]["shape"],
                                     "data_offsets": [len(data), len(data) + w.nbytes]}
         data = data + w.tobytes()
-    elif case == "bare_names":  # GPT2Model-style names, as the Hub's gpt2 files have them
+    elif case == "hub_style":  # as the Hub's gpt2 file: GPT2Model names, causal-mask buffers
         header = {k[len("transformer."):] if k.startswith("transformer.") else k: v
                   for k, v in header.items()}
+        T = cfg["n_positions"]
+        mask = np.tril(np.ones((T, T), dtype="<f4")).reshape(1, 1, T, T)
+        for i in range(cfg["n_layer"]):
+            header[f"h.{i}.attn.bias"] = {"dtype": "F32", "shape": [1, 1, T, T],
+                                          "data_offsets": [len(data), len(data) + mask.nbytes]}
+            data += mask.tobytes()
+            header[f"h.{i}.attn.masked_bias"] = {"dtype": "F32", "shape": [],
+                                                 "data_offsets": [len(data), len(data) + 4]}
+            data += np.array(-1e4, dtype="<f4").tobytes()
     elif case == "cfg_missing":
         del cfg["n_embd"]
     elif case == "cfg_relu":
