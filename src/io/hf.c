@@ -171,7 +171,7 @@ static int write_config_json(const char *dir, const sp_spec *s, int bf16, const 
  * of 8 (safetensors' alignment), then every tensor's little-endian bytes in table order */
 static int write_safetensors(const char *dir, const hf_tensor *t, int n, int bf16,
                              const sp_train_state *st, sp_err *err) {
-    size_t cap = 256 + (size_t)n * 160, len = 0;
+    size_t cap = 256 + (size_t)n * 256, len = 0; /* an entry is under 200 bytes */
     size_t total = 0;
     for (int i = 0; i < n; i++) total += t[i].numel;
     char *head = malloc(cap + 8);
