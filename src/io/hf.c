@@ -519,12 +519,27 @@ out:
 
 /* ---- safetensors ---- */
 
+static float half_to_f32(uint16_t h);
+
+static float get_f32(const void *p, size_t k) {
+    return ((const float *)p)[k];
+}
+static float get_bf16(const void *p, size_t k) {
+    return sp_bf16_to_f32(((const uint16_t *)p)[k]);
+}
+static float get_f16(const void *p, size_t k) {
+    return half_to_f32(((const uint16_t *)p)[k]);
+}
+
+/* the dtypes sprout reads, each with its exact conversion to fp32 */
 typedef struct st_dtype {
     const char *name;
     int bytes;
+    float (*get)(const void *p, size_t k);
 } st_dtype;
 
-static const st_dtype k_dtypes[] = {{"F32", 4}, {"BF16", 2}, {"F16", 2}};
+static const st_dtype k_dtypes[] = {
+    {"F32", 4, get_f32}, {"BF16", 2, get_bf16}, {"F16", 2, get_f16}};
 
 typedef struct st_entry {
     const char *name; /* points into the parsed header */
@@ -766,39 +781,23 @@ static int read_safetensors(const char *path, hf_tensor *t, int n, uint32_t *has
         rc = sp_err_set(err, SP_ERUNTIME, "out of memory reading %s", path);
         goto out;
     }
-    for (int i = 0; i < ne; i++) {
-        st_entry *x = &e[i];
-        if (x->want < 0) continue;
+    /* every tensor into its slab; lm_head once more at the end (i == ne), to be compared with
+     * wte, which is read by then */
+    for (int i = 0; i <= ne; i++) {
+        int at = i < ne ? i : lm_head;
+        if (at < 0 || i == lm_head) continue;
+        st_entry *x = &e[at];
         size_t bytes = (size_t)(x->end - x->begin), cnt = bytes / (size_t)x->dt->bytes;
         if (pread(fd, buf, bytes, (off_t)(8 + hlen + x->begin)) != (ssize_t)bytes) {
             rc = sp_err_set(err, SP_EINPUT, "%s: tensor %s: read failed", path, x->name);
             goto out;
         }
         float *dst = t[x->want].data;
-        if (i == lm_head) {
-            /* compared with wte once both are read: after this loop */
-            continue;
-        }
-        if (x->dt->bytes == 4)
-            memcpy(dst, buf, bytes);
-        else if (!strcmp(x->dt->name, "BF16"))
-            for (size_t k = 0; k < cnt; k++) dst[k] = sp_bf16_to_f32(((uint16_t *)buf)[k]);
-        else
-            for (size_t k = 0; k < cnt; k++) dst[k] = half_to_f32(((uint16_t *)buf)[k]);
-    }
-    if (lm_head >= 0) {
+        for (size_t k = 0; i < ne && k < cnt; k++) dst[k] = x->dt->get(buf, k);
         /* an untied save: sprout's head is wte, so it must be wte */
-        st_entry *x = &e[lm_head];
-        size_t bytes = (size_t)(x->end - x->begin), cnt = bytes / (size_t)x->dt->bytes;
-        if (pread(fd, buf, bytes, (off_t)(8 + hlen + x->begin)) != (ssize_t)bytes) {
-            rc = sp_err_set(err, SP_EINPUT, "%s: tensor lm_head.weight: read failed", path);
-            goto out;
-        }
-        for (size_t k = 0; k < cnt; k++) {
-            float v = x->dt->bytes == 4              ? ((float *)buf)[k]
-                      : !strcmp(x->dt->name, "BF16") ? sp_bf16_to_f32(((uint16_t *)buf)[k])
-                                                     : half_to_f32(((uint16_t *)buf)[k]);
-            if (memcmp(&v, &t[0].data[k], 4)) {
+        for (size_t k = 0; i == ne && k < cnt; k++) {
+            float v = x->dt->get(buf, k);
+            if (memcmp(&v, &dst[k], 4)) {
                 rc = sp_err_set(err, SP_EINPUT,
                                 "%s: tensor lm_head.weight: differs from transformer.wte.weight "
                                 "(element %zu); sprout ties the head to the embedding",
