@@ -64,6 +64,8 @@ void sp_encoder_forward(float *out, const int32_t *inp, const float *wte, const 
 void sp_encoder_backward(float *dwte, float *dwpe, const float *dout, const int32_t *inp, int B,
                          int T, int C);
 
+/* the LayerNorm epsilon (GPT-2's): exported as layer_norm_epsilon, checked on import */
+#define SP_LN_EPS 1e-5f
 /* out[N,C] = (inp - mean)/sqrt(var + 1e-5) * w + b;  saves mean[N], rstd[N] */
 void sp_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                           const float *b, int N, int C);

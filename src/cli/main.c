@@ -4,6 +4,7 @@
 #include "sprout/config.h"
 #include "sprout/core.h"
 #include "sprout/data.h"
+#include "sprout/hf.h"
 #include "sprout/kernels.h"
 #include "sprout/metrics.h"
 #include "sprout/testpoint.h"
@@ -38,6 +39,8 @@ static const char *k_usage =
     "  eval CKPT --data FILE [--windows N]                 prints: val_loss <float> ...\n"
     "  inspect CKPT                                        spec, state, tensor checksums\n"
     "  plot RUN [--out FILE.png]                           loss, val, lr -> RUN/plot.png\n"
+    "  export CKPT --format hf DIR [--dtype float32|bfloat16] [--force]   to transformers\n"
+    "  import DIR --out CKPT.h5 [--config CONFIG.yaml [--set k=v]...] [--force]  from it\n"
     "  bench CONFIG.yaml [--steps N] [--set key=value]... [--sgemm|--comm]  time steps\n"
     "  --version                                           version and libraries\n"
     "\n"
@@ -489,6 +492,113 @@ static int cmd_plot(cli *c, int argc, char **argv) {
     return rc;
 }
 
+/* after rank 0 ran a command alone: every rank returns its code and message, so that mpirun
+ * reports one error and one exit status whatever the layout */
+static int on_rank0(cli *c, int rc) {
+    MPI_Bcast(&c->err, (int)sizeof c->err, MPI_BYTE, 0, MPI_COMM_WORLD);
+    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    c->err.all_ranks = 1;
+    return rc;
+}
+
+static int cmd_export(cli *c, int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        printf("usage: sprout export CKPT --format hf DIR [--dtype float32|bfloat16] [--force]\n"
+               "Writes DIR for transformers' GPT2LMHeadModel.from_pretrained and\n"
+               "AutoTokenizer.from_pretrained: config.json, model.safetensors (float32, or\n"
+               "bfloat16 rounded to nearest even), and the tokenizer's files (docs/interop.md).\n"
+               "DIR is made beside itself and renamed into place; an existing non-empty DIR is\n"
+               "replaced only with --force. CKPT: a checkpoint or a run directory.\n");
+        return SP_OK;
+    }
+    const char *ckpt = NULL, *dir = NULL, *format = NULL, *dtype = "float32";
+    int force = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--format") && (v = opt_value(argc, argv, &i)))
+            format = v;
+        else if (!strcmp(argv[i], "--dtype") && (v = opt_value(argc, argv, &i)))
+            dtype = v;
+        else if (!strcmp(argv[i], "--force"))
+            force = 1;
+        else if (argv[i][0] == '-')
+            return option_error(c, "export", argv[i], "--format --dtype");
+        else if (!ckpt)
+            ckpt = argv[i];
+        else if (!dir)
+            dir = argv[i];
+        else
+            return unknown_arg(c, "export", argv[i]);
+    }
+    if (!ckpt) return usage_error(c, "export", "missing CKPT");
+    if (!format || strcmp(format, "hf")) return usage_error(c, "export", "--format hf is needed");
+    if (!dir) return usage_error(c, "export", "missing DIR");
+    if (strcmp(dtype, "float32") && strcmp(dtype, "bfloat16"))
+        return usage_error(c, "export", "--dtype is float32 or bfloat16");
+    int rc = SP_OK;
+    if (c->rank == 0) {
+        char ck[4400];
+        rc = sp_run_resolve_ckpt(ckpt, ck, sizeof ck, &c->err);
+        if (!rc) rc = sp_hf_export(ck, dir, !strcmp(dtype, "bfloat16"), force, &c->log, &c->err);
+        if (!rc) printf("%s\n", dir);
+    }
+    return on_rank0(c, rc);
+}
+
+static int cmd_import(cli *c, int argc, char **argv) {
+    if (wants_help(argc, argv)) {
+        printf("usage: sprout import DIR --out CKPT.h5 [--config CONFIG.yaml [--set k=v]...]\n"
+               "                     [--force]\n"
+               "Reads a Hugging Face GPT-2 directory (config.json, model.safetensors with F32,\n"
+               "BF16 or F16 tensors) into a sprout checkpoint at step 0 with fresh AdamW state,\n"
+               "for `sprout train CONFIG --resume CKPT.h5`, eval and sample. --config: the\n"
+               "config it will train with, stored in the checkpoint (its model before any\n"
+               "growth event must be config.json's; its train.seed is the checkpoint's);\n"
+               "without it, the defaults with config.json's model. Every mismatch is one line\n"
+               "naming the tensor or field, exit 2, nothing written (docs/interop.md).\n");
+        return SP_OK;
+    }
+    const char *dir = NULL, *out = NULL, *config = NULL;
+    int force = 0, nset = 0;
+    char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    if (!sets) return sp_err_set(&c->err, SP_ERUNTIME, "out of memory");
+    int rc = SP_OK;
+    for (int i = 0; i < argc && !rc; i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--out") && (v = opt_value(argc, argv, &i)))
+            out = v;
+        else if (!strcmp(argv[i], "--config") && (v = opt_value(argc, argv, &i)))
+            config = v;
+        else if (!strcmp(argv[i], "--force"))
+            force = 1;
+        else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            sets[nset++] = argv[i];
+            sets[nset++] = argv[++i];
+        } else if (!strncmp(argv[i], "--set=", 6))
+            sets[nset++] = argv[i];
+        else if (argv[i][0] == '-')
+            rc = option_error(c, "import", argv[i], "--out --config --set");
+        else if (!dir)
+            dir = argv[i];
+        else
+            rc = unknown_arg(c, "import", argv[i]);
+    }
+    if (!rc && !dir) rc = usage_error(c, "import", "missing DIR");
+    if (!rc && !out) rc = usage_error(c, "import", "missing --out CKPT.h5");
+    if (!rc && nset && !config) rc = usage_error(c, "import", "--set needs --config");
+    sp_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    char *yaml = NULL;
+    if (!rc && config)
+        rc = load_config(c, "import", config, nset, sets, &cfg, &yaml, NULL, NULL, NULL);
+    if (!rc && c->rank == 0) rc = sp_hf_import(dir, out, config ? &cfg : NULL, force, &c->err);
+    if (!rc && c->rank == 0) printf("%s\n", out);
+    free(yaml);
+    free(sets);
+    sp_cfg_free(&cfg);
+    return on_rank0(c, rc);
+}
+
 /* The subcommands: adding one is its function plus one row (and its line in k_usage). */
 typedef struct cli_command {
     const char *name;
@@ -496,8 +606,9 @@ typedef struct cli_command {
 } cli_command;
 
 static const cli_command k_commands[] = {
-    {"prepare", cmd_prepare}, {"train", cmd_train}, {"sample", cmd_sample}, {"eval", cmd_eval},
-    {"inspect", cmd_inspect}, {"plot", cmd_plot},   {"bench", cmd_bench},
+    {"prepare", cmd_prepare}, {"train", cmd_train},     {"sample", cmd_sample},
+    {"eval", cmd_eval},       {"inspect", cmd_inspect}, {"plot", cmd_plot},
+    {"bench", cmd_bench},     {"export", cmd_export},   {"import", cmd_import},
 };
 
 static const cli_command *find_command(const char *name) {

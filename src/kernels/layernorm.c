@@ -5,8 +5,6 @@
 
 #include "fastmath.h"
 
-#define LN_EPS 1e-5f
-
 /* out[N,C] = (inp - mean) * rstd * w + b, rstd = 1/sqrt(var + eps);  mean[N], rstd[N] saved;
  * w, b [C]. Two passes for the variance (sum of squared deviations) rather than
  * E[x^2] - E[x]^2: the residual stream can have a large mean relative to its spread. */
@@ -30,7 +28,7 @@ SP_HOT void sp_layernorm_forward_eps(float *restrict out, float *restrict mean,
 
 void sp_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                           const float *b, int N, int C) {
-    sp_layernorm_forward_eps(out, mean, rstd, inp, w, b, N, C, LN_EPS);
+    sp_layernorm_forward_eps(out, mean, rstd, inp, w, b, N, C, SP_LN_EPS);
 }
 
 /* dinp[N,C] +=, dw[C] +=, db[C] +=;  dout, inp [N,C]
@@ -96,7 +94,7 @@ SP_HOT void sp_layernorm_masked_forward(float *restrict out, float *restrict mea
         float m = (sp_vsum(x, n_old) + c * sp_vsum(x + n_old, nn)) / W;
         for (int i = 0; i < C; i++) o[i] = x[i] - m;
         float var = (sp_vdot(o, o, n_old) + c * sp_vdot(o + n_old, o + n_old, nn)) / W;
-        float s = 1.0f / sqrtf(var + LN_EPS);
+        float s = 1.0f / sqrtf(var + SP_LN_EPS);
         for (int i = 0; i < n_old; i++) o[i] = o[i] * s * w[i] + b[i];
         for (int i = n_old; i < C; i++) o[i] = c * (o[i] * s * w[i] + b[i]);
         mean[n] = m;

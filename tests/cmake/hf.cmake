@@ -1,0 +1,11 @@
+# Hugging Face interchange (docs/interop.md): `sprout export --format hf` read back by a plain
+# Python safetensors reader into the PyTorch reference (logits against sprout's, bf16 = RNE),
+# config.json and tokenizer files, after training and after a growth event, under mpirun -np 2 of
+# a pp = 2 checkpoint; export -> import -> eval bit for bit and train --resume; every bad import
+# (one line, exit 2, no file left).
+add_executable(sp_hf_logits ${CMAKE_CURRENT_SOURCE_DIR}/hf_logits.c)
+target_link_libraries(sp_hf_logits PRIVATE sp_testutil)
+add_test(NAME cli_hf
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/hf.sh $<TARGET_FILE:sprout>
+                 $<TARGET_FILE:sp_hf_logits> ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(cli_hf PROPERTIES TIMEOUT 300 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")

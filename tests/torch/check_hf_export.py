@@ -1,0 +1,149 @@
+"""Checks a `sprout export --format hf` directory against the checkpoint it came from.
+
+- config.json carries every field transformers' GPT2Config needs for this model, with sprout's
+  semantics (gelu_new, eps 1e-5, no dropout, tied head);
+- model.safetensors (read by tests/torch/safetensors_ref.py) holds exactly the HF names of
+  GPT2LMHeadModel less the tied lm_head.weight, in Conv1D layout, equal to the checkpoint's /model
+  (F32: bit for bit; BF16: bit for bit torch's round-to-nearest-even of the fp32 weights);
+- the PyTorch reference GPT-2 (tests/torch/gpt2_ref.py, HF semantics, head tied to wte) loaded by
+  name from the safetensors dict gives sprout's logits on the first N windows of TOKENS:
+  max|diff| / max|logit| <= 1e-5 (F32); the bf16 model's loss within 1% of sprout's fp32 loss;
+- the tokenizer files make GPT-2's byte-level BPE equal to sprout's byte tokenizer.
+
+usage: /usr/bin/python3 check_hf_export.py DIR CKPT.h5 LOGITS.bin TOKENS N
+"""
+import json
+import os
+import sys
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gpt2_ref  # noqa: E402
+import safetensors_ref  # noqa: E402
+
+# what GPT2Config reads for the architecture, and the values sprout's semantics fix
+CONFIG_FIELDS = ["architectures", "model_type", "vocab_size", "n_positions", "n_ctx", "n_embd",
+                 "n_layer", "n_head", "n_inner", "activation_function", "layer_norm_epsilon",
+                 "resid_pdrop", "embd_pdrop", "attn_pdrop", "initializer_range",
+                 "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
+                 "reorder_and_upcast_attn", "tie_word_embeddings", "bos_token_id",
+                 "eos_token_id", "torch_dtype"]
+FIXED = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+         "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "resid_pdrop": 0.0,
+         "embd_pdrop": 0.0, "attn_pdrop": 0.0, "scale_attn_weights": True,
+         "scale_attn_by_inverse_layer_idx": False, "reorder_and_upcast_attn": False,
+         "tie_word_embeddings": True}
+
+
+def bytes_to_unicode():
+    """GPT-2's map (openai/gpt-2 encoder.py), written out independently of sprout's C."""
+    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
+          + list(range(ord("®"), ord("ÿ") + 1)))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def check_tokenizer(d, seq_len):
+    vocab = json.load(open(os.path.join(d, "vocab.json"), encoding="utf-8"))
+    b2u = bytes_to_unicode()
+    assert vocab == {b2u[b]: b for b in range(256)}, "vocab.json is not bytes_to_unicode(b) -> b"
+    merges = open(os.path.join(d, "merges.txt"), encoding="utf-8").read()
+    assert merges == "#version: 0.2\n", f"merges.txt: {merges!r}"
+    tc = json.load(open(os.path.join(d, "tokenizer_config.json")))
+    assert tc["tokenizer_class"] == "GPT2Tokenizer" and tc["model_max_length"] == seq_len, tc
+    # GPT2Tokenizer with no merges: each pre-token's UTF-8 bytes map through bytes_to_unicode and
+    # every single character is a vocabulary entry, so token = byte whatever the pre-split
+    text = "The jury said «ça va» — naïve 日本 \t\n\x00\x7f\"\\ end"
+    ids = [vocab[b2u[b]] for b in text.encode("utf-8")]
+    assert ids == list(text.encode("utf-8")), "the vocabulary does not give byte tokens"
+    u2b = {v: k for k, v in b2u.items()}
+    inv = {v: k for k, v in vocab.items()}
+    assert bytes(u2b[c] for c in "".join(inv[i] for i in ids)).decode("utf-8") == text
+
+
+def main():
+    d, ckpt, logits_path, tokens, n = sys.argv[1:6]
+    n = int(n)
+    torch.set_num_threads(1)
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    missing = [k for k in CONFIG_FIELDS if k not in cfg]
+    assert not missing, f"config.json lacks {missing}"
+    for k, v in FIXED.items():
+        assert cfg[k] == v, f"config.json: {k} = {cfg[k]!r}, expected {v!r}"
+    with h5py.File(ckpt, "r") as f:
+        sp = {k: int(f["spec"].attrs[k]) for k in
+              ("vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer")}
+        ref = {name: f["model"][name][()] for name in f["model"]}
+    want = {"vocab_size": sp["vocab"], "n_positions": sp["seq_len"], "n_ctx": sp["seq_len"],
+            "n_embd": sp["d_model"], "n_head": sp["n_head"], "n_inner": sp["d_ff"],
+            "n_layer": sp["n_layer"]}
+    for k, v in want.items():
+        assert cfg[k] == v, f"config.json: {k} = {cfg[k]}, the checkpoint's spec says {v}"
+    gcfg = gpt2_ref.Config(sp["vocab"], sp["seq_len"], sp["d_model"], sp["n_head"],
+                           sp["n_layer"], sp["d_ff"])
+
+    tensors, meta, hlen = safetensors_ref.read(os.path.join(d, "model.safetensors"))
+    assert meta.get("format") == "pt", f"__metadata__ {meta}"
+    assert hlen % 8 == 0, f"header length {hlen} is not a multiple of 8"
+    names = gpt2_ref.hf_names(gcfg)
+    assert sorted(tensors) == sorted(names), \
+        f"names: extra {sorted(set(tensors) - set(names))}, missing {sorted(set(names) - set(tensors))}"
+    bf16 = cfg["torch_dtype"] == "bfloat16"
+    assert cfg["torch_dtype"] in ("float32", "bfloat16")
+    weights = {}
+    for name in names:
+        a, r = tensors[name], ref[name]
+        assert a.shape == r.shape, f"{name}: shape {a.shape}, checkpoint {r.shape}"
+        if bf16:
+            assert a.dtype == np.uint16
+            r32 = r.astype(np.float32)
+            tiny = (r32 != 0) & (np.abs(r32) < np.finfo(np.float32).tiny)
+            assert not tiny.any(), f"{name}: fp32 subnormals (sprout flushes them, torch does not)"
+            rne = torch.from_numpy(r32).to(torch.bfloat16).view(torch.int16).numpy().view(np.uint16)
+            bad = np.flatnonzero(a != rne)
+            assert bad.size == 0, f"{name}: {bad.size} values are not RNE(fp32), first at {bad[0]}"
+            weights[name] = safetensors_ref.bf16_to_f32(a)
+        else:
+            assert a.dtype == np.float32
+            assert np.array_equal(a.view(np.uint32), r.astype(np.float32).view(np.uint32)), \
+                f"{name}: differs from the checkpoint"
+            weights[name] = a
+    model = gpt2_ref.GPT2(gcfg).double()
+    gpt2_ref.load_group(model, {k: v.astype(np.float64) for k, v in weights.items()})
+
+    raw = open(tokens, "rb").read()
+    count = int.from_bytes(raw[12:20], "little")
+    tok = np.frombuffer(raw, dtype="<u2", count=count, offset=32).astype(np.int64)
+    T, V = sp["seq_len"], sp["vocab"]
+    x = torch.tensor(np.stack([tok[i * T:i * T + T] for i in range(n)]))
+    y = torch.tensor(np.stack([tok[i * T + 1:i * T + T + 1] for i in range(n)]))
+    theirs = torch.from_numpy(np.fromfile(logits_path, dtype="<f4").reshape(n, T, V)).double()
+    with torch.no_grad():
+        logits, loss = model(x, y)
+    sprout_loss = F.cross_entropy(theirs.reshape(-1, V), y.reshape(-1)).item()
+    if bf16:
+        rel = abs(loss.item() - sprout_loss) / sprout_loss
+        print(f"bf16 export: loss {loss.item():.6f} vs sprout fp32 {sprout_loss:.6f}, rel {rel:.2e}")
+        assert rel <= 1e-2, "the bf16 model's loss is off by more than bf16 rounding explains"
+    else:
+        err = ((logits - theirs).abs().max() / theirs.abs().max()).item()
+        print(f"f32 export: logits max-abs diff / max-abs {err:.2e} over {n} windows; "
+              f"loss {loss.item():.6f} vs sprout {sprout_loss:.6f}")
+        assert err <= 1e-5, "logits differ"
+    check_tokenizer(d, T)
+    print(f"check_hf_export: {d}: ok ({len(names)} tensors, {cfg['torch_dtype']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Makes a damaged or variant copy of a Hugging Face GPT-2 directory for tests/cli/hf.sh.
+
+usage: hf_craft.py SRC DST CASE     (CASE: see CASES; prints nothing, exit 0)
+Each case changes one thing of SRC's model.safetensors or config.json as struct/json/numpy
+(never the safetensors package), so the import sees exactly that fault."""
+import json
+import os
+import shutil
+import struct
+import sys
+
+import numpy as np
+
+
+def load(d):
+    raw = open(os.path.join(d, "model.safetensors"), "rb").read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def save(d, header, data, pad=True):
+    h = json.dumps(header).encode()
+    if pad:
+        h += b" " * (-len(h) % 8)
+    open(os.path.join(d, "model.safetensors"), "wb").write(struct.pack("<Q", len(h)) + h + data)
+
+
+def retype(header, data, dtype):
+    """every tensor re-encoded: F16 (numpy's round to nearest) or an untied lm_head copy"""
+    out, parts, off = {"__metadata__": header.get("__metadata__", {})}, [], 0
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        a = np.frombuffer(data[b:end], dtype="<f4").astype(dtype)
+        parts.append(a.tobytes())
+        out[name] = {"dtype": {"<f2": "F16", "<f4": "F32"}[np.dtype(dtype).str],
+                     "shape": e["shape"], "data_offsets": [off, off + a.nbytes]}
+        off += a.nbytes
+    return out, b"".join(parts)
+
+
+def main():
+    src, dst, case = sys.argv[1:4]
+    shutil.copytree(src, dst)
+    header, data = load(dst)
+    cfgp = os.path.join(dst, "config.json")
+    cfg = json.load(open(cfgp))
+    L = "transformer.h.0.ln_1.weight"
+    if case == "wrong_shape":
+        c = header[L]["shape"][0]
+        header[L]["shape"] = [c // 2, 2]
+    elif case == "missing":
+        del header["transformer.h.1.mlp.c_fc.bias"]
+    elif case == "unexpected":
+        header["transformer.h.7.ln_1.weight"] = header.pop("transformer.h.1.ln_1.weight")
+    elif case == "unknown_dtype":
+        header[L]["dtype"] = "Q4"
+    elif case == "f64":
+        header["transformer.ln_f.bias"]["dtype"] = "F64"
+    elif case == "out_of_range":
+        e = header["transformer.ln_f.bias"]["data_offsets"]
+        header["transformer.ln_f.bias"]["data_offsets"] = [len(data) - 4, len(data) - 4 + e[1] - e[0]]
+    elif case == "overlap":
+        header["transformer.h.0.ln_1.bias"]["data_offsets"] = list(header[L]["data_offsets"])
+    elif case == "size_mismatch":
+        b, e = header[L]["data_offsets"]
+        header[L]["data_offsets"] = [b, e - 4]
+    elif case in ("truncated_header", "not_json", "absurd_length", "short_file"):
+        save(dst, header, data)
+        p = os.path.join(dst, "model.safetensors")
+        raw = bytearray(open(p, "rb").read())
+        (n,) = struct.unpack("<Q", raw[:8])
+        if case == "truncated_header":
+            raw = raw[:8 + n // 2]
+        elif case == "not_json":
+            raw[8 + n // 2] = ord("}")
+        elif case == "absurd_length":
+            raw[:8] = struct.pack("<Q", 1 << 40)
+        else:
+            raw = raw[:5]
+        open(p, "wb").write(raw)
+        return 0
+    elif case == "f16":
+        header, data = retype(header, data, "<f2")
+    elif case in ("lm_head", "lm_head_untied"):  # a save with the head as its own copy of wte
+        b, e = header["transformer.wte.weight"]["data_offsets"]
+        w = np.frombuffer(data[b:e], dtype="<f4").copy()
+        if case == "lm_head_untied":
+            w[5] += 1.0
+        header["lm_head.weight"] = {"dtype": "F32", "shape": header["transformer.wte.weight"]["shape"],
+                                    "data_offsets": [len(data), len(data) + w.nbytes]}
+        data = data + w.tobytes()
+    elif case == "hub_style":  # as the Hub's gpt2 file: GPT2Model names, causal-mask buffers
+        header = {k[len("transformer."):] if k.startswith("transformer.") else k: v
+                  for k, v in header.items()}
+        T = cfg["n_positions"]
+        mask = np.tril(np.ones((T, T), dtype="<f4")).reshape(1, 1, T, T)
+        for i in range(cfg["n_layer"]):
+            header[f"h.{i}.attn.bias"] = {"dtype": "F32", "shape": [1, 1, T, T],
+                                          "data_offsets": [len(data), len(data) + mask.nbytes]}
+            data += mask.tobytes()
+            header[f"h.{i}.attn.masked_bias"] = {"dtype": "F32", "shape": [],
+                                                 "data_offsets": [len(data), len(data) + 4]}
+            data += np.array(-1e4, dtype="<f4").tobytes()
+    elif case == "cfg_missing":
+        del cfg["n_embd"]
+    elif case == "cfg_relu":
+        cfg["activation_function"] = "relu"
+    elif case == "cfg_untied":
+        cfg["tie_word_embeddings"] = False
+    elif case == "cfg_n_ctx":
+        cfg["n_ctx"] = cfg["n_positions"] + 1
+    elif case == "cfg_eps":
+        cfg["layer_norm_epsilon"] = 1e-6
+    elif case == "cfg_not_json":
+        open(cfgp, "w").write(json.dumps(cfg)[:-1] + ",}")
+        return 0
+    else:
+        raise SystemExit(f"unknown case {case}")
+    json.dump(cfg, open(cfgp, "w"))
+    save(dst, header, data)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
