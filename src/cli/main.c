@@ -160,8 +160,9 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
         rc = SP_OK; /* one writer is enough */
     else if ((rc = sp_tok_files_read(&tf, tk, vocab_dir ? vocab_dir : sp_tok_default_dir(),
                                      &c->err)))
-        sp_err_wrap(&c->err, "--tokenizer %s%s", tk->name,
-                    vocab_dir ? "" : " (no --vocab-dir: $" SP_VOCAB_ENV " or the default)");
+        sp_err_wrap(&c->err, "--tokenizer %s %s", tk->name,
+                    vocab_dir ? "--vocab-dir"
+                              : "(no --vocab-dir: $" SP_VOCAB_ENV " or the default)");
     else if (!strcmp(kind, "brown")) {
         rc = n != 1 ? usage_error(c, "prepare", "brown takes one directory")
                     : sp_prepare_brown_ex(inputs[0], out, vf, &tf, &c->log, NULL, &c->err);
