@@ -20,8 +20,13 @@
 #include "sprout/data.h"
 #include "sprout/tokenizer.h"
 
-static const char k_pattern[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+/* GPT-2's pattern, 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+,
+ * with one correction: PCRE2's \s (10.42) also matches U+180E MONGOLIAN VOWEL SEPARATOR, a
+ * space before Unicode 6.3, which Python's `regex` (the reference) and JavaScript do not: the
+ * spaces here are [^\S\x{180E}] and U+180E is punctuation, as it is for them. */
+static const char k_pattern[] = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+"
+                                "| ?(?:[^\\s\\p{L}\\p{N}]|\\x{180E})+"
+                                "|[^\\S\\x{180E}]+(?![\\S\\x{180E}])|[^\\S\\x{180E}]+";
 
 /* ---- a hash map from byte strings to two uint32 values, keys kept in an arena ---- */
 
