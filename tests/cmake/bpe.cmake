@@ -4,5 +4,5 @@
 # evaluates through its checkpoint's tokenizer, and refuses data of another tokenizer.
 sp_add_script_test(cli_bpe bpe.sh 300)
 set_tests_properties(cli_bpe PROPERTIES SKIP_RETURN_CODE 77)
-sp_add_script_test(cli_bpe_train bpe_train.sh 400 MPI)
-set_tests_properties(cli_bpe_train PROPERTIES SKIP_RETURN_CODE 77)
+sp_add_script_test(cli_bpe_train_np2 bpe_train.sh 400 MPI)
+set_tests_properties(cli_bpe_train_np2 PROPERTIES SKIP_RETURN_CODE 77)
