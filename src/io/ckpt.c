@@ -560,7 +560,8 @@ int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_tr
     double t_setup = MPI_Wtime(), t_write = t_setup, t_crc = t_setup, t_attr = t_setup,
            t_flush = t_setup, t_close = t_setup;
     /* room for the file's metadata, before HDF5 holds anything (see abandon()) */
-    if (me == 0 && !mine_err.code) reserve(tmp, meta_bound(ntens + SP_TOK_MAX_FILES), 1, &mine_err);
+    if (me == 0 && !mine_err.code)
+        reserve(tmp, meta_bound(ntens + (tok ? tok->kind->nfiles : 0)), 1, &mine_err);
     if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
 
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
