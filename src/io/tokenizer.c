@@ -18,8 +18,12 @@ void sp_bpe_free(sp_tok *t);
 
 /* ---- bytes: token = byte ---- */
 
+/* impl: the 256 bytes in order, so that token b decodes to a pointer at byte b */
 static int bytes_open(sp_tok *t, const sp_buf *files, sp_err *err) {
-    t->impl = NULL;
+    char *all = malloc(256);
+    if (!all) return sp_err_set(err, SP_ERUNTIME, "out of memory");
+    for (int b = 0; b < 256; b++) all[b] = (char)b;
+    t->impl = all;
     return SP_OK;
 }
 
@@ -30,17 +34,15 @@ static int bytes_encode(sp_tok *t, const char *text, size_t n, sp_tok_ids *out, 
 }
 
 static const char *bytes_decode(const sp_tok *t, int id, size_t *len) {
-    static char all[256];
-    if (id < 0 || id > 255) {
-        *len = 0;
-        return NULL;
-    }
-    all[id] = (char)id; /* idempotent: every call writes the same value */
+    if (id < 0 || id > 255) return *len = 0, NULL;
     *len = 1;
-    return &all[id];
+    return (const char *)t->impl + id;
 }
 
-static void bytes_free(sp_tok *t) {}
+static void bytes_free(sp_tok *t) {
+    free(t->impl);
+    t->impl = NULL;
+}
 
 static const sp_tok_kind k_kinds[] = {
     {0, "bytes", 256, -1, 0, {NULL, NULL}, bytes_open, bytes_encode, bytes_decode, bytes_free},
