@@ -363,6 +363,129 @@ const char *sp_bpe_decode(const sp_tok *t, int id, size_t *len) {
     return b->piece + b->off[id];
 }
 
+/* Words longer than this take merge_long. A compile-time test hook: tests build a copy with
+ * SP_BPE_LONG_WORD=1, so that every word of the comparison corpora goes that way too. */
+#ifndef SP_BPE_LONG_WORD
+#define SP_BPE_LONG_WORD 64
+#endif
+
+/* encoder.py's loop, literally: find the pair of lowest rank, merge every occurrence left to
+ * right; O(m) per merge, the fastest for the short words that are nearly all of a text. */
+static size_t merge_short(const bpe *b, uint16_t *s, uint16_t *tmp, size_t m) {
+    while (m > 1) {
+        uint32_t best = UINT32_MAX;
+        uint16_t x = 0, y = 0, to = 0, t;
+        for (size_t i = 0; i + 1 < m; i++) {
+            uint32_t r = merge_rank(b, s[i], s[i + 1], &t);
+            if (r < best) best = r, x = s[i], y = s[i + 1], to = t;
+        }
+        if (best == UINT32_MAX) break;
+        size_t j = 0;
+        for (size_t i = 0; i < m;) {
+            if (i + 1 < m && s[i] == x && s[i + 1] == y)
+                tmp[j++] = to, i += 2;
+            else
+                tmp[j++] = s[i++];
+        }
+        memcpy(s, tmp, j * sizeof *s);
+        m = j;
+    }
+    return m;
+}
+
+/* ---- the same merges in O(m log m), for long words (a megabyte without a space must not take
+ * hours): the symbols form a linked list over their first byte's position, and a heap holds
+ * (rank, position) of the pairs. All entries of the lowest rank are taken at once and merged in
+ * position order, skipping those an earlier merge of the batch changed, and only then are the
+ * new pairs pushed: exactly encoder.py's "every occurrence of the best pair, left to right",
+ * whatever the merge list (a rank names one pair, so an entry whose pair changed is stale). */
+
+typedef struct hent {
+    uint32_t rank;
+    size_t pos;
+} hent;
+
+static int hless(const hent *a, const hent *b) {
+    return a->rank != b->rank ? a->rank < b->rank : a->pos < b->pos;
+}
+
+static void hpush(hent *h, size_t *n, hent e) {
+    size_t i = (*n)++;
+    for (; i > 0 && hless(&e, &h[(i - 1) / 2]); i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+    h[i] = e;
+}
+
+static hent hpop(hent *h, size_t *n) {
+    hent top = h[0], last = h[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && hless(&h[c + 1], &h[c])) c++;
+        if (!hless(&h[c], &last)) break;
+        h[i] = h[c], i = c;
+    }
+    if (*n) h[i] = last;
+    return top;
+}
+
+#define NONE SIZE_MAX
+
+static int merge_long(const bpe *b, uint16_t *s, size_t n, size_t *m_out, sp_err *err) {
+    size_t *nxt = malloc(n * sizeof *nxt), *prv = malloc(n * sizeof *prv);
+    size_t *batch = malloc(n * sizeof *batch), cap = 3 * n, nh = 0;
+    hent *h = malloc(cap * sizeof *h);
+    int rc = nxt && prv && batch && h
+                 ? SP_OK
+                 : sp_err_set(err, SP_ERUNTIME, "out of memory (a word of %zu bytes)", n);
+    uint16_t to;
+    for (size_t i = 0; rc == SP_OK && i < n; i++) {
+        nxt[i] = i + 1 < n ? i + 1 : NONE, prv[i] = i ? i - 1 : NONE;
+        uint32_t r = i + 1 < n ? merge_rank(b, s[i], s[i + 1], &to) : UINT32_MAX;
+        if (r != UINT32_MAX) hpush(h, &nh, (hent){r, i});
+    }
+    size_t m = n;
+    while (rc == SP_OK && nh > 0) {
+        uint32_t r = h[0].rank;
+        size_t nb = 0, merged = 0;
+        while (nh > 0 && h[0].rank == r) batch[nb++] = hpop(h, &nh).pos;
+        for (size_t k = 0; k < nb; k++) {
+            size_t p = batch[k], q = nxt[p];
+            /* stale: p was merged away (prv[p] points past it), or its pair changed */
+            if (q == NONE || (prv[p] != NONE && nxt[prv[p]] != p) ||
+                merge_rank(b, s[p], s[q], &to) != r)
+                continue;
+            s[p] = to;
+            nxt[p] = nxt[q];
+            if (nxt[q] != NONE) prv[nxt[q]] = p;
+            nxt[q] = NONE, prv[q] = p; /* q is gone: prv[q] no longer leads back to it */
+            batch[merged++] = p;
+            m--;
+        }
+        for (size_t k = 0; k < merged; k++) {
+            size_t p = batch[k];
+            uint32_t rl = prv[p] != NONE ? merge_rank(b, s[prv[p]], s[p], &to) : UINT32_MAX;
+            uint32_t rr = nxt[p] != NONE ? merge_rank(b, s[p], s[nxt[p]], &to) : UINT32_MAX;
+            if (nh + 2 > cap) { /* duplicates of a pair are possible: grow rather than refuse */
+                hent *g = realloc(h, 2 * cap * sizeof *h);
+                if (!g) {
+                    rc = sp_err_set(err, SP_ERUNTIME, "out of memory (a word of %zu bytes)", n);
+                    break;
+                }
+                h = g, cap *= 2;
+            }
+            if (rl != UINT32_MAX) hpush(h, &nh, (hent){rl, prv[p]});
+            if (rr != UINT32_MAX) hpush(h, &nh, (hent){rr, p});
+        }
+    }
+    /* the surviving symbols, in order, to the front of s */
+    size_t j = 0;
+    for (size_t p = 0; rc == SP_OK && p != NONE; p = nxt[p]) s[j++] = s[p];
+    *m_out = j;
+    free(nxt), free(prv), free(batch), free(h);
+    return rc;
+}
+
 /* BPE of one word (bytes w[0..n)): the pair of lowest rank is merged everywhere, left to
  * right, until no pair has a rank (encoder.py's bpe()). Appends the ids to out. */
 static int bpe_word(bpe *b, const char *w, size_t n, sp_tok_ids *out, sp_err *err) {
@@ -384,24 +507,10 @@ static int bpe_word(bpe *b, const char *w, size_t n, sp_tok_ids *out, sp_err *er
     uint16_t *s = b->sym;
     size_t m = n;
     for (size_t i = 0; i < n; i++) s[i] = b->byte_id[(unsigned char)w[i]];
-    while (m > 1) {
-        uint32_t best = UINT32_MAX;
-        uint16_t x = 0, y = 0, to = 0, t;
-        for (size_t i = 0; i + 1 < m; i++) {
-            uint32_t r = merge_rank(b, s[i], s[i + 1], &t);
-            if (r < best) best = r, x = s[i], y = s[i + 1], to = t;
-        }
-        if (best == UINT32_MAX) break;
-        size_t j = 0;
-        for (size_t i = 0; i < m;) {
-            if (i + 1 < m && s[i] == x && s[i + 1] == y)
-                b->tmp[j++] = to, i += 2;
-            else
-                b->tmp[j++] = s[i++];
-        }
-        memcpy(s, b->tmp, j * sizeof *s);
-        m = j;
-    }
+    if (n <= SP_BPE_LONG_WORD)
+        m = merge_short(b, s, b->tmp, n);
+    else if (merge_long(b, s, n, &m, err))
+        return err->code;
     for (size_t i = 0; i < m; i++)
         if (sp_tok_ids_push(out, s[i], err)) return err->code;
     if (n <= CACHE_MAX_WORD && b->cache.n < CACHE_MAX_ENTRIES) {

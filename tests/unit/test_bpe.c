@@ -1,8 +1,8 @@
 /* The GPT-2 tokenizer's pieces on small handmade inputs: the strict JSON reader (escapes,
  * surrogate pairs, every refusal with its byte offset), and BPE merges by rank on a vocabulary
  * of the 256 byte tokens plus five merges (lowest rank first wherever it is, all occurrences
- * left to right, later rank for a repeated pair), pre-tokenisation, invalid UTF-8 as byte
- * tokens, decoding, and the vocabulary errors. */
+ * left to right, later rank for a repeated pair; short and long words), pre-tokenisation, invalid
+ * UTF-8 as byte tokens, decoding, and the vocabulary errors. */
 #include "sprout/tokenizer.h"
 #include "testutil.h"
 
@@ -213,6 +213,18 @@ static void merges(tu_ctx *t) {
     tu_check(t, p && pl == 2 && !memcmp(p, " a", 2), "token 259 decodes to ' a'");
     tu_check(t, !sp_tok_piece(&tk, 261, &pl) && pl == 0 && !sp_tok_piece(&tk, -1, &pl),
              "ids outside the vocabulary decode to nothing");
+    /* words longer than 64 bytes take the O(m log m) path: the same merges */
+    char lw[256];
+    int want[256];
+    for (int i = 0; i < 70; i++) memcpy(lw + 3 * i, "abc", 3), want[i] = 257;
+    expect_ids(t, &tk, lw, 210, want, 70);
+    memset(lw, 'c', 201);
+    for (int i = 0; i < 100; i++) want[i] = 260;
+    want[100] = 'c';
+    expect_ids(t, &tk, lw, 201, want, 101); /* every occurrence, left to right, no overlap */
+    for (int i = 0; i < 20; i++)
+        memcpy(lw + 4 * i, "bcab", 4), want[2 * i] = 258, want[2 * i + 1] = 256;
+    expect_ids(t, &tk, lw, 80, want, 40); /* ab first everywhere, then bc */
     /* the cache: a word seen before gives the same ids */
     expect_ids(t, &tk, "bcab bcab", 9, IDS(258, 256, ' ', 258, 256));
     tk.kind->free(&tk);
