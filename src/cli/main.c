@@ -156,7 +156,9 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
         char what[160];
         snprintf(what, sizeof what, "--tokenizer takes %s", sp_tok_names());
         rc = usage_error(c, "prepare", what);
-    } else if (c->rank != 0)
+    } else if (vocab_dir && tk->nfiles == 0)
+        rc = usage_error(c, "prepare", "--vocab-dir is for a tokenizer with vocabulary files");
+    else if (c->rank != 0)
         rc = SP_OK; /* one writer is enough */
     else if ((rc = sp_tok_files_read(&tf, tk, vocab_dir ? vocab_dir : sp_tok_default_dir(),
                                      &c->err)))

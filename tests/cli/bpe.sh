@@ -110,6 +110,8 @@ SPROUT_VOCAB_DIR=$T/none expect 2 "SPROUT_VOCAB_DIR.*$T/none/encoder.json" -- \
   "$SPROUT" prepare text "$STRESS" --out "$T/x" --tokenizer gpt2
 expect 2 "--tokenizer takes bytes\|gpt2" -- \
   "$SPROUT" prepare text "$STRESS" --out "$T/x" --tokenizer gpt3
+expect 2 "--vocab-dir is for a tokenizer with vocabulary files" -- \
+  "$SPROUT" prepare text "$STRESS" --out "$T/x" --vocab-dir "$PKG"
 expect 2 "--tokenizer takes a value" -- "$SPROUT" prepare text "$STRESS" --out "$T/x" --tokenizer
 mkdir -p "$T/broken"
 head -c 5000 "$PKG/encoder.json" >"$T/broken/encoder.json"
