@@ -52,6 +52,16 @@ typedef struct sp_ckpt_extra {
 int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_train_state *st,
                     const char *config_yaml, const sp_ckpt_extra *extra, int n_extra, MPI_Comm comm,
                     sp_err *err);
+/* sp_ckpt_save_ex that also records the tokenizer (tok not NULL): /tokenizer holds its id and
+ * name and the bytes of its vocabulary files, so that sample, eval and an export need nothing
+ * but the checkpoint. Every rank passes the same files. */
+struct sp_tok_files; /* include/sprout/tokenizer.h */
+int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_train_state *st,
+                     const char *config_yaml, const sp_ckpt_extra *extra, int n_extra,
+                     const struct sp_tok_files *tok, MPI_Comm comm, sp_err *err);
+/* The tokenizer a checkpoint records, files included (checked against their crc32); a file
+ * without /tokenizer (written before it existed) reads as bytes. */
+int sp_ckpt_read_tokenizer(const char *path, struct sp_tok_files *tok, sp_err *err);
 /* sp_ckpt_save_ex with no extra models. */
 int sp_ckpt_save(const char *path, const sp_model *m, int owner, const sp_train_state *st,
                  const char *config_yaml, MPI_Comm comm, sp_err *err);

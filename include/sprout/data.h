@@ -5,7 +5,8 @@
  *   bytes  0..7   magic "SPRTOK01"
  *   bytes  8..11  uint32 vocab        (1..65536; every token is < vocab)
  *   bytes 12..19  uint64 token count  (>= 2: one input and one target)
- *   bytes 20..23  uint32 tokenizer id (0 = bytes: vocab 256, token = byte of the UTF-8 text)
+ *   bytes 20..23  uint32 tokenizer id (include/sprout/tokenizer.h: 0 = bytes, vocab 256, token =
+ *                 byte of the UTF-8 text; 1 = gpt2, vocab 50257, GPT-2 byte-level BPE)
  *   bytes 24..31  reserved, zero
  *
  * Files are read into private memory and validated once at open, so the trainer can index them
@@ -78,8 +79,12 @@ uint64_t sp_data_eval_pick(int64_t avail, int64_t n, int64_t j);
 
 typedef struct sp_prepare_stats {
     int64_t docs, train_docs, val_docs; /* documents (Brown) or files (text) */
-    uint64_t train_bytes, val_bytes;    /* = tokens, byte tokenizer */
+    uint64_t train_bytes, val_bytes;    /* of text */
+    uint64_t train_tokens, val_tokens;  /* = bytes with the byte tokenizer */
+    double tokenize_s;                  /* seconds spent tokenising and writing */
 } sp_prepare_stats;
+
+struct sp_tok_files; /* include/sprout/tokenizer.h */
 
 /* Whether document i (sorted order) goes to val: floor((i+1)F) > floor(iF). This spreads
  * val evenly over the sorted documents, hence over every Brown genre. */
@@ -89,13 +94,17 @@ int sp_prepare_is_val(uint64_t i, double val_fraction);
  * val_fraction must be in (0, 0.5]. st may be NULL. */
 int sp_prepare_brown(const char *dir, const char *out, double val_fraction, const sp_log *log,
                      sp_err *err);
-int sp_prepare_brown_ex(const char *dir, const char *out, double val_fraction, const sp_log *log,
-                        sp_prepare_stats *st, sp_err *err);
+/* The _ex forms tokenise with tok (NULL: bytes), each document on its own with the
+ * tokenizer's end-of-text token between documents, and write tok's vocabulary files into OUT. */
+int sp_prepare_brown_ex(const char *dir, const char *out, double val_fraction,
+                        const struct sp_tok_files *tok, const sp_log *log, sp_prepare_stats *st,
+                        sp_err *err);
 /* Plain text files, byte tokens: the last val_fraction of each file goes to val (cut at a
  * newline inside the last 1% before the cut point when there is one). */
 int sp_prepare_text(const char *const *files, int nfiles, const char *out, double val_fraction,
                     const sp_log *log, sp_err *err);
 int sp_prepare_text_ex(const char *const *files, int nfiles, const char *out, double val_fraction,
-                       const sp_log *log, sp_prepare_stats *st, sp_err *err);
+                       const struct sp_tok_files *tok, const sp_log *log, sp_prepare_stats *st,
+                       sp_err *err);
 
 #endif

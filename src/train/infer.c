@@ -84,12 +84,24 @@ int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o,
     uint64_t seed = o->seed;
     sp_config cfg;
     sp_trainer tr;
+    sp_tok_files tf = {0};
+    sp_tok tk = {0};
+    sp_tok_ids ids = {0};
     memset(&cfg, 0, sizeof cfg);
     int rc = sp_trainer_from_ckpt(&tr, &cfg, ckpt, 1, MPI_COMM_SELF, err);
     if (rc) goto done;
     int T = tr.T, V = tr.model.spec.vocab;
     size_t plen = strlen(prompt);
-    int32_t *ctx = malloc((plen + (size_t)n + 1) * sizeof *ctx);
+    /* the prompt is encoded and the continuation decoded by the checkpoint's own tokenizer */
+    if ((rc = sp_ckpt_read_tokenizer(ckpt, &tf, err)) || (rc = sp_tok_open(&tk, &tf, err)))
+        goto done;
+    if ((rc = sp_tok_encode(&tk, prompt, plen, &ids, err))) goto done;
+    /* no prompt: the corpus' paragraph separator, or the end-of-text token that starts every
+     * document */
+    if (ids.n == 0 &&
+        (rc = sp_tok_ids_push(&ids, (uint16_t)(tk.kind->eot >= 0 ? tk.kind->eot : '\n'), err)))
+        goto done;
+    int32_t *ctx = malloc((ids.n + (size_t)n + 1) * sizeof *ctx);
     double *p = malloc((size_t)V * sizeof *p);
     int *idx = malloc((size_t)V * sizeof *idx);
     if (!ctx || !p || !idx) {
@@ -98,11 +110,10 @@ int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o,
         goto done;
     }
     size_t len = 0;
-    for (size_t i = 0; i < plen; i++) ctx[len++] = (unsigned char)prompt[i];
-    if (len == 0) ctx[len++] = '\n'; /* the corpus' paragraph separator is a natural start */
+    for (size_t i = 0; i < ids.n; i++) ctx[len++] = ids.v[i];
     for (size_t i = 0; i < len; i++)
         if (ctx[i] >= V) {
-            rc = sp_err_set(err, SP_EINPUT, "prompt byte %d is outside the model's vocab %d",
+            rc = sp_err_set(err, SP_EINPUT, "prompt token %d is outside the model's vocab %d",
                             ctx[i], V);
             free(ctx), free(p), free(idx);
             goto done;
@@ -135,15 +146,32 @@ int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o,
                 }
         }
         ctx[len++] = next;
-        fputc(next, f);
+        size_t pl;
+        const char *piece = sp_tok_piece(&tk, next, &pl);
+        if (piece) fwrite(piece, 1, pl, f);
     }
     fputc('\n', f);
     fflush(f);
     free(ctx), free(p), free(idx);
 done:
+    sp_tok_ids_free(&ids);
+    sp_tok_close(&tk);
+    sp_tok_files_free(&tf);
     sp_trainer_free(&tr);
     if (cfg.run.out) sp_cfg_free(&cfg);
     return rc;
+}
+
+/* The bytes the targets of windows 0 .. w-1 decode to. */
+static int64_t target_bytes(const sp_tok *tk, const sp_tokens *t, int64_t w, int T) {
+    int64_t bytes = 0;
+    for (int64_t i = 0; i < w; i++)
+        for (int j = 1; j <= T; j++) {
+            size_t n;
+            sp_tok_piece(tk, t->tok[(uint64_t)i * (uint64_t)T + (uint64_t)j], &n);
+            bytes += (int64_t)n;
+        }
+    return bytes;
 }
 
 int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t batches,
@@ -153,10 +181,20 @@ int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t bat
     sp_tokens tok;
     memset(&cfg, 0, sizeof cfg);
     memset(res, 0, sizeof *res);
+    sp_tok_files tf = {0};
+    sp_tok tk = {0};
     int rc = sp_trainer_from_ckpt(&tr, &cfg, ckpt, 0, comm, err);
+    if (!rc) rc = sp_ckpt_read_tokenizer(ckpt, &tf, err);
+    if (!rc) rc = sp_tok_open(&tk, &tf, err);
     if (!rc) rc = sp_data_open(&tok, data, err);
     if (!rc) {
         rc = sp_data_check_vocab(&tok, tr.model.spec.vocab, err);
+        const sp_tok_kind *dk = sp_tok_by_id(tok.tokenizer);
+        if (!rc && dk != tf.kind)
+            rc = sp_err_set(err, SP_EINPUT,
+                            "--data %s holds %s tokens but the checkpoint %s was trained on %s "
+                            "tokens",
+                            data, dk ? dk->name : "unknown", ckpt, tf.kind->name);
         if (!rc) rc = sp_data_check_context(&tok, tr.T, err);
         if (!rc) {
             int64_t avail = sp_data_num_windows(&tok, tr.T);
@@ -167,9 +205,14 @@ int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t bat
             res->tokens = w * tr.T;
             res->vocab = tr.model.spec.vocab;
             res->loss = sp_trainer_eval(&tr, &tok, w, &res->se);
+            res->bytes = target_bytes(&tk, &tok, w, tr.T);
+            res->loss_per_byte =
+                res->bytes > 0 ? res->loss * (double)res->tokens / (double)res->bytes : NAN;
         }
         sp_data_close(&tok);
     }
+    sp_tok_close(&tk);
+    sp_tok_files_free(&tf);
     sp_trainer_free(&tr);
     if (cfg.run.out) sp_cfg_free(&cfg);
     return rc;

@@ -332,6 +332,20 @@ int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err) {
                               "%s: checkpoint has model.%s = %d but the config says %d (at "
                               "growth stage %lld)",
                               path, names[i], file[i], mine[i], (long long)st.growth_index);
+    /* the tokens must mean what they meant: the same tokenizer with the same vocabulary */
+    sp_tok_files ck;
+    if (tr->tok.kind && sp_ckpt_read_tokenizer(path, &ck, err)) return err->code;
+    if (tr->tok.kind) {
+        int same = sp_tok_files_equal(&ck, &tr->tok), same_kind = ck.kind == tr->tok.kind;
+        const char *had = ck.kind->name;
+        sp_tok_files_free(&ck);
+        if (!same)
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: checkpoint was trained on %s tokens but data.train %s holds %s "
+                              "tokens%s",
+                              path, had, tr->train.path, tr->tok.kind->name,
+                              same_kind ? " of another vocabulary" : "");
+    }
     if (st.seed != tr->cfg->train.seed)
         return sp_err_set(err, SP_EINPUT,
                           "%s: checkpoint has train.seed = %llu but the config says %llu", path,

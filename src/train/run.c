@@ -73,8 +73,8 @@ static int save_checkpoint(sp_trainer *tr, const char *yaml, const sp_log *log, 
     char names[SP_MAX_LEVELS][32];
     int n_extra = sp_trainer_saved_extras(tr, extra, names);
     if (tr->rank == 0) sp_resume_supersede(dir, &tr->st, log);
-    if (sp_ckpt_save_ex(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, extra, n_extra, tr->comm,
-                        err))
+    if (sp_ckpt_save_tok(path, &tr->model, tr->dp_rank == 0, &tr->st, yaml, extra, n_extra,
+                         tr->tok.kind ? &tr->tok : NULL, tr->comm, err))
         return err->code;
     sp_err e = {0};
     if (tr->rank == 0) {

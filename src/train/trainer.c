@@ -215,6 +215,9 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
             sp_data_check_context(&tr->train, tr->T, err) ||
             sp_data_check_context(&tr->val, tr->T, err))
             return err->code;
+        if (sp_tok_files_for_data(&tr->tok, "data.train", tr->train.path, tr->train.tokenizer,
+                                  "data.val", tr->val.path, tr->val.tokenizer, err))
+            return err->code;
     }
     if (check_layouts(tr, cfg->parallel.max_stage_mib, err)) return err->code;
     sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
@@ -242,6 +245,7 @@ void sp_trainer_free(sp_trainer *tr) {
     sp_gemm_free(tr->gemm);
     if (tr->have_train) sp_data_close(&tr->train);
     if (tr->have_val) sp_data_close(&tr->val);
+    sp_tok_files_free(&tr->tok);
     sp_grow_sched_free(&tr->gs);
     memset(tr, 0, sizeof *tr);
 }

@@ -56,7 +56,8 @@ elif mode == "config":
 elif mode == "meta":  # one byte: a group symbol-table node's entry count, hiding entries
     b = bytearray(open(p, "rb").read())
     nodes = [m.start() for m in re.finditer(b"SNOD", b)]
-    o = max(nodes, key=lambda o: b[o + 6])
+    # the first node is the root group's (made first; it ties with the fullest since /tokenizer)
+    o = max(nodes[1:], key=lambda o: b[o + 6])
     b[o + 6] = 1
     open(p, "wb").write(bytes(b))
 elif mode == "rank1":  # only the second of two stages loads block 3

