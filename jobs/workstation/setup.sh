@@ -6,7 +6,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
 PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
-      libopenblas-dev libcyaml-dev zlib1g-dev python3 python3-h5py python3-numpy python3-torch
+      libopenblas-dev libcyaml-dev zlib1g-dev python3 python3-h5py python3-numpy python3-torch python3-regex
       gnuplot-nox valgrind slurmctld slurmd slurm-client munge iproute2 libdnnl-dev libpcre2-dev
       nodejs"
 missing=""
