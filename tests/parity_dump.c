@@ -42,11 +42,11 @@ static void put(hid_t f, const char *name, int nd, const hsize_t *dims, int is_i
 static void put_model(hid_t f, const char *group, const sp_model *m, float *arena) {
     char name[256], path[320];
     for (int b = -1; b < m->spec.n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
+        int nt = b < 0 ? m->ngt : m->nbt;
         const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
         float *slab = b < 0 ? sp_model_globals(m, arena) : sp_model_block(m, arena, b);
         for (int j = 0; j < nt; j++) {
-            sp_spec_hf_name(name, sizeof name, b, &ti[j]);
+            sp_spec_hf_name(name, sizeof name, &m->spec, b, &ti[j]);
             snprintf(path, sizeof path, "%s/%s", group, name);
             hsize_t dims[2] = {(hsize_t)ti[j].dims[0], (hsize_t)ti[j].dims[1]};
             put(f, path, ti[j].ndim, dims, 0, slab + ti[j].offset);
@@ -58,7 +58,7 @@ static void put_model(hid_t f, const char *group, const sp_model *m, float *aren
  * as its weight-sharing group's first block, so that copies stay equal) */
 static void perturb_1d(sp_model *m) {
     for (int b = -1; b < m->spec.n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT, as = b < 0 ? b : m->plan.group[b];
+        int nt = b < 0 ? m->ngt : m->nbt, as = b < 0 ? b : m->plan.group[b];
         const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
         float *slab = b < 0 ? sp_model_globals(m, m->params) : sp_model_block(m, m->params, b);
         for (int j = 0; j < nt; j++) {

@@ -177,8 +177,8 @@ int sp_bench_comm(const sp_config *cfg, int reps, MPI_Comm comm, const sp_log *l
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &world);
     if (world < 2) return sp_err_set(err, SP_EINPUT, "bench --comm needs at least 2 ranks");
-    sp_spec s = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                 (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
+    sp_spec s;
+    if (sp_train_target_spec(cfg, &s, err)) return err->code;
     size_t act = (size_t)cfg->train.micro_batch * (size_t)s.seq_len * (size_t)s.d_model;
     size_t grad = sp_spec_num_params(&s), bucket = (size_t)1 << 20; /* the trainer's bucket */
     float *buf = sp_alloc_big((act > grad ? act : grad) * sizeof(float), err);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* wide enough that bf16 products round visibly, small enough for a unit test */
-static const sp_spec k_spec = {96, 32, 64, 4, 256, 3};
+static const sp_spec k_spec = {96, 32, 64, 4, 256, 3, 0};
 enum { B = 4 };
 
 /* loss of one batch, gradients of the mean loss left in m->grads */
@@ -85,14 +85,14 @@ int main(void) {
     double worst = 1;
     char worst_name[96] = "";
     for (int b = -1; b < k_spec.n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
+        int nt = b < 0 ? m.ngt : m.nbt;
         const sp_tensor_info *ti = b < 0 ? m.gt : m.bt;
         size_t base = b < 0 ? 0 : (size_t)(sp_model_block(&m, m.grads, b) - m.grads);
         for (int j = 0; j < nt; j++) {
             size_t o = base + ti[j].offset;
             double c = cosine(m.grads + o, g32 + o, ti[j].numel);
             char name[96];
-            sp_spec_hf_name(name, sizeof name, b, &ti[j]);
+            sp_spec_hf_name(name, sizeof name, &m.spec, b, &ti[j]);
             tu_check(&t, c >= 0.999, "%s: gradient cosine %.6f < 0.999", name, c);
             if (c < worst) worst = c, snprintf(worst_name, sizeof worst_name, "%s", name);
         }
