@@ -51,6 +51,7 @@ enum sp_rng_purpose {
     SP_RNG_LVPS = 5,
     SP_RNG_RAPTR = 6,
     SP_RNG_BOOTSTRAP = 7, /* a = resample, b = draw: the evaluation's standard error */
+    SP_RNG_MLM = 8,       /* a = step, b = (global sample index << 32) | position */
     SP_RNG_TEST = 15,
 };
 /* Four independent 32-bit words for counter (a, b). */

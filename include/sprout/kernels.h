@@ -110,6 +110,14 @@ void sp_attention_forward(sp_gemm *g, float *out, float *att, const float *qkv, 
 void sp_attention_backward(sp_gemm *g, float *dqkv, const float *dout, const float *qkv,
                            const float *att, float *scratch, int B, int T, int C, int NH);
 size_t sp_attention_scratch_floats(int T, int NH);
+/* The same with the mask chosen: causal = 1 is sp_attention_forward/backward, causal = 0 lets
+ * every row attend to all T positions (BERT; att rows then have no zeros). Same buffers and
+ * scratch size. */
+void sp_attention_forward_ex(sp_gemm *g, float *out, float *att, const float *qkv, int B, int T,
+                             int C, int NH, int causal);
+void sp_attention_backward_ex(sp_gemm *g, float *dqkv, const float *dout, const float *qkv,
+                              const float *att, float *scratch, int B, int T, int C, int NH,
+                              int causal);
 
 /* GELU, tanh approximation (as GPT-2 / PyTorch approximate="tanh"), elementwise on n values */
 void sp_gelu_forward(float *out, const float *inp, size_t n);
@@ -124,7 +132,8 @@ void sp_residual_forward(float *out, const float *a, const float *b, size_t n);
  * returns the mean loss over the N rows (computed in double). */
 float sp_crossentropy_forward(float *probs, float *losses, const float *logits,
                               const int32_t *targets, int N, int V);
-/* dlogits[N,V] = (probs - onehot(target)) * scale   (overwrites; scale is usually 1/N_total) */
+/* dlogits[N,V] = (probs - onehot(target)) * scale   (overwrites; scale is usually 1/N_total);
+ * a row whose target is < 0 gets 0 (and its forward skipped it: loss 0, probs row unwritten) */
 void sp_crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets,
                               float scale, int N, int V);
 
@@ -137,5 +146,55 @@ void sp_adamw_update(float *p, const float *g, float *m, float *v, size_t n, flo
 double sp_sumsq(const float *x, size_t n);
 /* x *= s */
 void sp_scale(float *x, size_t n, float s);
+
+/* ---- LLaMA and BERT block kernels ---- */
+
+/* RMSNorm (LLaMA): out[N,C] = inp / sqrt(mean(inp^2) + eps) * w;  saves rstd[N];  w [C].
+ * out must not alias inp. Hugging Face's rms_norm_eps is usually 1e-5 or 1e-6. */
+void sp_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *w, int N, int C,
+                        float eps);
+/* dinp[N,C] +=, dw[C] += */
+void sp_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
+                         const float *w, const float *rstd, int N, int C);
+
+/* Rotary position embedding, Hugging Face LLaMA convention (rotate_half: channel i of a head is
+ * paired with i + hd/2, frequency theta^(-2i/hd), position = index in the sequence).
+ * tab [T, hd] (T*hd floats): row t = cos(t f_i) for i < hd/2, then sin(t f_i); built once. */
+void sp_rope_table(float *tab, int T, int hd, double theta);
+/* in place on the q and k sections of qkv [B,T,3C] (the attention layout above); hd even */
+void sp_rope_forward(float *qkv, const float *tab, int B, int T, int C, int NH);
+/* in place on the q and k sections of dqkv [B,T,3C]: the inverse rotation. OVERWRITES (maps)
+ * them: call it when dqkv's q, k sections hold just the gradient of the rotated q, k (after
+ * sp_attention_backward into a zeroed dqkv), before the qkv matmul backward. v untouched. */
+void sp_rope_backward(float *dqkv, const float *tab, int B, int T, int C, int NH);
+
+/* SwiGLU (LLaMA MLP): h[N,F] = silu(a) * b, from ONE buffer ab [N, 2F] whose row n is a_n | b_n
+ * (F values each): the output of a single matmul of x [N,C] with [W_gate | W_up] [C, 2F]. */
+void sp_swiglu_forward(float *h, const float *ab, int N, int F);
+/* dab[N,2F] += (da | db);  dh [N,F] */
+void sp_swiglu_backward(float *dab, const float *dh, const float *ab, int N, int F);
+
+/* LayerNorm with the epsilon chosen (BERT: Hugging Face's layer_norm_eps is 1e-12);
+ * sp_layernorm_backward is the backward for any eps (it uses the saved rstd) */
+void sp_layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp,
+                              const float *w, const float *b, int N, int C, float eps);
+
+/* GELU, exact erf form (BERT, PyTorch approximate="none"), elementwise on n values */
+void sp_gelu_erf_forward(float *out, const float *inp, size_t n);
+/* dinp += dout * gelu'(inp) */
+void sp_gelu_erf_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* Masked-LM loss: the cross-entropy above over the rows whose target is >= 0 (the others are
+ * skipped: loss 0, probs row unwritten, gradient 0), divided by norm, the caller's count of
+ * selected positions over the whole optimizer step (every micro-batch and replica: the sum of
+ * sp_mlm_count, all-reduced). Returns sum of losses / norm (0 when norm <= 0): the micro-batches'
+ * returns add up to the step's mean loss. probs may alias logits. */
+float sp_mlm_loss_forward(float *probs, float *losses, const float *logits, const int32_t *targets,
+                          int N, int V, double norm);
+/* dlogits[N,V] = (probs - onehot(target)) / norm on counted rows, 0 elsewhere (overwrites) */
+void sp_mlm_loss_backward(float *dlogits, const float *probs, const int32_t *targets, double norm,
+                          int N, int V);
+/* the number of targets >= 0 among targets[0..n) */
+int64_t sp_mlm_count(const int32_t *targets, size_t n);
 
 #endif

@@ -136,6 +136,24 @@ static inline float sp_vdot(const float *restrict x, const float *restrict y, in
     return s;
 }
 
+/* sum of x[i]*y[i]*z[i] */
+static inline float sp_vdot3(const float *restrict x, const float *restrict y,
+                             const float *restrict z, int n) {
+    sp_vf a0 = {0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        sp_vf x0, y0, z0;
+        SP_VLOAD(x0, x + i);
+        SP_VLOAD(y0, y + i);
+        SP_VLOAD(z0, z + i);
+        a0 += x0 * y0 * z0;
+    }
+    float s = 0.0f;
+    for (; i < n; i++) s += x[i] * y[i] * z[i];
+    for (int j = 0; j < 8; j++) s += a0[j];
+    return s;
+}
+
 /* max of x[0..n), n >= 1 (callers feed finite values; a NaN is not reliably propagated) */
 static inline float sp_vmax(const float *restrict x, int n) {
     sp_vf a0 = {0}, a1;

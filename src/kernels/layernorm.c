@@ -7,12 +7,13 @@
 
 #define LN_EPS 1e-5f
 
-/* out[N,C] = (inp - mean) * rstd * w + b;  mean[N], rstd[N] saved;  w, b [C]
- * Two passes for the variance (sum of squared deviations) rather than E[x^2] - E[x]^2: the
- * residual stream can have a large mean relative to its spread. */
-SP_HOT void sp_layernorm_forward(float *restrict out, float *restrict mean, float *restrict rstd,
-                                 const float *restrict inp, const float *restrict w,
-                                 const float *restrict b, int N, int C) {
+/* out[N,C] = (inp - mean) * rstd * w + b, rstd = 1/sqrt(var + eps);  mean[N], rstd[N] saved;
+ * w, b [C]. Two passes for the variance (sum of squared deviations) rather than
+ * E[x^2] - E[x]^2: the residual stream can have a large mean relative to its spread. */
+SP_HOT void sp_layernorm_forward_eps(float *restrict out, float *restrict mean,
+                                     float *restrict rstd, const float *restrict inp,
+                                     const float *restrict w, const float *restrict b, int N, int C,
+                                     float eps) {
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *o = out + (size_t)n * C;
@@ -20,11 +21,16 @@ SP_HOT void sp_layernorm_forward(float *restrict out, float *restrict mean, floa
         /* out is scratch for the deviations: keeps the reduction a plain sp_vdot */
         for (int i = 0; i < C; i++) o[i] = x[i] - m;
         float var = sp_vdot(o, o, C) / (float)C;
-        float s = 1.0f / sqrtf(var + LN_EPS);
+        float s = 1.0f / sqrtf(var + eps);
         for (int i = 0; i < C; i++) o[i] = o[i] * s * w[i] + b[i];
         mean[n] = m;
         rstd[n] = s;
     }
+}
+
+void sp_layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                          const float *b, int N, int C) {
+    sp_layernorm_forward_eps(out, mean, rstd, inp, w, b, N, C, LN_EPS);
 }
 
 /* dinp[N,C] +=, dw[C] +=, db[C] +=;  dout, inp [N,C]

@@ -13,6 +13,7 @@
  * pins the accumulate-into (+=) contract. The FD objective is L = sum(out * R), R fixed random. */
 #include "sprout/core.h"
 #include "sprout/kernels.h"
+#include "kernel_fd.h"
 #include "testutil.h"
 
 #include "../../src/kernels/fastmath.h"
@@ -23,82 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEED          1234
-#define FD_H          1e-6
 #define TOL_FWD       1e-5
 #define TOL_BWD       1e-4
 #define TOL_ADAM      1e-6
 #define EXP_REL_BOUND 2.5e-7
-
-static uint64_t g_stream = 1; /* distinct `a` for each random fill */
-
-static float *rnd(size_t n, float std) {
-    float *x = malloc(n * sizeof *x);
-    sp_rng_normal_fill(x, n, std, SEED, SP_RNG_TEST, g_stream++, 0);
-    return x;
-}
-
-static float *fcopy(const float *x, size_t n) {
-    float *y = malloc(n * sizeof *y);
-    memcpy(y, x, n * sizeof *y);
-    return y;
-}
-
-static double *to_d(const float *x, size_t n) {
-    double *y = malloc(n * sizeof *y);
-    for (size_t i = 0; i < n; i++) y[i] = x[i];
-    return y;
-}
-
-static float *nan_buf(size_t n) {
-    float *x = malloc(n * sizeof *x);
-    for (size_t i = 0; i < n; i++) x[i] = NAN;
-    return x;
-}
-
-/* max|out - ref| / max|ref| with out in float, ref in double */
-static double rel_fd(const float *out, const double *ref, size_t n) {
-    double dmax = 0, rmax = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)out[i] - ref[i]);
-        if (!(d <= dmax)) dmax = isnan(d) ? INFINITY : d;
-        if (fabs(ref[i]) > rmax) rmax = fabs(ref[i]);
-    }
-    return dmax / (rmax > 1e-30 ? rmax : 1e-30);
-}
-
-/* the increment a backward added on top of its pre-filled buffer */
-static float *delta(const float *after, const float *before, size_t n) {
-    float *d = malloc(n * sizeof *d);
-    for (size_t i = 0; i < n; i++) d[i] = (float)((double)after[i] - (double)before[i]);
-    return d;
-}
-
-/* ---- finite differences ------------------------------------------------------------------ */
-
-typedef double (*objfn)(void *ctx);
-
-/* g[i] = dL/dx[i] by central differences, for the indices idx[0..m) (all of x when idx NULL) */
-static void fd_grad(double *x, size_t n, const size_t *idx, size_t m, objfn f, void *ctx,
-                    double *g) {
-    if (!idx) m = n;
-    for (size_t j = 0; j < m; j++) {
-        size_t i = idx ? idx[j] : j;
-        double x0 = x[i];
-        x[i] = x0 + FD_H;
-        double lp = f(ctx);
-        x[i] = x0 - FD_H;
-        double lm = f(ctx);
-        x[i] = x0;
-        g[j] = (lp - lm) / (2 * FD_H);
-    }
-}
-
-static double dot_d(const double *a, const float *r, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * r[i];
-    return s;
-}
 
 /* ---- encoder ------------------------------------------------------------------------------- */
 
@@ -407,7 +336,7 @@ static void test_matmul(tu_ctx *t, int N, int C, int OC, int with_bias) {
 /* ---- attention ----------------------------------------------------------------------------- */
 
 typedef struct {
-    int B, T, C, NH;
+    int B, T, C, NH, causal;
     double *qkv, *out, *att, *row;
     const float *R;
 } at_ctx;
@@ -420,20 +349,21 @@ static void at_ref(at_ctx *c) {
             for (int t = 0; t < T; t++) {
                 const double *q = c->qkv + ((size_t)b * T + t) * 3 * C + h * hd;
                 double *a = c->att + (((size_t)b * NH + h) * T + t) * T, m = -INFINITY, z = 0;
+                int n = c->causal ? t + 1 : T; /* the keys row t sees */
                 for (int t2 = 0; t2 < T; t2++) a[t2] = 0;
-                for (int t2 = 0; t2 <= t; t2++) {
+                for (int t2 = 0; t2 < n; t2++) {
                     const double *k = c->qkv + ((size_t)b * T + t2) * 3 * C + C + h * hd;
                     double s = 0;
                     for (int i = 0; i < hd; i++) s += q[i] * k[i];
                     a[t2] = s * scale;
                     if (a[t2] > m) m = a[t2];
                 }
-                for (int t2 = 0; t2 <= t; t2++) z += a[t2] = exp(a[t2] - m);
-                for (int t2 = 0; t2 <= t; t2++) a[t2] /= z;
+                for (int t2 = 0; t2 < n; t2++) z += a[t2] = exp(a[t2] - m);
+                for (int t2 = 0; t2 < n; t2++) a[t2] /= z;
                 double *o = c->out + ((size_t)b * T + t) * C + h * hd;
                 for (int i = 0; i < hd; i++) {
                     double s = 0;
-                    for (int t2 = 0; t2 <= t; t2++)
+                    for (int t2 = 0; t2 < n; t2++)
                         s += a[t2] * c->qkv[((size_t)b * T + t2) * 3 * C + 2 * C + h * hd + i];
                     o[i] = s;
                 }
@@ -446,22 +376,33 @@ static double at_obj(void *p) {
     return dot_d(c->out, c->R, (size_t)c->B * c->T * c->C);
 }
 
-/* fd_sample: 0 = FD over every qkv entry, else over that many random entries */
-static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sample) {
+/* fd_sample: 0 = FD over every qkv entry, else over that many random entries; causal 0 is the
+ * bidirectional variant (sp_attention_*_ex) */
+static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sample, int causal) {
     size_t NQ = (size_t)B * T * 3 * C, NO = (size_t)B * T * C, NA = (size_t)B * NH * T * T;
     float *qkv = rnd(NQ, 1), *R = rnd(NO, 1), *out = nan_buf(NO), *att = nan_buf(NA);
     float *dq0 = rnd(NQ, 0.5f), *dq = fcopy(dq0, NQ), *scratch = nan_buf((size_t)T * T);
-    at_ctx c = {
-        B,    T, C, NH, to_d(qkv, NQ), malloc(NO * sizeof(double)), malloc(NA * sizeof(double)),
-        NULL, R};
+    at_ctx c = {B,
+                T,
+                C,
+                NH,
+                causal,
+                to_d(qkv, NQ),
+                malloc(NO * sizeof(double)),
+                malloc(NA * sizeof(double)),
+                NULL,
+                R};
 
-    sp_attention_forward(NULL, out, att, qkv, B, T, C, NH);
+    if (causal)
+        sp_attention_forward(NULL, out, att, qkv, B, T, C, NH);
+    else
+        sp_attention_forward_ex(NULL, out, att, qkv, B, T, C, NH, 0);
     at_ref(&c);
     double e = rel_fd(out, c.out, NO);
-    tu_check(t, e <= TOL_FWD, "attention forward T=%d rel %.3g", T, e);
+    tu_check(t, e <= TOL_FWD, "attention forward T=%d causal=%d rel %.3g", T, causal, e);
     e = rel_fd(att, c.att, NA);
-    tu_check(t, e <= TOL_FWD, "attention att T=%d rel %.3g", T, e);
-    int nonzero_above = 0;
+    tu_check(t, e <= TOL_FWD, "attention att T=%d causal=%d rel %.3g", T, causal, e);
+    int nonzero_above = 0, zero_above = 0;
     double sum_err = 0;
     for (size_t r = 0; r < (size_t)B * NH * T; r++) {
         int row = (int)(r % T);
@@ -469,16 +410,21 @@ static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sam
         for (int t2 = 0; t2 < T; t2++) {
             float v = att[r * T + t2];
             if (t2 > row && v != 0.0f) nonzero_above++;
+            if (t2 > row && v == 0.0f) zero_above++;
             s += v;
         }
         if (fabs(s - 1) > sum_err) sum_err = fabs(s - 1);
     }
-    tu_check(t, nonzero_above == 0, "attention T=%d: %d non-zero entries above the diagonal", T,
-             nonzero_above);
+    if (causal)
+        tu_check(t, nonzero_above == 0, "attention T=%d: %d non-zero entries above the diagonal", T,
+                 nonzero_above);
+    else /* the softmax of finite scores has no exact zero: the mask was not applied */
+        tu_check(t, zero_above == 0, "bidirectional attention T=%d: %d zeros above the diagonal", T,
+                 zero_above);
     tu_check(t, sum_err <= 1e-5, "attention T=%d: att row sums off by %.3g", T, sum_err);
 
     /* scratch starts as NaN: the backward must not read it before writing it */
-    sp_attention_backward(NULL, dq, R, qkv, att, scratch, B, T, C, NH);
+    sp_attention_backward_ex(NULL, dq, R, qkv, att, scratch, B, T, C, NH, causal);
     float *d = delta(dq, dq0, NQ);
     size_t m = fd_sample ? fd_sample : NQ, *idx = NULL;
     double *g = malloc(m * sizeof *g);
@@ -491,7 +437,8 @@ static void test_attention(tu_ctx *t, int B, int T, int C, int NH, size_t fd_sam
     fd_grad(c.qkv, NQ, idx, m, at_obj, &c, g);
     for (size_t j = 0; j < m; j++) dsel[j] = d[idx ? idx[j] : j];
     e = rel_fd(dsel, g, m);
-    tu_check(t, e <= TOL_BWD, "attention dqkv T=%d (%zu entries) rel %.3g", T, m, e);
+    tu_check(t, e <= TOL_BWD, "attention dqkv T=%d causal=%d (%zu entries) rel %.3g", T, causal, m,
+             e);
 
     free(idx), free(dsel), free(g), free(d), free(c.qkv), free(c.out), free(c.att);
     free(qkv), free(R), free(out), free(att), free(dq0), free(dq), free(scratch);
@@ -508,34 +455,8 @@ static double gelu_grad_d(double x) {
     return 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * k * (1 + 3 * 0.044715 * x * x);
 }
 
-typedef struct {
-    size_t n;
-    double *x;
-    const float *R;
-} gl_ctx;
-
-static double gl_obj(void *p) {
-    gl_ctx *c = p;
-    double s = 0;
-    for (size_t i = 0; i < c->n; i++) s += gelu_d(c->x[i]) * c->R[i];
-    return s;
-}
-
 static void test_gelu(tu_ctx *t, size_t n) {
-    float *x = rnd(n, 2), *R = rnd(n, 1), *out = nan_buf(n), *d0 = rnd(n, 0.5f);
-    float *d = fcopy(d0, n);
-    gl_ctx c = {n, to_d(x, n), R};
-    double *ref = malloc(n * sizeof *ref);
-    sp_gelu_forward(out, x, n);
-    for (size_t i = 0; i < n; i++) ref[i] = gelu_d(c.x[i]);
-    double e = rel_fd(out, ref, n);
-    tu_check(t, e <= TOL_FWD, "gelu forward n=%zu rel %.3g", n, e);
-    sp_gelu_backward(d, x, R, n);
-    float *dd = delta(d, d0, n);
-    fd_grad(c.x, n, NULL, 0, gl_obj, &c, ref);
-    e = rel_fd(dd, ref, n);
-    tu_check(t, e <= TOL_BWD, "gelu backward n=%zu rel %.3g", n, e);
-    free(dd), free(ref), free(c.x), free(x), free(R), free(out), free(d0), free(d);
+    test_elementwise(t, "gelu", gelu_d, sp_gelu_forward, sp_gelu_backward, n, TOL_FWD, TOL_BWD);
 }
 
 /* ---- residual ------------------------------------------------------------------------------ */
@@ -772,9 +693,11 @@ int main(void) {
     test_matmul(&t, 10, 8, 32, 1);
     test_matmul(&t, 10, 8, 32, 0);
     test_matmul(&t, 33, 2, 1030, 1); /* dbias crosses its 32-row and 1024-channel blocks */
-    test_attention(&t, 2, 5, 8, 2, 0);
-    test_attention(&t, 1, 7, 24, 3, 0);
-    test_attention(&t, 1, 130, 8, 2, 400); /* query tiles cross their boundaries */
+    for (int causal = 1; causal >= 0; causal--) {
+        test_attention(&t, 2, 5, 8, 2, 0, causal);
+        test_attention(&t, 1, 7, 24, 3, 0, causal);
+        test_attention(&t, 1, 130, 8, 2, 400, causal); /* query tiles cross their boundaries */
+    }
     test_gelu(&t, 320);
     test_gelu(&t, 37);
     test_residual(&t);
