@@ -66,6 +66,8 @@ typedef struct sp_config {
     struct {
         int64_t vocab, seq_len, d_model, n_head, d_ff, n_layer; /* d_ff 0 = 4*d_model */
         char *block; /* the block kind: a row of the kind table (src/model/kinds.c) */
+        double norm_eps, rope_theta; /* kinds with these settings (llama) */
+        char *tie_head;              /* auto|true|false; auto: the kind's (gpt2 tied, llama not) */
     } model;
     struct {
         char *train, *val; /* token files (see docs/data.md) */

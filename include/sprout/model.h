@@ -16,6 +16,11 @@
 typedef struct sp_spec {
     int vocab, seq_len, d_model, n_head, d_ff, n_layer;
     int kind; /* the block kind: row of the kind table (src/model/kinds.c), 0 = gpt2 */
+    /* hyper-parameters of the kinds that have them (sp_kind.hparams; 0 for the others):
+     * model.tie_head, model.norm_eps, model.rope_theta (the int first: no padding bytes, the
+     * struct is hashed whole) */
+    int tie_head;
+    double norm_eps, rope_theta;
 } sp_spec;
 
 /* The spec's integer fields as a table, for everything that lists them (checkpoint attributes,
@@ -35,6 +40,10 @@ static inline void sp_spec_put(sp_spec *s, int i, int v) {
 }
 /* the first field in which a and b differ (-1: none; the kind is compared apart) */
 int sp_spec_diff(const sp_spec *a, const sp_spec *b);
+/* 1 if every field, the kind and its hyper-parameters are equal */
+int sp_spec_equal(const sp_spec *a, const sp_spec *b);
+/* 1 if the kind's hyper-parameters (norm_eps, rope_theta, tie_head) differ */
+int sp_spec_hparams_differ(const sp_spec *a, const sp_spec *b);
 /* "block gpt2, vocab 256, seq_len 256, ..., n_layer 6" into buf */
 void sp_spec_describe(const sp_spec *s, char *buf, size_t n);
 
@@ -94,12 +103,20 @@ typedef void (*sp_block_done_fn)(void *ctx, int block);
  * depth operators (axis roles, zero_id), the FLOP count, and the forward/backward. */
 typedef struct sp_kind {
     const char *name;     /* model.block */
-    int nbt, ngt;         /* tensors in a block slab, in the globals slab */
     const char *hf_block; /* printf pattern of a block tensor's full name: (block, suffix) */
-    int tok_embed;        /* the globals' token embedding (the tied head reads it) */
-    /* the tensor tables for a spec, in slab order (offsets are filled by the caller) */
-    void (*block_tensors)(const sp_spec *s, sp_tensor_info *out);
-    void (*global_tensors)(const sp_spec *s, sp_tensor_info *out);
+    /* the spec's norm_eps, rope_theta and tie_head are this kind's (config keys, /spec
+     * attributes); 0: the kind has none of them and they stay 0 */
+    int hparams;
+    int ff_in; /* sections of d_ff the MLP's first product writes (gate | up: 2) */
+    /* model.d_ff = 0 gives this */
+    int (*default_d_ff)(int d_model);
+    /* the tensor tables for a spec, in slab order (offsets are filled by the caller); the
+     * number of entries */
+    int (*block_tensors)(const sp_spec *s, sp_tensor_info *out);
+    int (*global_tensors)(const sp_spec *s, sp_tensor_info *out);
+    /* floats of a table the kind keeps per stage (the rotary cos/sin), and its fill; NULL: none */
+    size_t (*aux_floats)(const sp_spec *s);
+    void (*aux_fill)(const sp_spec *s, float *aux);
     /* attention FLOPs per token and executed block beyond the 6 N of the parameters */
     double (*attn_flops)(const sp_spec *s);
     /* the stage's forward and backward (model.h's sp_model_* entry points dispatch here) */
@@ -250,6 +267,7 @@ typedef struct sp_model {
      * fp32 params, which stay the master copy. Both NULL: fp32. */
     struct sp_gemm *gemm;
     uint16_t *params16;
+    float *aux; /* the kind's table (sp_kind.aux_floats), NULL without one */
 } sp_model;
 
 int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,

@@ -9,7 +9,10 @@
 #include <string.h>
 
 /* block kinds by row of the kind table (src/model/kinds.c) */
-#define K_GPT2 (1u << 0)
+#define K_GPT2  (1u << 0)
+#define K_LLAMA (1u << 1)
+/* the depth maps move whole blocks: they apply to every kind */
+#define K_DEPTH (K_GPT2 | K_LLAMA)
 
 /* ---- depth maps: new block j of L from l old blocks ---- */
 
@@ -48,17 +51,20 @@ static sp_block_src map_coalesce(int j, int l, int factor) {
 
 const sp_grow_op sp_grow_ops[] = {
     /* name, dim, shrinks, ramps, applies, preserves, map, width mode, inverse */
-    {"stack", SP_OP_DEPTH, 0, 0, K_GPT2, 0, map_stack, 0, NULL},
-    {"direct", SP_OP_DEPTH, 0, 0, K_GPT2, 0, map_stack, 0, NULL},
-    {"interpolate", SP_OP_DEPTH, 0, 0, K_GPT2, 0, map_interpolate, 0, NULL},
-    {"decoalesce_depth", SP_OP_DEPTH, 0, 0, K_GPT2, 0, map_interpolate, 0, NULL},
-    /* zero: exactly, the copies' output projections being 0; random: exactly while its branch
+    {"stack", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_stack, 0, NULL},
+    {"direct", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_stack, 0, NULL},
+    {"interpolate", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_interpolate, 0, NULL},
+    {"decoalesce_depth", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_interpolate, 0, NULL},
+    /* zero: exactly, the copies' projections onto the residual stream being 0 (gpt2: c_proj w
+     * and b of both branches; llama: o_proj and down_proj); random: exactly while its branch
      * scale is 0 */
-    {"zero", SP_OP_DEPTH, 0, 0, K_GPT2, K_GPT2, map_zero, 0, NULL},
-    {"random", SP_OP_DEPTH, 0, 1, K_GPT2, K_GPT2, map_random, 0, NULL},
-    {"coalesce_depth", SP_OP_DEPTH, 1, 0, K_GPT2, 0, map_coalesce, 0, NULL},
+    {"zero", SP_OP_DEPTH, 0, 0, K_DEPTH, K_DEPTH, map_zero, 0, NULL},
+    {"random", SP_OP_DEPTH, 0, 1, K_DEPTH, K_DEPTH, map_random, 0, NULL},
+    {"coalesce_depth", SP_OP_DEPTH, 1, 0, K_DEPTH, 0, map_coalesce, 0, NULL},
     /* the width splits preserve the function up to fp32 rounding, widen_zero and widen_random
-     * while their new channels are masked out */
+     * while their new channels are masked out; gpt2 only: their axis roles, LayerNorm masks and
+     * the ln_f compensation are gpt2's (llama's RMSNorm statistics, rotary pairs and the gated
+     * MLP would need their own) */
     {"decoalesce_width", SP_OP_WIDTH, 0, 0, K_GPT2, K_GPT2, NULL, SP_W_DECOALESCE,
      "coalesce_width"},
     {"widen_direct", SP_OP_WIDTH, 0, 0, K_GPT2, K_GPT2, NULL, SP_W_WIDEN_DIRECT, "coalesce_width"},

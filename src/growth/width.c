@@ -289,7 +289,7 @@ static int check_pair(const char *op, int k, const sp_model *src, const sp_model
                           op, dst->lo, dst->hi, dst->has_embed, dst->has_head, src->lo, src->hi,
                           src->has_embed, src->has_head);
     const sp_spec *h = &dst->spec;
-    if (memcmp(h, &want, sizeof want))
+    if (!sp_spec_equal(h, &want))
         return sp_err_set(err, SP_EINPUT,
                           "%s: dst spec (d_model %d, n_head %d, d_ff %d, vocab %d, seq_len %d, "
                           "n_layer %d) is not the spec after k = %d (d_model %d, n_head %d, d_ff "

@@ -32,9 +32,12 @@ typedef struct attr_def {
 static const attr_def k_root_attrs[] = {{"format", 's'}, {"version", 'i'}, {"extras", 's'}};
 /* the spec field table (sp_spec_fields) in its order, then the block kind: the crc32 covers them
  * in this order */
-static const attr_def k_spec_attrs[] = {{"vocab", 'i'},  {"seq_len", 'i'}, {"d_model", 'i'},
-                                        {"n_head", 'i'}, {"d_ff", 'i'},    {"n_layer", 'i'},
-                                        {"block", 's'}};
+static const attr_def k_spec_attrs[] = {
+    {"vocab", 'i'},   {"seq_len", 'i'}, {"d_model", 'i'},  {"n_head", 'i'},     {"d_ff", 'i'},
+    {"n_layer", 'i'}, {"block", 's'},   {"norm_eps", 'f'}, {"rope_theta", 'f'}, {"tie_head", 'i'}};
+/* the first SPEC_BASE for every kind; the kind's hyper-parameters after them for the kinds that
+ * have them (sp_kind.hparams), so a gpt2 file keeps the attributes it always had */
+#define SPEC_BASE 7
 static const attr_def k_train_attrs[] = {
     {"step", 'i'},     {"tokens", 'i'},      {"flops", 'f'},       {"growth_index", 'i'},
     {"seed", 'i'},     {"data_cursor", 'i'}, {"lr", 'f'},          {"wallclock", 'f'},
@@ -180,11 +183,27 @@ static const char *check_attrs(hid_t f, const char *opath, const attr_def *d, in
  * by name, sealed. Every version-2 file has the block attribute (it came with the version), so a
  * file without it fails the checksum like any other missing attribute. */
 static int write_spec(hid_t g, const sp_spec *s) {
-    int rc = 0;
+    int rc = 0, h = sp_kind_of(s)->hparams;
     for (int i = 0; i < sp_spec_nfields; i++)
         rc |= attr_i64(g, sp_spec_fields[i].name, sp_spec_get(s, i));
     rc |= attr_str(g, "block", sp_kind_of(s)->name);
-    return rc | seal_attrs(g, k_spec_attrs, NDEF(k_spec_attrs));
+    if (h)
+        rc |= attr_f64(g, "norm_eps", s->norm_eps) | attr_f64(g, "rope_theta", s->rope_theta) |
+              attr_i64(g, "tie_head", s->tie_head);
+    return rc | seal_attrs(g, k_spec_attrs, h ? NDEF(k_spec_attrs) : SPEC_BASE);
+}
+
+/* The spec attributes object opath must have: as many as its block kind says (an unknown or
+ * missing kind: the base ones, whose check then names what is wrong). Inside H5E_BEGIN_TRY. */
+static int spec_nattrs(hid_t f, const char *opath) {
+    char name[64] = "";
+    hid_t o = H5Lexists(f, opath, H5P_DEFAULT) > 0 ? H5Oopen(f, opath, H5P_DEFAULT) : -1;
+    if (o >= 0) {
+        if (read_str(o, "block", name, sizeof name)) name[0] = 0;
+        H5Oclose(o);
+    }
+    int k = sp_kind_find(name);
+    return k >= 0 && sp_kinds[k]->hparams ? NDEF(k_spec_attrs) : SPEC_BASE;
 }
 
 /* Called inside H5E_BEGIN_TRY: a missing attribute is an answer, not a stack to print. A block
@@ -202,6 +221,14 @@ static int read_spec(hid_t g, sp_spec *s, char *block, size_t nblock) {
     if (read_str(g, "block", name, sizeof name)) return -1;
     if (block) snprintf(block, nblock, "%s", name);
     s->kind = sp_kind_find(name);
+    if (s->kind >= 0 && sp_kinds[s->kind]->hparams) {
+        int64_t tie;
+        if (read_attr(g, "norm_eps", H5T_NATIVE_DOUBLE, &s->norm_eps) ||
+            read_attr(g, "rope_theta", H5T_NATIVE_DOUBLE, &s->rope_theta) ||
+            read_attr(g, "tie_head", H5T_NATIVE_INT64, &tie))
+            return -1;
+        s->tie_head = tie != 0;
+    }
     return 0;
 }
 
@@ -220,6 +247,12 @@ static const char *spec_diff(const sp_spec *a, const sp_spec *b, char *buf, size
     if (a->kind != b->kind) {
         snprintf(buf, n, "block %s in the file, %s in the model", sp_kind_of(a)->name,
                  sp_kind_of(b)->name);
+        return buf;
+    }
+    if (sp_spec_hparams_differ(a, b)) {
+        snprintf(buf, n,
+                 "norm_eps %g, rope_theta %g, tie_head %d in the file; %g, %g, %d in the model",
+                 a->norm_eps, a->rope_theta, a->tie_head, b->norm_eps, b->rope_theta, b->tie_head);
         return buf;
     }
     int i = sp_spec_diff(a, b);
@@ -784,7 +817,7 @@ static int read_header_f(hid_t f, const char *path, sp_spec *spec, sp_train_stat
     const char *bad = NULL, *obj = "spec";
     int rc = 0;
     H5E_BEGIN_TRY {
-        bad = check_attrs(f, "spec", k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+        bad = check_attrs(f, "spec", k_spec_attrs, spec_nattrs(f, "spec"), why, sizeof why);
         hid_t g = bad ? -1 : H5Gopen2(f, "spec", H5P_DEFAULT);
         if (g >= 0) {
             rc = read_spec(g, spec, block, sizeof block);
@@ -965,7 +998,7 @@ static int extra_spec(hid_t f, const char *path, const char *group, sp_spec *spe
         if (group && *group) g = H5Gopen2(f, group, H5P_DEFAULT);
         if (g >= 0) {
             H5Gclose(g);
-            bad = check_attrs(f, group, k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+            bad = check_attrs(f, group, k_spec_attrs, spec_nattrs(f, group), why, sizeof why);
             g = bad ? -1 : H5Gopen2(f, group, H5P_DEFAULT);
             if (g >= 0) rc = read_spec(g, spec, block, sizeof block), H5Gclose(g);
         }
@@ -1150,11 +1183,11 @@ static herr_t verify_link(hid_t grp, const char *name, const H5L_info_t *info, v
 
 /* The header objects, and from /spec and the root's extras list the datasets to expect. */
 static void verify_header(verify_ctx *c, hid_t f) {
-    static const struct {
+    const struct {
         const char *obj;
         const attr_def *d;
         int n;
-    } hdr[3] = {{"spec", k_spec_attrs, NDEF(k_spec_attrs)},
+    } hdr[3] = {{"spec", k_spec_attrs, spec_nattrs(f, "spec")},
                 {"train", k_train_attrs, NDEF(k_train_attrs)},
                 {"config", k_config_attrs, NDEF(k_config_attrs)}};
     char why[128];
@@ -1181,7 +1214,7 @@ static void verify_header(verify_ctx *c, hid_t f) {
     char *save = NULL;
     for (char *grp = strtok_r(list, "\n", &save); grp && !rc; grp = strtok_r(NULL, "\n", &save)) {
         sp_spec xs;
-        const char *bad = check_attrs(f, grp, k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+        const char *bad = check_attrs(f, grp, k_spec_attrs, spec_nattrs(f, grp), why, sizeof why);
         char name[260];
         snprintf(name, sizeof name, "/%s", grp);
         verify_report(c, name, "attributes", bad ? bad : "ok");

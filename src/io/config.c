@@ -51,7 +51,10 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(model, n_head, "6", 1, I32),
     KINT(model, d_ff, "0", 0, I32), /* 0 = 4*d_model */
     KINT(model, n_layer, "6", 1, I32),
-    KSTR(model, block, "gpt2", 64, NULL), /* the kind table: src/model/kinds.c */
+    KSTR(model, block, "gpt2", 64, NULL),            /* the kind table: src/model/kinds.c */
+    KDBL(model, norm_eps, "1.0e-5", 0, 1, 1, 1),     /* llama: RMSNorm's eps */
+    KDBL(model, rope_theta, "10000", 1, 1e30, 1, 1), /* llama: rotary base */
+    KSTR(model, tie_head, "auto", 64, "auto|true|false"),
     KSTR(data, train, "data/brown/train.bin", PATHLEN, NULL),
     KSTR(data, val, "data/brown/val.bin", PATHLEN, NULL),
     KINT(train, steps, "1000", 1, I32),

@@ -71,11 +71,6 @@ static blk_acts block_acts(const sp_model *m, const sp_acts *a, int i) {
     return b;
 }
 
-/* the bf16 copy of weight w (a pointer into the params arena), NULL in fp32 */
-static const uint16_t *w16(const sp_model *m, const float *w) {
-    return m->params16 ? m->params16 + (w - m->params) : NULL;
-}
-
 /* one linear layer: out[N,OC] = inp[N,C] @ W + b */
 static void linear_forward(const sp_model *m, float *out, const float *inp, const float *W,
                            const float *b, int N, int C, int OC) {
@@ -138,17 +133,6 @@ void sp_gpt2_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
     sp_encoder_forward(a->x, inp, g + m->gt[SP_WTE].offset, g + m->gt[SP_WPE].offset, a->B, a->T,
                        C);
     mask_out(m, a->x, a->B * a->T, C, m->plan.mask_d, 1);
-}
-
-/* y[n] = x[n] + c * y[n]: a residual branch (y holds its output) added onto the stream x. c = 1
- * is the plain residual add, bit for bit; c = 0 gives x + 0 = x for any finite branch output, so
- * a block whose branches are scaled to 0 is the identity. */
-static void add_branch(float *y, const float *x, float c, size_t n) {
-    if (c == 1.0f) {
-        sp_residual_forward(y, y, x, n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) y[i] = x[i] + c * y[i];
 }
 
 /* The gradient reaching a branch output [N,C]: c * dout, times the residual mask when the outputs

@@ -10,7 +10,7 @@
 #define T2(n, d0, d1, r, c, rp, z)                                                                 \
     { n, 2, {d0, d1}, 0, 0, 0, rp, r, c, 0, 0, z, 0 }
 
-static void block_tensors(const sp_spec *s, sp_tensor_info *out) {
+static int block_tensors(const sp_spec *s, sp_tensor_info *out) {
     int64_t C = s->d_model, F = s->d_ff;
     const sp_tensor_info tab[SP_BLOCK_NT] = {
         [SP_LN1_W] = T1("ln_1.weight", C, SP_AX_FIXED, SP_AX_R, 1),
@@ -30,9 +30,10 @@ static void block_tensors(const sp_spec *s, sp_tensor_info *out) {
     /* the output projections' biases go with their weights: zeroing all four makes a pre-LN
      * block x + 0 + 0 */
     out[SP_ATTPROJ_B].zero_id = out[SP_FCPROJ_B].zero_id = 1;
+    return SP_BLOCK_NT;
 }
 
-static void global_tensors(const sp_spec *s, sp_tensor_info *out) {
+static int global_tensors(const sp_spec *s, sp_tensor_info *out) {
     int64_t C = s->d_model;
     const sp_tensor_info tab[SP_GLOBAL_NT] = {
         /* the token axis is a lookup row, not a channel */
@@ -44,6 +45,11 @@ static void global_tensors(const sp_spec *s, sp_tensor_info *out) {
     for (int i = 0; i < SP_GLOBAL_NT; i++) out[i] = tab[i];
     out[SP_WPE].lookup = 1;
     out[SP_LNF_W].tied = out[SP_LNF_B].tied = 1; /* ln_f feeds the head tied to wte */
+    return SP_GLOBAL_NT;
+}
+
+static int default_d_ff(int d_model) {
+    return 4 * d_model;
 }
 
 /* causal attention: QK^T and AV, 2 x 2 C T multiply-adds forward, twice that backward */
@@ -53,10 +59,10 @@ static double attn_flops(const sp_spec *s) {
 
 const sp_kind sp_kind_gpt2 = {
     .name = "gpt2",
-    .nbt = SP_BLOCK_NT,
-    .ngt = SP_GLOBAL_NT,
     .hf_block = "transformer.h.%d.%s",
-    .tok_embed = SP_WTE,
+    .hparams = 0,
+    .ff_in = 1,
+    .default_d_ff = default_d_ff,
     .block_tensors = block_tensors,
     .global_tensors = global_tensors,
     .attn_flops = attn_flops,

@@ -70,6 +70,14 @@ static int create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, 
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
     }
     sp_plan_full(&m->plan);
+    if (m->kind->aux_floats) {
+        m->aux = malloc(m->kind->aux_floats(s) * sizeof(float));
+        if (!m->aux) {
+            sp_model_free(m);
+            return sp_err_set(err, SP_ERUNTIME, "out of memory");
+        }
+        m->kind->aux_fill(s, m->aux);
+    }
     return SP_OK;
 }
 
@@ -91,6 +99,7 @@ void sp_model_free(sp_model *m) {
     sp_free_big(m->v, bytes);
     free(m->steps);
     free(m->plan.pos); /* the plan's one allocation */
+    free(m->aux);
     sp_free_big(m->params16, m->numel * sizeof(uint16_t));
     memset(m, 0, sizeof *m);
 }

@@ -23,10 +23,22 @@ int sp_spec_diff(const sp_spec *a, const sp_spec *b) {
     return -1;
 }
 
+int sp_spec_equal(const sp_spec *a, const sp_spec *b) {
+    return sp_spec_diff(a, b) < 0 && a->kind == b->kind && !sp_spec_hparams_differ(a, b);
+}
+
+int sp_spec_hparams_differ(const sp_spec *a, const sp_spec *b) {
+    return a->norm_eps != b->norm_eps || a->rope_theta != b->rope_theta ||
+           a->tie_head != b->tie_head;
+}
+
 void sp_spec_describe(const sp_spec *s, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "block %s", sp_kind_of(s)->name);
     for (int i = 0; i < sp_spec_nfields && k < n; i++)
         k += (size_t)snprintf(buf + k, n - k, ", %s %d", sp_spec_fields[i].name, sp_spec_get(s, i));
+    if (sp_kind_of(s)->hparams && k < n)
+        snprintf(buf + k, n - k, ", norm_eps %g, rope_theta %g, tie_head %d", s->norm_eps,
+                 s->rope_theta, s->tie_head);
 }
 
 /* the parameters of one slab of n tensors, in double */
@@ -57,10 +69,22 @@ int sp_spec_check(const sp_spec *s, sp_err *err) {
     if (s->n_layer < 0)
         return sp_err_set(err, SP_EINPUT, "model.n_layer: %d must be >= 0", s->n_layer);
     const sp_kind *k = sp_kind_of(s);
+    if (k->hparams && !(s->norm_eps > 0 && s->norm_eps < 1))
+        return sp_err_set(err, SP_EINPUT, "model.norm_eps: %g is out of range (0, 1)", s->norm_eps);
+    if (k->hparams && !(s->rope_theta > 1 && s->rope_theta < 1e30))
+        return sp_err_set(err, SP_EINPUT, "model.rope_theta: %g is out of range (1, 1e30)",
+                          s->rope_theta);
+    if (k->hparams && (s->d_model / s->n_head) % 2)
+        return sp_err_set(err, SP_EINPUT,
+                          "model.n_head: the head size %d must be even for rotary embeddings",
+                          s->d_model / s->n_head);
+    if (!k->hparams && (s->norm_eps != 0 || s->rope_theta != 0 || s->tie_head != 0))
+        return sp_err_set(err, SP_EINPUT,
+                          "model.block: %s has no norm_eps, rope_theta or tie_head setting",
+                          k->name);
     sp_tensor_info bt[SP_MAX_TENSORS], gt[SP_MAX_TENSORS];
-    k->block_tensors(s, bt);
-    k->global_tensors(s, gt);
-    double n = (double)s->n_layer * params_of(bt, k->nbt) + params_of(gt, k->ngt);
+    int nb = k->block_tensors(s, bt), ng = k->global_tensors(s, gt);
+    double n = (double)s->n_layer * params_of(bt, nb) + params_of(gt, ng);
     if (n > MAX_PARAMS)
         return sp_err_set(err, SP_EINPUT,
                           "model: %.3g parameters (d_model %d, d_ff %d, n_layer %d) is more than "
@@ -81,17 +105,15 @@ static void lay_out(sp_tensor_info *t, int n) {
 }
 
 int sp_spec_block_tensors(const sp_spec *s, sp_tensor_info out[SP_MAX_TENSORS]) {
-    const sp_kind *k = sp_kind_of(s);
-    k->block_tensors(s, out);
-    lay_out(out, k->nbt);
-    return k->nbt;
+    int n = sp_kind_of(s)->block_tensors(s, out);
+    lay_out(out, n);
+    return n;
 }
 
 int sp_spec_global_tensors(const sp_spec *s, sp_tensor_info out[SP_MAX_TENSORS]) {
-    const sp_kind *k = sp_kind_of(s);
-    k->global_tensors(s, out);
-    lay_out(out, k->ngt);
-    return k->ngt;
+    int n = sp_kind_of(s)->global_tensors(s, out);
+    lay_out(out, n);
+    return n;
 }
 
 static size_t slab_numel(const sp_tensor_info *t, int n) {

@@ -327,6 +327,12 @@ int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err) {
         return sp_err_set(err, SP_EINPUT,
                           "%s: checkpoint has model.block = %s but the config says %s", path,
                           sp_kind_of(&fs)->name, sp_kind_of(s)->name);
+    if (sp_spec_hparams_differ(&fs, s))
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: checkpoint has model.norm_eps %g, rope_theta %g, tie_head %d but "
+                          "the config says %g, %g, %d",
+                          path, fs.norm_eps, fs.rope_theta, fs.tie_head, s->norm_eps, s->rope_theta,
+                          s->tie_head);
     int i = sp_spec_diff(&fs, s);
     if (i >= 0)
         return sp_err_set(err, SP_EINPUT,

@@ -10,13 +10,28 @@
 #include <string.h>
 
 int sp_train_target_spec(const sp_config *cfg, sp_spec *s, sp_err *err) {
+    const char *src = cfg->source ? cfg->source : "config";
     int kind = sp_kind_find(cfg->model.block);
-    *s = (sp_spec){(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                   (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer,
-                   kind < 0 ? 0 : kind};
+    const sp_kind *k = sp_kinds[kind < 0 ? 0 : kind];
+    /* model.d_ff 0: the kind's default (4 d for gpt2, 8d/3 up to a multiple of 64 for llama) */
+    int d_ff = cfg->model.d_ff ? (int)cfg->model.d_ff : k->default_d_ff((int)cfg->model.d_model);
+    memset(s, 0, sizeof *s);
+    s->vocab = (int)cfg->model.vocab, s->seq_len = (int)cfg->model.seq_len;
+    s->d_model = (int)cfg->model.d_model, s->n_head = (int)cfg->model.n_head;
+    s->d_ff = d_ff, s->n_layer = (int)cfg->model.n_layer, s->kind = kind < 0 ? 0 : kind;
     if (kind < 0)
-        return sp_err_set(err, SP_EINPUT, "%s: model.block: '%s' is not a block kind (%s)",
-                          cfg->source ? cfg->source : "config", cfg->model.block, sp_kind_names());
+        return sp_err_set(err, SP_EINPUT, "%s: model.block: '%s' is not a block kind (%s)", src,
+                          cfg->model.block, sp_kind_names());
+    const char *t = cfg->model.tie_head;
+    int tie = !strcmp(t, "true") ? 1 : !strcmp(t, "false") ? 0 : -1;
+    if (k->hparams) {
+        s->norm_eps = cfg->model.norm_eps;
+        s->rope_theta = cfg->model.rope_theta;
+        s->tie_head = tie >= 0 ? tie : 0; /* auto: untied, LlamaForCausalLM's default */
+    } else if (tie == 0) {
+        return sp_err_set(err, SP_EINPUT, "%s: model.tie_head: %s's head is always tied", src,
+                          k->name);
+    }
     return SP_OK;
 }
 

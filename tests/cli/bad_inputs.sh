@@ -27,7 +27,7 @@ expect 2 "type.yaml:2: model.n_layer" -- "$SPROUT" train "$T/type.yaml"
 expect 2 "model.n_head" -- "$SPROUT" train "$T/range.yaml"
 expect 2 "train.lr" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set train.lr=-1
 expect 2 "unknown key 'train.nope'" -- "$SPROUT" train "$T/range.yaml" --set train.nope=1
-expect 2 "model.block: 'bert' is not a block kind .gpt2." -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set model.block=bert
+expect 2 "model.block: 'bert' is not a block kind .gpt2, llama." -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set model.block=bert
 expect 2 "train.objective: 'mlm' is not an objective" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set train.objective=mlm
 expect 2 "growth\[0\].op: 'learn' is not a growth operator .stack, direct" -- "$SPROUT" train "$T/grow.yaml"
 expect 2 "missing.bin" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set data.train="$T/missing.bin"

@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* wide enough that bf16 products round visibly, small enough for a unit test */
-static const sp_spec k_spec = {96, 32, 64, 4, 256, 3, 0};
+static const sp_spec k_spec = {96, 32, 64, 4, 256, 3, 0, 0, 0, 0};
 enum { B = 4 };
 
 /* loss of one batch, gradients of the mean loss left in m->grads */

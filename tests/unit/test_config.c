@@ -34,6 +34,8 @@ static int str_eq(const char *a, const char *b) {
 static int cfg_equal(const sp_config *a, const sp_config *b) {
     int eq = !memcmp(&a->model, &b->model, offsetof(__typeof__(a->model), block)) &&
              str_eq(a->model.block, b->model.block) &&
+             str_eq(a->model.tie_head, b->model.tie_head) &&
+             a->model.norm_eps == b->model.norm_eps && a->model.rope_theta == b->model.rope_theta &&
              str_eq(a->train.objective, b->train.objective) &&
              str_eq(a->data.train, b->data.train) && str_eq(a->data.val, b->data.val) &&
              a->train.steps == b->train.steps && a->train.global_batch == b->train.global_batch &&

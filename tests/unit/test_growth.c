@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sp_spec k_spec = {32, 8, 16, 2, 64, 2, 0}; /* V, T, C, H, F, L */
+static const sp_spec k_spec = {32, 8, 16, 2, 64, 2, 0, 0, 0, 0}; /* V, T, C, H, F, L */
 enum { B = 2, T = 8, NTOK = B * T };
 #define SEED    5
 #define EVENT   3

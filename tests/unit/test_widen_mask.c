@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sp_spec k_spec_a = {32, 8, 16, 4, 64, 2, 0}; /* V, T, C, H, F, L */
-static const sp_spec k_spec_b = {32, 8, 12, 3, 40, 2, 0}; /* d_ff not 4 C, H = 3 */
+static const sp_spec k_spec_a = {32, 8, 16, 4, 64, 2, 0, 0, 0, 0}; /* V, T, C, H, F, L */
+static const sp_spec k_spec_b = {32, 8, 12, 3, 40, 2, 0, 0, 0, 0}; /* d_ff not 4 C, H = 3 */
 enum { B = 2, T = 8, NTOK = B * T };
 #define SEED    11
 #define EVENT   2

@@ -1,0 +1,11 @@
+# Block kinds: the LLaMA block against tests/torch/llama_ref.py (LlamaForCausalLM semantics):
+# logits, loss, every gradient and 20 AdamW steps, with an untied and a tied head, and the whole
+# model's gradients against central differences of the float64 reference.
+add_test(NAME torch_parity_llama
+         COMMAND sh -c "$<TARGET_FILE:sp_parity_dump> parity_llama.h5 llama && /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/torch/check_parity.py parity_llama.h5")
+add_test(NAME torch_parity_llama_tied
+         COMMAND sh -c "$<TARGET_FILE:sp_parity_dump> parity_llama_tied.h5 llama_tied && /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/torch/check_parity.py parity_llama_tied.h5")
+add_test(NAME torch_fd_check_llama
+         COMMAND sh -c "$<TARGET_FILE:sp_parity_dump> parity_fd_llama.h5 llama && /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/torch/fd_check.py parity_fd_llama.h5")
+set_tests_properties(torch_parity_llama torch_parity_llama_tied torch_fd_check_llama
+                     PROPERTIES TIMEOUT 300 ENVIRONMENT "${SP_MPI_ENV}")
