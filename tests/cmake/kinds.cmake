@@ -9,3 +9,13 @@ add_test(NAME torch_fd_check_llama
          COMMAND sh -c "$<TARGET_FILE:sp_parity_dump> parity_fd_llama.h5 llama && /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/torch/fd_check.py parity_fd_llama.h5")
 set_tests_properties(torch_parity_llama torch_parity_llama_tied torch_fd_check_llama
                      PROPERTIES TIMEOUT 300 ENVIRONMENT "${SP_MPI_ENV}")
+# layout invariance, bit-exact restart and live depth growth through a pipeline change once more
+# on the LLaMA block (SP_BLOCK, read by tests/cli/kind.sh), with the fp32 guarantees of the gpt2
+# runs (mpi_layout_invariance, mpi_restart, mpi_growth_restart)
+foreach(t restart:restart layout_invariance:layout growth_restart:growth)
+  string(REPLACE ":" ";" parts ${t})
+  list(GET parts 0 name)
+  list(GET parts 1 script)
+  sp_add_script_test(mpi_${name}_llama ${script}.sh 900 MPI)
+  set_tests_properties(mpi_${name}_llama PROPERTIES ENVIRONMENT "${SP_MPI_ENV};SP_BLOCK=llama")
+endforeach()

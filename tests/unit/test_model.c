@@ -190,6 +190,43 @@ static void test_kinds(tu_ctx *t) {
              sp_spec_diff(&k_spec, &k_spec) < 0 && sp_spec_diff(&k_spec, &other) >= 0 &&
                  !strcmp(sp_spec_fields[sp_spec_diff(&k_spec, &other)].name, "d_ff"),
              "spec field table");
+    /* llama: HF's names, zero_id on the projections onto the residual stream, the untied head
+     * a global of its own and the embedding then a lookup; tied: two globals */
+    int li = sp_kind_find("llama");
+    sp_spec ls = {17, 8, 16, 2, 0, 2, li, 0, 1e-5, 10000};
+    ls.d_ff = sp_kinds[li]->default_d_ff(ls.d_model);
+    nb = sp_spec_block_tensors(&ls, bt), ng = sp_spec_global_tensors(&ls, gt);
+    int zeros = 0, gains = 0;
+    for (int j = 0; j < nb; j++) zeros += bt[j].zero_id, gains += bt[j].gain;
+    sp_spec_hf_name(name, sizeof name, &ls, 1, &bt[6]);
+    tu_check(t,
+             li == 1 && nb == 9 && ng == 3 && zeros == 2 && gains == 2 && gt[0].lookup &&
+                 !strcmp(gt[2].name, "lm_head.weight") && bt[1].dims[0] == 16 &&
+                 !strcmp(name, "model.layers.1.mlp.gate_proj.weight") && bt[6].dims[0] == 64 &&
+                 bt[6].dims[1] == 16 && sp_spec_check(&ls, NULL) == SP_OK,
+             "llama tables: %d block, %d global tensors, '%s'", nb, ng, name);
+    ls.tie_head = 1;
+    ng = sp_spec_global_tensors(&ls, gt);
+    tu_check(t, ng == 2 && !gt[0].lookup, "llama tied: %d globals", ng);
+    tu_check(t,
+             sp_kinds[li]->default_d_ff(384) == 1024 && sp_kinds[li]->default_d_ff(4096) == 10944 &&
+                 sp_kinds[0]->default_d_ff(384) == 1536,
+             "default d_ff");
+    struct {
+        sp_spec s;
+        const char *msg;
+    } bad[] = {
+        {{17, 8, 18, 2, 64, 2, 1, 0, 1e-5, 10000}, "head size 9 must be even"},
+        {{17, 8, 16, 2, 64, 2, 1, 0, 0, 10000}, "model.norm_eps: 0 is out of range"},
+        {{17, 8, 16, 2, 64, 2, 1, 0, 1e-5, 1}, "model.rope_theta: 1 is out of range"},
+        {{17, 8, 16, 2, 64, 2, 0, 0, 0, 10000}, "gpt2 has no norm_eps, rope_theta or tie_head"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sp_err err = {0};
+        int rc = sp_spec_check(&bad[i].s, &err);
+        tu_check(t, rc == SP_EINPUT && strstr(err.msg, bad[i].msg), "bad spec %zu: '%s', want '%s'",
+                 i, err.msg, bad[i].msg);
+    }
     tu_check(t,
              sp_objective_find("causal") == 0 && sp_objective_find("masked ") < 0 &&
                  sp_objectives[0].count_all,
