@@ -38,6 +38,15 @@ static inline int sp_spec_get(const sp_spec *s, int i) {
 static inline void sp_spec_put(sp_spec *s, int i, int v) {
     *(int *)((char *)s + sp_spec_fields[i].offset) = v;
 }
+/* The kinds' hyper-parameters as a table too: name ("rope_theta"), 'i' (int) or 'f' (double),
+ * place. Used only by kinds with sp_kind.hparams. */
+typedef struct sp_spec_hparam {
+    const char *name;
+    char type;
+    size_t offset;
+} sp_spec_hparam;
+extern const sp_spec_hparam sp_spec_hparams[];
+extern const int sp_spec_nhparams;
 /* the first field in which a and b differ (-1: none; the kind is compared apart) */
 int sp_spec_diff(const sp_spec *a, const sp_spec *b);
 /* 1 if every field, the kind and its hyper-parameters are equal */

@@ -30,14 +30,29 @@ typedef struct attr_def {
     char kind;
 } attr_def;
 static const attr_def k_root_attrs[] = {{"format", 's'}, {"version", 'i'}, {"extras", 's'}};
-/* the spec field table (sp_spec_fields) in its order, then the block kind: the crc32 covers them
- * in this order */
-static const attr_def k_spec_attrs[] = {
-    {"vocab", 'i'},   {"seq_len", 'i'}, {"d_model", 'i'},  {"n_head", 'i'},     {"d_ff", 'i'},
-    {"n_layer", 'i'}, {"block", 's'},   {"norm_eps", 'f'}, {"rope_theta", 'f'}, {"tie_head", 'i'}};
-/* the first SPEC_BASE for every kind; the kind's hyper-parameters after them for the kinds that
- * have them (sp_kind.hparams), so a gpt2 file keeps the attributes it always had */
-#define SPEC_BASE 7
+/* /spec's attributes, in the order their crc32 covers them: the spec's field table
+ * (sp_spec_fields), the block kind by name, then the hyper-parameter table (sp_spec_hparams)
+ * for the kinds that have them, so a gpt2 file keeps the attributes it always had. Built from
+ * the two tables on first use. */
+static attr_def g_spec_attrs[32];
+static int g_spec_base, g_spec_all;
+static const attr_def *spec_attrs(void) {
+    if (!g_spec_all) {
+        int n = 0;
+        for (int i = 0; i < sp_spec_nfields; i++)
+            g_spec_attrs[n++] = (attr_def){sp_spec_fields[i].name, 'i'};
+        g_spec_attrs[n++] = (attr_def){"block", 's'};
+        g_spec_base = n;
+        for (int i = 0; i < sp_spec_nhparams; i++)
+            g_spec_attrs[n++] = (attr_def){sp_spec_hparams[i].name, sp_spec_hparams[i].type};
+        g_spec_all = n;
+    }
+    return g_spec_attrs;
+}
+static int spec_count(int hparams) {
+    spec_attrs();
+    return hparams ? g_spec_all : g_spec_base;
+}
 static const attr_def k_train_attrs[] = {
     {"step", 'i'},     {"tokens", 'i'},      {"flops", 'f'},       {"growth_index", 'i'},
     {"seed", 'i'},     {"data_cursor", 'i'}, {"lr", 'f'},          {"wallclock", 'f'},
@@ -187,10 +202,13 @@ static int write_spec(hid_t g, const sp_spec *s) {
     for (int i = 0; i < sp_spec_nfields; i++)
         rc |= attr_i64(g, sp_spec_fields[i].name, sp_spec_get(s, i));
     rc |= attr_str(g, "block", sp_kind_of(s)->name);
-    if (h)
-        rc |= attr_f64(g, "norm_eps", s->norm_eps) | attr_f64(g, "rope_theta", s->rope_theta) |
-              attr_i64(g, "tie_head", s->tie_head);
-    return rc | seal_attrs(g, k_spec_attrs, h ? NDEF(k_spec_attrs) : SPEC_BASE);
+    for (int i = 0; h && i < sp_spec_nhparams; i++) {
+        const void *v = (const char *)s + sp_spec_hparams[i].offset;
+        rc |= sp_spec_hparams[i].type == 'f'
+                  ? attr_f64(g, sp_spec_hparams[i].name, *(const double *)v)
+                  : attr_i64(g, sp_spec_hparams[i].name, *(const int *)v);
+    }
+    return rc | seal_attrs(g, spec_attrs(), spec_count(h));
 }
 
 /* The spec attributes object opath must have: as many as its block kind says (an unknown or
@@ -203,7 +221,7 @@ static int spec_nattrs(hid_t f, const char *opath) {
         H5Oclose(o);
     }
     int k = sp_kind_find(name);
-    return k >= 0 && sp_kinds[k]->hparams ? NDEF(k_spec_attrs) : SPEC_BASE;
+    return spec_count(k >= 0 && sp_kinds[k]->hparams);
 }
 
 /* Called inside H5E_BEGIN_TRY: a missing attribute is an answer, not a stack to print. A block
@@ -221,13 +239,15 @@ static int read_spec(hid_t g, sp_spec *s, char *block, size_t nblock) {
     if (read_str(g, "block", name, sizeof name)) return -1;
     if (block) snprintf(block, nblock, "%s", name);
     s->kind = sp_kind_find(name);
-    if (s->kind >= 0 && sp_kinds[s->kind]->hparams) {
-        int64_t tie;
-        if (read_attr(g, "norm_eps", H5T_NATIVE_DOUBLE, &s->norm_eps) ||
-            read_attr(g, "rope_theta", H5T_NATIVE_DOUBLE, &s->rope_theta) ||
-            read_attr(g, "tie_head", H5T_NATIVE_INT64, &tie))
-            return -1;
-        s->tie_head = tie != 0;
+    for (int i = 0; s->kind >= 0 && sp_kinds[s->kind]->hparams && i < sp_spec_nhparams; i++) {
+        void *v = (char *)s + sp_spec_hparams[i].offset;
+        int64_t x;
+        if (sp_spec_hparams[i].type == 'f') {
+            if (read_attr(g, sp_spec_hparams[i].name, H5T_NATIVE_DOUBLE, v)) return -1;
+        } else {
+            if (read_attr(g, sp_spec_hparams[i].name, H5T_NATIVE_INT64, &x)) return -1;
+            *(int *)v = (int)(x > INT_MAX ? INT_MAX : x < INT_MIN ? INT_MIN : x);
+        }
     }
     return 0;
 }
@@ -817,7 +837,7 @@ static int read_header_f(hid_t f, const char *path, sp_spec *spec, sp_train_stat
     const char *bad = NULL, *obj = "spec";
     int rc = 0;
     H5E_BEGIN_TRY {
-        bad = check_attrs(f, "spec", k_spec_attrs, spec_nattrs(f, "spec"), why, sizeof why);
+        bad = check_attrs(f, "spec", spec_attrs(), spec_nattrs(f, "spec"), why, sizeof why);
         hid_t g = bad ? -1 : H5Gopen2(f, "spec", H5P_DEFAULT);
         if (g >= 0) {
             rc = read_spec(g, spec, block, sizeof block);
@@ -998,7 +1018,7 @@ static int extra_spec(hid_t f, const char *path, const char *group, sp_spec *spe
         if (group && *group) g = H5Gopen2(f, group, H5P_DEFAULT);
         if (g >= 0) {
             H5Gclose(g);
-            bad = check_attrs(f, group, k_spec_attrs, spec_nattrs(f, group), why, sizeof why);
+            bad = check_attrs(f, group, spec_attrs(), spec_nattrs(f, group), why, sizeof why);
             g = bad ? -1 : H5Gopen2(f, group, H5P_DEFAULT);
             if (g >= 0) rc = read_spec(g, spec, block, sizeof block), H5Gclose(g);
         }
@@ -1187,7 +1207,7 @@ static void verify_header(verify_ctx *c, hid_t f) {
         const char *obj;
         const attr_def *d;
         int n;
-    } hdr[3] = {{"spec", k_spec_attrs, spec_nattrs(f, "spec")},
+    } hdr[3] = {{"spec", spec_attrs(), spec_nattrs(f, "spec")},
                 {"train", k_train_attrs, NDEF(k_train_attrs)},
                 {"config", k_config_attrs, NDEF(k_config_attrs)}};
     char why[128];
@@ -1214,7 +1234,7 @@ static void verify_header(verify_ctx *c, hid_t f) {
     char *save = NULL;
     for (char *grp = strtok_r(list, "\n", &save); grp && !rc; grp = strtok_r(NULL, "\n", &save)) {
         sp_spec xs;
-        const char *bad = check_attrs(f, grp, k_spec_attrs, spec_nattrs(f, grp), why, sizeof why);
+        const char *bad = check_attrs(f, grp, spec_attrs(), spec_nattrs(f, grp), why, sizeof why);
         char name[260];
         snprintf(name, sizeof name, "/%s", grp);
         verify_report(c, name, "attributes", bad ? bad : "ok");

@@ -17,6 +17,11 @@ const sp_spec_field sp_spec_fields[] = {FIELD(vocab),  FIELD(seq_len), FIELD(d_m
                                         FIELD(n_head), FIELD(d_ff),    FIELD(n_layer)};
 const int sp_spec_nfields = (int)(sizeof sp_spec_fields / sizeof sp_spec_fields[0]);
 
+const sp_spec_hparam sp_spec_hparams[] = {{"norm_eps", 'f', offsetof(sp_spec, norm_eps)},
+                                          {"rope_theta", 'f', offsetof(sp_spec, rope_theta)},
+                                          {"tie_head", 'i', offsetof(sp_spec, tie_head)}};
+const int sp_spec_nhparams = (int)(sizeof sp_spec_hparams / sizeof sp_spec_hparams[0]);
+
 int sp_spec_diff(const sp_spec *a, const sp_spec *b) {
     for (int i = 0; i < sp_spec_nfields; i++)
         if (sp_spec_get(a, i) != sp_spec_get(b, i)) return i;
@@ -74,6 +79,8 @@ int sp_spec_check(const sp_spec *s, sp_err *err) {
     if (k->hparams && !(s->rope_theta > 1 && s->rope_theta < 1e30))
         return sp_err_set(err, SP_EINPUT, "model.rope_theta: %g is out of range (1, 1e30)",
                           s->rope_theta);
+    if (k->hparams && s->tie_head != 0 && s->tie_head != 1)
+        return sp_err_set(err, SP_EINPUT, "model.tie_head: %d is not 0 or 1", s->tie_head);
     if (k->hparams && (s->d_model / s->n_head) % 2)
         return sp_err_set(err, SP_EINPUT,
                           "model.n_head: the head size %d must be even for rotary embeddings",

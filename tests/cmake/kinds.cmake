@@ -19,3 +19,12 @@ foreach(t restart:restart layout_invariance:layout growth_restart:growth)
   sp_add_script_test(mpi_${name}_llama ${script}.sh 900 MPI)
   set_tests_properties(mpi_${name}_llama PROPERTIES ENVIRONMENT "${SP_MPI_ENV};SP_BLOCK=llama")
 endforeach()
+# a 2-step llama training under valgrind (no invalid access, no uninitialised read, no leak)
+if(SP_VALGRIND AND NOT CMAKE_BUILD_TYPE STREQUAL "Asan")
+  sp_add_script_test(valgrind_train_llama valgrind.sh 600)
+  set_tests_properties(valgrind_train_llama PROPERTIES ENVIRONMENT "${SP_TEST_ENV};SP_BLOCK=llama")
+endif()
+# a llama checkpoint of a 2-stage pipeline is LlamaForCausalLM's state dict: llama_ref loaded from
+# /model gets `sprout eval`'s loss
+sp_add_script_test(ckpt_interop_llama ckpt_interop.sh 300 MPI)
+set_tests_properties(ckpt_interop_llama PROPERTIES ENVIRONMENT "${SP_MPI_ENV};SP_BLOCK=llama")
