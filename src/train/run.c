@@ -166,9 +166,12 @@ static void log_layout(const sp_trainer *tr, const sp_log *log) {
         for (int r = 0; r < g->dp && n + 16 < sizeof ranks; r++)
             n +=
                 (size_t)snprintf(ranks + n, sizeof ranks - n, "%s%d", r ? "," : "", r * g->pp + st);
+        /* gpt2's words kept as they were; llama has RMSNorm and a head of its own unless tied */
+        const char *head = !sp_kind_of(s)->hparams ? " + final LN and tied head"
+                           : s->tie_head           ? " + final norm and tied head"
+                                                   : " + final norm and head";
         sp_info(log, "  stage %d: blocks %d..%d%s%s on rank(s) %s", st, lo, hi - 1,
-                st == 0 ? " + embedding" : "", st == g->pp - 1 ? " + final LN and tied head" : "",
-                ranks);
+                st == 0 ? " + embedding" : "", st == g->pp - 1 ? head : "", ranks);
     }
     /* with one micro-batch a pipeline has nothing to overlap: each stage idles while the others
      * work */
