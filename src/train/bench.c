@@ -31,7 +31,9 @@ typedef struct gemm_shape {
 double sp_bench_gemm(const sp_config *cfg, sp_gemm *gm, int reps) {
     openblas_set_num_threads((int)cfg->run.threads);
     int N = (int)(cfg->train.micro_batch * cfg->model.seq_len), C = (int)cfg->model.d_model;
-    int F = (int)sp_cfg_d_ff(cfg);
+    sp_spec spec; /* d_ff as the kind resolves model.d_ff = 0; an unknown kind is gpt2's */
+    sp_train_target_spec(cfg, &spec, NULL);
+    int F = spec.d_ff;
     gemm_shape sh[] = {
         {0, 0, N, 3 * C, C}, {0, 0, N, C, C},     {0, 0, N, F, C}, {0, 0, N, C, F},
         {0, 1, N, C, 3 * C}, {1, 0, C, 3 * C, N}, {0, 1, N, C, C}, {1, 0, C, C, N},
