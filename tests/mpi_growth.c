@@ -85,15 +85,23 @@ static void poison(sp_model *m, int rank) {
     for (int i = 0; i <= m->hi - m->lo; i++) m->steps[i] = 0xdead0000u + (uint64_t)rank;
 }
 
-/* the oracle: new slab j is old slab map[j].src, copied by hand */
+/* the oracle: new slab j is old slab map[j].src, copied by hand; with several sources, their
+ * sum in map order times the entry's scale */
 static void permute(const sp_model *old, sp_model *nw, const sp_block_map *map) {
     float *oa[3] = {old->params, old->m, old->v}, *na[3] = {nw->params, nw->m, nw->v};
     for (int k = 0; k < 3; k++) {
         memcpy(na[k], oa[k], old->global_numel * sizeof(float));
-        for (int j = 0; j < map->n_new; j++)
-            if (map->b[j].src >= 0)
-                memcpy(sp_model_block(nw, na[k], j), sp_model_block(old, oa[k], map->b[j].src),
-                       old->block_numel * sizeof(float));
+        for (int j = 0; j < map->n_new; j++) {
+            const sp_block_src *e = &map->b[j];
+            if (e->src < 0) continue;
+            float *d = sp_model_block(nw, na[k], j);
+            memcpy(d, sp_model_block(old, oa[k], e->src), old->block_numel * sizeof(float));
+            for (int p = 0; p < e->n_more; p++) {
+                const float *x = sp_model_block(old, oa[k], e->more[p]);
+                for (size_t i = 0; i < old->block_numel; i++) d[i] += x[i];
+            }
+            for (size_t i = 0; e->n_more && i < old->block_numel; i++) d[i] *= e->scale;
+        }
     }
     nw->steps[0] = old->steps[0];
     for (int j = 0; j < map->n_new; j++)
@@ -172,14 +180,18 @@ static void check_sources(tu_ctx *t, const sp_layout *l) {
 }
 
 /* What rank `me` must send in a redistribution, counted from sp_redist_source alone: three
- * arenas of every (new block, holder) pair and of every globals holder whose source is `me` and
- * not the holder itself. */
+ * arenas of every (new block, source, holder) triple and of every globals holder (once per
+ * source: the move runs once per source of the widest entry) whose source is `me` and not the
+ * holder itself. */
 static uint64_t expected_bytes_sent(const sp_layout *ol, const sp_layout *nl,
                                     const sp_block_map *map, const sp_spec *spec,
                                     size_t block_numel, int me) {
     uint64_t n = 0, slab = 3 * sizeof(float);
-    for (int k = 0; k < nl->dp; k++) {
-        int ends[2] = {k * nl->pp, k * nl->pp + nl->pp - 1};
+    int passes = 1;
+    for (int j = 0; j < map->n_new; j++)
+        if (map->b[j].n_more + 1 > passes) passes = map->b[j].n_more + 1;
+    for (int k = 0; k < nl->dp * passes; k++) {
+        int r = k % nl->dp, ends[2] = {r * nl->pp, r * nl->pp + nl->pp - 1};
         for (int e = 0; e < (nl->pp > 1 ? 2 : 1); e++) {
             int src = sp_redist_source(ol, -1, ends[e]);
             if (src == me && src != ends[e]) n += slab * sp_spec_global_numel(spec);
@@ -189,10 +201,12 @@ static uint64_t expected_bytes_sent(const sp_layout *ol, const sp_layout *nl,
         int lo, hi;
         sp_grid_stage_range(nl->n_layer, nl->pp, s, &lo, &hi);
         for (int j = lo; j < hi; j++)
-            for (int k = 0; k < nl->dp && map->b[j].src >= 0; k++) {
-                int dst = s + k * nl->pp, src = sp_redist_source(ol, map->b[j].src, dst);
-                if (src == me && src != dst) n += slab * block_numel;
-            }
+            for (int p = 0; p <= map->b[j].n_more; p++)
+                for (int k = 0; k < nl->dp && map->b[j].src >= 0; k++) {
+                    int old_b = p ? map->b[j].more[p - 1] : map->b[j].src;
+                    int dst = s + k * nl->pp, src = sp_redist_source(ol, old_b, dst);
+                    if (src == me && src != dst) n += slab * block_numel;
+                }
     }
     return n;
 }
@@ -330,10 +344,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     gcase all[] = {
-        {"stack", 4, 2}, {"stack", 2, 4}, {"interpolate", 4, 2}, {"interpolate", 2, 4},
-        {"zero", 4, 2},  {"zero", 2, 4},  {"random", 4, 2},      {"random", 2, 4},
-        {"stack", 1, 4}, /* identity map: pipeline re-balancing */
-        {"stack", 1, 5}, /* uneven stages */
+        {"stack", 4, 2},           {"stack", 2, 4},  {"interpolate", 4, 2},
+        {"interpolate", 2, 4},     {"zero", 4, 2},   {"zero", 2, 4},
+        {"random", 4, 2},          {"random", 2, 4}, {"coalesce_depth", 2, 8},
+        {"coalesce_depth", 4, 16}, /* several sources per block */
+        {"stack", 1, 4},           /* identity map: pipeline re-balancing */
+        {"stack", 1, 5},           /* uneven stages */
     };
     gcase one = {argc == 6 ? argv[3] : "", argc == 6 ? atoi(argv[4]) : 0,
                  argc == 6 ? atoi(argv[5]) : 0};

@@ -5,7 +5,8 @@
  * the weights, one step's plan, the gradients of one batch through that plan (shared gradients
  * summed as the trainer sums them), and those of an unshared copy that runs every position on a
  * block of its own.
- * usage: sp_parity_dump OUT.h5 [apollo|raptr] */
+ * With llama or llama_tied it writes the parity dump of a LLaMA model (untied or tied head).
+ * usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr|llama|llama_tied] */
 #include "sprout/train.h"
 
 #include <hdf5.h>
@@ -42,11 +43,11 @@ static void put(hid_t f, const char *name, int nd, const hsize_t *dims, int is_i
 static void put_model(hid_t f, const char *group, const sp_model *m, float *arena) {
     char name[256], path[320];
     for (int b = -1; b < m->spec.n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
+        int nt = b < 0 ? m->ngt : m->nbt;
         const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
         float *slab = b < 0 ? sp_model_globals(m, arena) : sp_model_block(m, arena, b);
         for (int j = 0; j < nt; j++) {
-            sp_spec_hf_name(name, sizeof name, b, &ti[j]);
+            sp_spec_hf_name(name, sizeof name, &m->spec, b, &ti[j]);
             snprintf(path, sizeof path, "%s/%s", group, name);
             hsize_t dims[2] = {(hsize_t)ti[j].dims[0], (hsize_t)ti[j].dims[1]};
             put(f, path, ti[j].ndim, dims, 0, slab + ti[j].offset);
@@ -58,7 +59,7 @@ static void put_model(hid_t f, const char *group, const sp_model *m, float *aren
  * as its weight-sharing group's first block, so that copies stay equal) */
 static void perturb_1d(sp_model *m) {
     for (int b = -1; b < m->spec.n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT, as = b < 0 ? b : m->plan.group[b];
+        int nt = b < 0 ? m->ngt : m->nbt, as = b < 0 ? b : m->plan.group[b];
         const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
         float *slab = b < 0 ? sp_model_globals(m, m->params) : sp_model_block(m, m->params, b);
         for (int j = 0; j < nt; j++) {
@@ -74,6 +75,16 @@ static void put_spec(hid_t f, const sp_spec *s, int B) {
     put_attr_i(f, "vocab", s->vocab), put_attr_i(f, "seq_len", s->seq_len);
     put_attr_i(f, "d_model", s->d_model), put_attr_i(f, "n_head", s->n_head);
     put_attr_i(f, "d_ff", s->d_ff), put_attr_i(f, "n_layer", s->n_layer), put_attr_i(f, "batch", B);
+    const char *block = sp_kind_of(s)->name;
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR);
+    H5Tset_size(t, strlen(block) + 1);
+    hid_t a = H5Acreate2(f, "block", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, t, block);
+    H5Aclose(a), H5Sclose(sp), H5Tclose(t);
+    if (sp_kind_of(s)->hparams) {
+        put_attr_d(f, "norm_eps", s->norm_eps), put_attr_d(f, "rope_theta", s->rope_theta);
+        put_attr_i(f, "tie_head", s->tie_head);
+    }
 }
 
 static void one_batch(sp_trainer *tr, sp_model *m) {
@@ -168,11 +179,12 @@ static int plan_dump(const char *out, const char *method) {
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     int bf16 = argc == 3 && !strcmp(argv[2], "bf16");
+    const char *kind = argc == 3 && !strncmp(argv[2], "llama", 5) ? argv[2] : NULL;
     if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr]\n");
+        fprintf(stderr, "usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr|llama|llama_tied]\n");
         return 2;
     }
-    if (argc == 3 && !bf16) {
+    if (argc == 3 && !bf16 && !kind) {
         int rc = plan_dump(argv[1], argv[2]);
         MPI_Finalize();
         return rc;
@@ -186,6 +198,18 @@ int main(int argc, char **argv) {
     cfg.train.lr = 1e-3, cfg.train.warmup_steps = 0, cfg.train.grad_clip = 0.5;
     cfg.train.weight_decay = 0.1;
     sp_err err = {0};
+    /* llama: d_ff 0 is 8d/3 rounded up to a multiple of 64 (128 here); a rope_theta other than the
+     * default so a wrong base shows */
+    if (kind &&
+        (sp_cfg_set(&cfg, "model.block=llama", &err) ||
+         sp_cfg_set(&cfg, "model.rope_theta=500", &err) ||
+         sp_cfg_set(&cfg, "model.norm_eps=1e-6", &err) ||
+         sp_cfg_set(&cfg,
+                    strcmp(kind, "llama_tied") ? "model.tie_head=false" : "model.tie_head=true",
+                    &err))) {
+        fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
+        return 1;
+    }
     if (bf16 && sp_cfg_set(&cfg, "run.precision=bf16", &err)) {
         fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
         return 1;

@@ -65,6 +65,9 @@ double sp_cfg_share(int64_t at_tokens);
 typedef struct sp_config {
     struct {
         int64_t vocab, seq_len, d_model, n_head, d_ff, n_layer; /* d_ff 0 = 4*d_model */
+        char *block; /* the block kind: a row of the kind table (src/model/kinds.c) */
+        double norm_eps, rope_theta; /* kinds with these settings (llama) */
+        char *tie_head;              /* auto|true|false; auto: the kind's (gpt2 tied, llama not) */
     } model;
     struct {
         char *train, *val; /* token files (see docs/data.md) */
@@ -79,7 +82,8 @@ typedef struct sp_config {
         char *decay_shape;     /* wsd: linear|sqrt */
         int64_t decay_start;   /* wsd: first decay step; -1 = from decay_fraction */
         double weight_decay, beta1, beta2, eps, grad_clip; /* grad_clip 0 = off */
-        char *subnet; /* none|apollo|raptr: the network each step runs (docs/growth.md) */
+        char *subnet;    /* none|apollo|raptr: the network each step runs (docs/growth.md) */
+        char *objective; /* the loss: a row of the objective table (src/model/objectives.c) */
     } train;
     struct {
         int64_t every;   /* 0 = no evaluation */

@@ -1,6 +1,7 @@
-/* sprout growth: depth operators as pure functions on (spec, slabs), and the growth schedule
- * that turns the config's `growth:` list into events at known steps. No MPI in here: the
- * redistribution engine (sprout/redist.h) moves slabs, the step loop (src/train/) joins both.
+/* sprout growth: depth and width operators as pure functions on (spec, slabs), one table of them
+ * (src/growth/ops.c), and the growth schedule's per-step quantities over its events. No MPI and
+ * no config in here: the redistribution engine (sprout/redist.h) moves slabs, the step loop
+ * (src/train/) joins both and turns the config into events (src/train/schedule_cfg.c).
  *
  * The math of every operator is in docs/growth.md:
  *
@@ -24,20 +25,55 @@
 
 #include <stdint.h>
 
-#include "sprout/config.h"
 #include "sprout/core.h"
 #include "sprout/model.h"
 
+/* ---- the operator table (src/growth/ops.c) ---- */
+
+typedef enum { SP_OP_DEPTH = 0, SP_OP_WIDTH = 1 } sp_op_dim;
+/* the width engine's modes (src/growth/width.c) */
+typedef enum {
+    SP_W_DECOALESCE,
+    SP_W_WIDEN_DIRECT,
+    SP_W_COALESCE,
+    SP_W_WIDEN_ZERO,
+    SP_W_WIDEN_RANDOM
+} sp_width_mode;
+
+typedef struct sp_grow_op {
+    const char *name;   /* growth[i].op */
+    int dim;            /* sp_op_dim */
+    int shrinks;        /* coalescing: the factor divides the depth or the widths */
+    int ramps;          /* fades blocks (random) or channels (widen_zero, widen_random) in */
+    unsigned applies;   /* bit k: its math holds on block kind k (sp_kinds[k]) */
+    unsigned preserves; /* bit k: function-preserving at the event on block kind k */
+    /* depth: new block j of the map from l old blocks with this factor */
+    sp_block_src (*map)(int j, int l, int factor);
+    int width;           /* width: sp_width_mode */
+    const char *inverse; /* width: the operator undoing its widths */
+} sp_grow_op;
+
+extern const sp_grow_op sp_grow_ops[];
+extern const int sp_grow_nops;
+/* the row named name, NULL if none */
+const sp_grow_op *sp_grow_op_find(const char *name);
+/* the names of the operators of one sp_op_dim (-1: all), comma-separated, for messages */
+const char *sp_grow_op_names(int dim);
+/* SP_OK, or SP_EINPUT naming the op and the block kind whose math it does not cover */
+int sp_grow_op_applies(const sp_grow_op *r, const sp_spec *s, sp_err *err);
+
 /* ---- depth operators ---- */
 
-/* 1 if op names a depth operator this module plans (stack, direct, interpolate, zero, random) */
+/* 1 if op names a depth operator (stack, direct, interpolate, decoalesce_depth, zero, random,
+ * coalesce_depth) */
 int sp_grow_is_depth_op(const char *op);
-/* 1 if the operator preserves the network function at the event: exactly for zero and random
- * (while its branch scale is 0), up to fp32 rounding for decoalesce_width and widen_direct, and
- * for widen_zero and widen_random while their new channels are masked out (mask_c = 0; the wider
- * matmuls reduce over more, zero, terms in another order) */
-int sp_grow_preserves(const char *op);
-/* The block map of op from n_old blocks to factor*n_old blocks. Errors name the op. */
+/* 1 if the operator preserves the network function of block kind `kind` at the event: on gpt2
+ * exactly for zero and random (while its branch scale is 0), up to fp32 rounding for
+ * decoalesce_width and widen_direct, and for widen_zero and widen_random while their new channels
+ * are masked out (mask_c = 0; the wider matmuls reduce over more, zero, terms in another order) */
+int sp_grow_preserves(const char *op, int kind);
+/* The block map of op from n_old blocks to factor*n_old blocks (n_old/factor for coalesce_depth,
+ * whose entries have factor sources each). Errors name the op. */
 int sp_grow_plan(const char *op, int n_old, int factor, sp_block_map *map, sp_err *err);
 void sp_grow_map_free(sp_block_map *map);
 
@@ -127,7 +163,8 @@ typedef struct sp_grow_event {
     int64_t rewarm_steps; /* > 0 when lr: rewarm (0 in the config resolved to the default) */
     int64_t ramp_steps;   /* random: steps over which new blocks' branch scale goes 0 -> 1 */
     const char *op;       /* the operator's name (points into the config or a literal) */
-    char when[96];        /* which rule placed the event (at_step, a token count, a share, auto) */
+    const sp_grow_op *dop, *wop; /* the depth and the width operator it runs (NULL: none) */
+    char when[96]; /* which rule placed the event (at_step, a token count, a share, auto) */
 } sp_grow_event;
 
 typedef struct sp_grow_sched {
@@ -139,12 +176,10 @@ typedef struct sp_grow_sched {
     sp_grow_event *ev; /* [n], in step order, malloc'd */
 } sp_grow_sched;
 
-/* Resolves cfg->growth (or cfg->vcycle) against cfg->model and cfg->train (at_tokens/factor
- * `auto` per docs/growth.md; warnings go to log). Errors name the key, e.g. growth[1].at_step. */
-int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err);
+/* The schedule is built from the config by sp_train_grow_schedule (sprout/train.h). */
 void sp_grow_sched_free(sp_grow_sched *gs);
 /* the model spec after the first k events (k = growth_index) */
-sp_spec sp_grow_spec_at(const sp_config *cfg, const sp_grow_sched *gs, int k);
+sp_spec sp_grow_spec_at(const sp_grow_sched *gs, int k);
 /* Branch scale of every block of the model after the first k events, at 0-based step `step`
  * (c[n_layer after k events]): 1, except blocks made by `random` events (and copies of them)
  * whose ramp is not over: min(1, (step - event step) / ramp_steps). */
@@ -161,8 +196,12 @@ int64_t sp_grow_timing_tokens(double n_params, double total_tokens);
  * first k events at 0-based step `step`: on while the newest event is one of those and its
  * ramp_steps are not over, mask_c = (step - event step) / ramp_steps; off otherwise. */
 void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_plan *m);
-/* 1 if op names an operator the growth list accepts (depth or width) */
+/* 1 if op names an operator the growth list accepts (a row of the table) */
 int sp_grow_is_op(const char *op);
+/* the spec before a growth-list event of operator r and factor from the spec after it; errors
+ * name growth[e] of src */
+int sp_grow_undo_spec(const sp_grow_op *r, int factor, const sp_spec *after, sp_spec *before,
+                      const char *src, int e, sp_err *err);
 
 /* ---- subnetwork methods (src/growth/subnet.c, docs/growth.md "Subnetwork methods") ----
  * train.subnet: none | apollo | raptr. The network a step runs is a plan drawn per step from
@@ -187,9 +226,21 @@ typedef struct sp_subnet {
     int64_t warmup; /* RaPTr: full-model steps first */
 } sp_subnet;
 
-/* The config's train.subnet with its section (apollo.*, raptr.*) as plain data. Errors name the
- * key. Counts in apollo.unique must let every depth fit its copies (docs/growth.md). */
-int sp_subnet_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err);
+/* the settings of train.subnet and its section (apollo.*, raptr.*), as plain data */
+typedef struct sp_subnet_settings {
+    const char *method; /* train.subnet */
+    int n_layer;
+    uint64_t seed;
+    int64_t steps;
+    int grows; /* the run has growth events or a V-cycle */
+    const char *apollo_unique, *apollo_boundaries, *apollo_sampler, *apollo_map;
+    int64_t apollo_depth;
+    const char *raptr_lengths, *raptr_boundaries, *raptr_fixed, *raptr_mode, *raptr_scale;
+    int64_t raptr_full_warmup_steps;
+} sp_subnet_settings;
+/* The settings resolved. Errors name the key. Counts in apollo.unique must let every depth fit
+ * its copies (docs/growth.md). */
+int sp_subnet_setup(const sp_subnet_settings *c, sp_subnet *sn, sp_err *err);
 const char *sp_subnet_name(const sp_subnet *sn);
 /* the method's stage of 0-based step `step` (0 without a method) */
 int sp_subnet_stage(const sp_subnet *sn, int64_t step);

@@ -15,9 +15,48 @@
 
 typedef struct sp_spec {
     int vocab, seq_len, d_model, n_head, d_ff, n_layer;
+    int kind; /* the block kind: row of the kind table (src/model/kinds.c), 0 = gpt2 */
+    /* hyper-parameters of the kinds that have them (sp_kind.hparams; 0 for the others):
+     * model.tie_head, model.norm_eps, model.rope_theta (the int first: no padding bytes, the
+     * struct is hashed whole) */
+    int tie_head;
+    double norm_eps, rope_theta;
 } sp_spec;
 
-/* order of the tensors inside a block slab */
+/* The spec's integer fields as a table, for everything that lists them (checkpoint attributes,
+ * comparisons, messages): name ("d_model") and place. The kind is not in it: it is a name
+ * (sp_kind_name), stored and compared as one. */
+typedef struct sp_spec_field {
+    const char *name;
+    size_t offset;
+} sp_spec_field;
+extern const sp_spec_field sp_spec_fields[];
+extern const int sp_spec_nfields;
+static inline int sp_spec_get(const sp_spec *s, int i) {
+    return *(const int *)((const char *)s + sp_spec_fields[i].offset);
+}
+static inline void sp_spec_put(sp_spec *s, int i, int v) {
+    *(int *)((char *)s + sp_spec_fields[i].offset) = v;
+}
+/* The kinds' hyper-parameters as a table too: name ("rope_theta"), 'i' (int) or 'f' (double),
+ * place. Used only by kinds with sp_kind.hparams. */
+typedef struct sp_spec_hparam {
+    const char *name;
+    char type;
+    size_t offset;
+} sp_spec_hparam;
+extern const sp_spec_hparam sp_spec_hparams[];
+extern const int sp_spec_nhparams;
+/* the first field in which a and b differ (-1: none; the kind is compared apart) */
+int sp_spec_diff(const sp_spec *a, const sp_spec *b);
+/* 1 if every field, the kind and its hyper-parameters are equal */
+int sp_spec_equal(const sp_spec *a, const sp_spec *b);
+/* 1 if the kind's hyper-parameters (norm_eps, rope_theta, tie_head) differ */
+int sp_spec_hparams_differ(const sp_spec *a, const sp_spec *b);
+/* "block gpt2, vocab 256, seq_len 256, ..., n_layer 6" into buf */
+void sp_spec_describe(const sp_spec *s, char *buf, size_t n);
+
+/* GPT-2's tensors in the order of its block slab (its kind's table, src/model/kind_gpt2.c) */
 typedef enum {
     SP_LN1_W,
     SP_LN1_B,
@@ -34,8 +73,17 @@ typedef enum {
     SP_BLOCK_NT
 } sp_block_tensor;
 
-/* order of the tensors inside the globals slab */
+/* GPT-2's tensors in the order of its globals slab */
 typedef enum { SP_WTE, SP_WPE, SP_LNF_W, SP_LNF_B, SP_GLOBAL_NT } sp_global_tensor;
+
+/* room for the tensors of any kind's block or globals slab */
+#define SP_MAX_TENSORS 16
+
+/* Role of a tensor axis for the width operators (src/growth/width.c): which channel family it
+ * runs over. FIXED: a token, position or length-1 axis, left alone; R: the residual width d;
+ * QKV: q | k | v, three sections of d, each folded on its own; O: the attention output (heads,
+ * head-major: folds like R); F: the MLP hidden width d_ff. */
+typedef enum { SP_AX_FIXED, SP_AX_R, SP_AX_QKV, SP_AX_O, SP_AX_F } sp_axis_role;
 
 typedef struct sp_tensor_info {
     const char *name; /* Hugging Face suffix: "attn.c_attn.weight" or "transformer.wte.weight" */
@@ -45,16 +93,98 @@ typedef struct sp_tensor_info {
     size_t numel;
     int decay;      /* AdamW weight decay applies (2-D weights only) */
     int resid_proj; /* residual output projection: init std scaled by 1/sqrt(2*n_layer) */
+    /* the kind's description of the tensor, beyond its shape: */
+    unsigned char rows, cols; /* axis roles (sp_axis_role) of the [rows, cols] matrix view */
+    unsigned char gain;       /* a norm gain: 1 at init and in appended channels; duplicated */
+    unsigned char tied;       /* feeds the tied head (ln_f): width splits compensate it */
+    unsigned char zero_id;    /* zeroed (w and b), the block is the identity (G_zero) */
+    unsigned char lookup;     /* read by index, no matrix product (position table): no FLOPs */
 } sp_tensor_info;
 
+struct sp_model;
+struct sp_acts;
+struct sp_scratch;
+typedef void (*sp_block_done_fn)(void *ctx, int block);
+
+/* A block kind as data (docs/architecture.md, "Block kinds"): one descriptor per kind in its own
+ * file (src/model/kind_<name>.c), listed in src/model/kinds.c. Everything that depends on what a
+ * block is made of reads it: the slab layout, init, AdamW, checkpoints (names), the width and
+ * depth operators (axis roles, zero_id), the FLOP count, and the forward/backward. */
+typedef struct sp_kind {
+    const char *name;     /* model.block */
+    const char *hf_block; /* printf pattern of a block tensor's full name: (block, suffix) */
+    /* the spec's norm_eps, rope_theta and tie_head are this kind's (config keys, /spec
+     * attributes); 0: the kind has none of them and they stay 0 */
+    int hparams;
+    int ff_in; /* sections of d_ff the MLP's first product writes (gate | up: 2) */
+    /* model.d_ff = 0 gives this */
+    int (*default_d_ff)(int d_model);
+    /* the tensor tables for a spec, in slab order (offsets are filled by the caller); the
+     * number of entries */
+    int (*block_tensors)(const sp_spec *s, sp_tensor_info *out);
+    int (*global_tensors)(const sp_spec *s, sp_tensor_info *out);
+    /* floats of a table the kind keeps per stage (the rotary cos/sin), and its fill; NULL: none */
+    size_t (*aux_floats)(const sp_spec *s);
+    void (*aux_fill)(const sp_spec *s, float *aux);
+    /* attention FLOPs per token and executed block beyond the 6 N of the parameters */
+    double (*attn_flops)(const sp_spec *s);
+    /* the stage's forward and backward (model.h's sp_model_* entry points dispatch here) */
+    void (*embed_forward)(const struct sp_model *m, struct sp_acts *a, const int32_t *inp);
+    void (*blocks_forward)(const struct sp_model *m, struct sp_acts *a);
+    float (*head_forward)(const struct sp_model *m, struct sp_acts *a, const int32_t *targets);
+    void (*head_backward)(struct sp_model *m, struct sp_acts *a, struct sp_scratch *s,
+                          const int32_t *targets, float scale);
+    void (*blocks_backward)(struct sp_model *m, struct sp_acts *a, struct sp_scratch *s,
+                            sp_block_done_fn done, void *ctx);
+    void (*embed_backward)(struct sp_model *m, struct sp_acts *a, struct sp_scratch *s,
+                           const int32_t *inp);
+} sp_kind;
+
+/* the kind table (src/model/kinds.c) */
+extern const sp_kind *const sp_kinds[];
+extern const int sp_nkinds;
+/* the row named name, -1 if none */
+int sp_kind_find(const char *name);
+/* the spec's kind (its row checked by sp_spec_check) */
+const sp_kind *sp_kind_of(const sp_spec *s);
+/* "gpt2 | ..." for messages */
+const char *sp_kind_names(void);
+
+/* Objectives as data (src/model/objectives.c): the loss over the head's logits. train.objective
+ * names a row. The gradient of a step is normalised by the number of counted positions of the
+ * whole step (every micro-batch of every replica): with count_all every position counts and that
+ * is global_batch * seq_len, known without looking at the data. An objective that counts only
+ * some positions (masked LM) makes the trainer sum count() over the replica's micro-batches of the
+ * step and all-reduce it over the data-parallel communicator of the last stage before the step's
+ * first backward, which needs it as the scale (docs/architecture.md, "Objectives"). */
+typedef struct sp_objective {
+    const char *name;
+    /* logits [N,V] -> probs (softmax, may alias logits), per-position losses; the mean over the
+     * counted positions */
+    float (*loss_forward)(float *probs, float *losses, const float *logits, const int32_t *targets,
+                          int N, int V);
+    /* dlogits = (probs - onehot) * scale at counted positions, 0 elsewhere */
+    void (*loss_backward)(float *dlogits, const float *probs, const int32_t *targets, float scale,
+                          int N, int V);
+    int count_all; /* every position counts */
+    /* counted positions among targets[N] */
+    int64_t (*count)(const int32_t *targets, int N);
+    const char *eval; /* what eval reports, for messages and docs */
+} sp_objective;
+extern const sp_objective sp_objectives[];
+extern const int sp_nobjectives;
+int sp_objective_find(const char *name); /* -1 if none */
+
 int sp_spec_check(const sp_spec *s, sp_err *err);
-void sp_spec_block_tensors(const sp_spec *s, sp_tensor_info out[SP_BLOCK_NT]);
-void sp_spec_global_tensors(const sp_spec *s, sp_tensor_info out[SP_GLOBAL_NT]);
+/* the kind's tensor tables laid out for spec s: n = the kind's nbt or ngt entries */
+int sp_spec_block_tensors(const sp_spec *s, sp_tensor_info out[SP_MAX_TENSORS]);
+int sp_spec_global_tensors(const sp_spec *s, sp_tensor_info out[SP_MAX_TENSORS]);
 size_t sp_spec_block_numel(const sp_spec *s);
 size_t sp_spec_global_numel(const sp_spec *s);
 size_t sp_spec_num_params(const sp_spec *s); /* all parameters, tied head counted once */
-/* full HF name of a tensor: block >= 0 gives "transformer.h.<block>.<suffix>" */
-void sp_spec_hf_name(char *buf, size_t n, int block, const sp_tensor_info *t);
+/* full HF name of a tensor: block >= 0 gives the kind's pattern, "transformer.h.<block>.<suffix>"
+ * for gpt2 */
+void sp_spec_hf_name(char *buf, size_t n, const sp_spec *s, int block, const sp_tensor_info *t);
 /* Training FLOPs per token (forward + backward) when n_exec blocks run: 6 N_exec + 12 n_exec C T,
  * N_exec = parameters touched per token (position embeddings excluded, as a lookup). */
 double sp_spec_flops_per_token(const sp_spec *s, int n_exec);
@@ -62,17 +192,29 @@ double sp_spec_flops_per_token(const sp_spec *s, int n_exec);
 /* The block map (design §1): new block j of a depth change is made from old block src (or from
  * nothing, src = -1) by a local transform. Growth produces it; redistribution moves the source
  * slabs to the ranks that hold the new blocks; the growth module then applies the transform.
- * Plain data, so neither module needs the other. */
+ * Plain data, so neither module needs the other. An entry may have several sources (depth
+ * coalescing): new j = scale * (src + more[0] + ... + more[n_more - 1]), params and both moments,
+ * summed in that order; redistribution moves every source slab. */
 typedef enum {
     SP_XF_COPY = 0,     /* the source slab unchanged */
     SP_XF_ZERO_OUT = 1, /* the source slab with both output projections (w and b) zeroed */
     SP_XF_RANDOM = 2,   /* fresh init (src = -1), its branches ramped in by a scale 0 -> 1 */
 } sp_block_xf;
 
+#define SP_MAP_MAX_SRC 8
 typedef struct sp_block_src {
-    int src; /* old block index, -1 = none */
-    int xf;  /* sp_block_xf */
+    int src;                      /* old block index, -1 = none */
+    int xf;                       /* sp_block_xf */
+    int n_more;                   /* further sources (0: src alone, copied) */
+    int more[SP_MAP_MAX_SRC - 1]; /* their old block indices */
+    float scale;                  /* with n_more > 0: the sum's factor (1/(n_more+1): a mean) */
 } sp_block_src;
+
+/* an entry with one source */
+static inline sp_block_src sp_block_one(int src, int xf) {
+    sp_block_src b = {.src = src, .xf = xf, .n_more = 0, .scale = 1.0f};
+    return b;
+}
 
 typedef struct sp_block_map {
     int n_old, n_new;
@@ -120,7 +262,10 @@ typedef struct sp_model {
     sp_spec spec;
     int lo, hi;
     int has_embed, has_head;
-    sp_tensor_info bt[SP_BLOCK_NT], gt[SP_GLOBAL_NT];
+    const sp_kind *kind;
+    const sp_objective *obj; /* the head's loss: sp_objectives[0] (causal) unless set */
+    int nbt, ngt;            /* entries of bt and gt: the kind's */
+    sp_tensor_info bt[SP_MAX_TENSORS], gt[SP_MAX_TENSORS];
     size_t block_numel, global_numel; /* global_numel is 0 if the stage holds no globals */
     size_t numel;                     /* floats in each arena */
     float *params, *grads, *m, *v;    /* arenas: [globals][block lo]...[block hi-1] */
@@ -131,6 +276,7 @@ typedef struct sp_model {
      * fp32 params, which stay the master copy. Both NULL: fp32. */
     struct sp_gemm *gemm;
     uint16_t *params16;
+    float *aux; /* the kind's table (sp_kind.aux_floats), NULL without one */
 } sp_model;
 
 int sp_model_create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, int has_head,
@@ -220,9 +366,8 @@ float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *target
  * s->dres (overwritten) and accumulates into the globals' grads */
 void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
                             float scale);
-/* called after each block's backward with its global index, so that its gradient reduction can
- * start while earlier blocks are still being differentiated */
-typedef void (*sp_block_done_fn)(void *ctx, int block);
+/* done (sp_block_done_fn) is called after each block's backward with its global index, so that
+ * its gradient reduction can start while earlier blocks are still being differentiated */
 /* The plan's positions on this stage in reverse (the plan of the forward). s->dres holds
  * dL/dx[n_exec] on entry and dL/dx[0] on return; block grads accumulate. done may be
  * NULL. */

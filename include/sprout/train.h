@@ -56,6 +56,7 @@ typedef struct sp_trainer {
     struct sp_gemm *gemm;     /* run.precision: bf16, else NULL (fp32) */
     uint64_t grow_bytes_sent; /* bytes this rank sent to others in the last growth event */
     sp_subnet sn;             /* train.subnet resolved: the method drawing each step's plan */
+    const sp_objective *obj;  /* train.objective: the loss of every stage's head */
     float *share;             /* [block_numel] Apollo: a group's gradient summed across stages */
     int exec_depth;           /* positions the last step ran */
     double exec_flops;        /* training FLOPs of the last step (executed blocks only) */
@@ -120,6 +121,16 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, 
 
 /* learning rate at step (0-based) for the config's schedule (src/train/lr.c) */
 double sp_lr_at(const sp_config *cfg, int64_t step);
+/* The model the config ends with (model.*, the kind from model.block); an unknown kind is
+ * SP_EINPUT naming model.block (err may be NULL when the config was checked already). */
+int sp_train_target_spec(const sp_config *cfg, sp_spec *s, sp_err *err);
+/* Resolves cfg->growth (or cfg->vcycle) against cfg->model and cfg->train into events
+ * (src/train/schedule_cfg.c; at_tokens/factor `auto` per docs/growth.md; warnings go to log).
+ * Errors name the key, e.g. growth[1].at_step. */
+int sp_train_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err);
+/* The config's train.subnet with its section (apollo.*, raptr.*) as plain data. Errors name the
+ * key. Counts in apollo.unique must let every depth fit its copies (docs/growth.md). */
+int sp_subnet_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err);
 /* wsd: the first step of the decay (train.decay_start, else steps - decay_fraction * steps, never
  * inside the warm-up) */
 int64_t sp_lr_decay_start(const sp_config *cfg);

@@ -483,8 +483,9 @@ static int cmd_inspect(cli *c, int argc, char **argv) {
         printf("verdict: FAILED\n");
         return SP_ERUNTIME;
     }
-    printf("%s\n  spec: vocab %d, seq_len %d, d_model %d, n_head %d, d_ff %d, n_layer %d\n",
-           argv[0], s.vocab, s.seq_len, s.d_model, s.n_head, s.d_ff, s.n_layer);
+    char desc[256];
+    sp_spec_describe(&s, desc, sizeof desc);
+    printf("%s\n  spec: %s\n", argv[0], desc);
     printf("  train: step %lld, tokens %lld, flops %.4g, growth stage %lld, lr %.3g\n",
            (long long)st.step, (long long)st.tokens, st.flops, (long long)st.growth_index, st.lr);
     if (st.subnet_stage >= 0)

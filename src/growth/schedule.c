@@ -1,7 +1,7 @@
-/* The growth schedule: the config's `growth:` list (or `vcycle:`) resolved to events at known
- * steps, the spec of every growth stage, and the per-step quantities that follow from the
- * events (branch scales of fading-in blocks, the learning rate). Everything here is a pure
- * function of the config, so a restart on any layout recomputes the same schedule. */
+/* The growth schedule over its events (plain data; src/train/schedule_cfg.c makes them from the
+ * config): the spec of every growth stage, and the per-step quantities that follow from the
+ * events (branch scales of fading-in blocks, the learning rate, the channel mask). Everything
+ * here is a pure function of the events, so a restart on any layout recomputes the same. */
 #include "sprout/growth.h"
 
 #include <math.h>
@@ -18,285 +18,36 @@ int64_t sp_grow_timing_tokens(double n_params, double total_tokens) {
     return sp_clamp_i64(pow(10.0, 0.88 * log10(n_params) + 163.27 / log10(c) - 5.74), 0, INT64_MAX);
 }
 
-/* The largest share of the token budget `auto` gives the base: the grown model needs tokens of
- * its own to pay for the growth (docs/growth.md, "When"). */
-#define AUTO_MAX_SHARE 0.7
-
-/* at_tokens: auto. Within the range of G_stack's growth-timing fit (>= 1e20 FLOPs) the fit, on
- * the target's parameters; below it, base maturity: once the base has seen `maturity` tokens
- * per base parameter (growth-protocol §3: a base should be mature, ~20 tokens per parameter),
- * at most AUTO_MAX_SHARE of the budget. The rule that fired is written to `when`. */
-static int64_t auto_at_tokens(double n_target, double n_base, double maturity, double total_tokens,
-                              char *when, size_t nw) {
-    int64_t d = sp_grow_timing_tokens(n_target, total_tokens);
-    if (d >= 0) {
-        snprintf(when, nw, "auto: G_stack's growth-timing fit, %.3g tokens", (double)d);
-        return d;
-    }
-    double want = maturity * n_base, cap = AUTO_MAX_SHARE * total_tokens;
-    if (want > cap) {
-        snprintf(when, nw,
-                 "auto: base maturity capped at %.0f%% of the budget (%.3g tokens, %.1f per base "
-                 "parameter)",
-                 100 * AUTO_MAX_SHARE, cap, cap / n_base);
-        return sp_clamp_i64(cap, 0, INT64_MAX);
-    }
-    snprintf(
-        when, nw,
-        "auto: base maturity, %.3g tokens per base parameter (%.3g tokens, %.0f%% of the budget)",
-        maturity, want, 100 * want / total_tokens);
-    return sp_clamp_i64(want, 0, INT64_MAX);
-}
-
-/* factor `auto`: 4, or the largest divisor of the depth after the event that is <= 4 */
-static int auto_factor(int n_after) {
-    for (int f = 4; f > 1; f--)
-        if (n_after % f == 0) return f;
-    return 1;
-}
-
-static sp_spec target_spec(const sp_config *cfg) {
-    sp_spec s = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                 (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
-    return s;
-}
-
-int sp_grow_is_op(const char *op) {
-    return sp_grow_is_depth_op(op) || sp_grow_is_width_op(op) || !strcmp(op, "coalesce_depth");
-}
-
-static int same_spec(const sp_spec *a, const sp_spec *b) {
-    return a->vocab == b->vocab && a->seq_len == b->seq_len && a->d_model == b->d_model &&
-           a->n_head == b->n_head && a->d_ff == b->d_ff && a->n_layer == b->n_layer;
-}
-
-/* The spec before event r of the growth list, from the spec after it. */
-static int undo_event(const sp_grow_event *r, const sp_spec *after, sp_spec *before,
+int sp_grow_undo_spec(const sp_grow_op *r, int factor, const sp_spec *after, sp_spec *before,
                       const char *src, int e, sp_err *err) {
     *before = *after;
-    if (r->kind == SP_GROW_DEPTH && !strcmp(r->op, "coalesce_depth")) {
+    if (r->dim == SP_OP_DEPTH && r->shrinks) {
         /* groups of `factor` blocks averaged */
-        if (sp_mul_int(after->n_layer, r->factor, &before->n_layer))
+        if (sp_mul_int(after->n_layer, factor, &before->n_layer))
             return sp_err_set(err, SP_EINPUT,
                               "%s: growth[%d].factor: %d x the %d blocks after the event overflows "
                               "the depth before it",
-                              src, e, r->factor, after->n_layer);
+                              src, e, factor, after->n_layer);
         return SP_OK;
     }
-    if (r->kind == SP_GROW_DEPTH) {
-        if (after->n_layer % r->factor)
+    if (r->dim == SP_OP_DEPTH) {
+        if (after->n_layer % factor)
             return sp_err_set(err, SP_EINPUT,
                               "%s: growth[%d].factor: %d does not divide the depth %d it grows to "
                               "(model.n_layer is the depth after the last event)",
-                              src, e, r->factor, after->n_layer);
-        before->n_layer = after->n_layer / r->factor;
+                              src, e, factor, after->n_layer);
+        before->n_layer = after->n_layer / factor;
         return SP_OK;
     }
-    const char *inverse = strcmp(r->op, "coalesce_width") ? "coalesce_width" : "decoalesce_width";
     sp_spec again;
-    if (sp_grow_width_spec(inverse, after, r->factor, before, err) ||
-        sp_grow_width_spec(r->op, before, r->factor, &again, err))
+    if (sp_grow_width_spec(r->inverse, after, factor, before, err) ||
+        sp_grow_width_spec(r->name, before, factor, &again, err))
         return sp_err_wrap(err,
                            "%s: growth[%d] (the model after it: d_model %d, n_head %d, d_ff %d)",
                            src, e, after->d_model, after->n_head, after->d_ff);
-    if (!same_spec(&again, after))
+    if (sp_spec_diff(&again, after) >= 0)
         return sp_err_set(err, SP_EINPUT, "%s: growth[%d]: %s x%d cannot reach model.*", src, e,
-                          r->op, r->factor);
-    return SP_OK;
-}
-
-static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err) {
-    const char *src = cfg->source ? cfg->source : "config";
-    int n = gs->n;
-    int64_t tok_per_step;
-    if (sp_mul_i64(cfg->train.global_batch, cfg->model.seq_len, &tok_per_step) || tok_per_step < 1)
-        return sp_err_set(err, SP_EINPUT,
-                          "%s: train.global_batch x model.seq_len = %lld x %lld tokens per step is "
-                          "out of range",
-                          src, (long long)cfg->train.global_batch, (long long)cfg->model.seq_len);
-    double total_tokens = (double)tok_per_step * (double)cfg->train.steps;
-    sp_spec spec = target_spec(cfg);
-    double n_target = (double)sp_spec_num_params(&spec);
-    for (int e = n - 1; e >= 0; e--) { /* from the target backwards */
-        const sp_growth_event *g = &cfg->growth[e];
-        sp_grow_event *r = &gs->ev[e];
-        r->op = g->op;
-        if (!sp_grow_is_op(g->op))
-            return sp_err_set(err, SP_EINPUT,
-                              "%s: growth[%d].op: '%s' is not a growth operator (stack, direct, "
-                              "interpolate, zero, random, decoalesce_depth, coalesce_depth, "
-                              "decoalesce_width, widen_direct, widen_zero, widen_random, "
-                              "coalesce_width)",
-                              src, e, g->op);
-        r->kind = sp_grow_is_width_op(g->op) ? SP_GROW_WIDTH : SP_GROW_DEPTH;
-        int grows_depth = r->kind == SP_GROW_DEPTH && strcmp(g->op, "coalesce_depth");
-        r->factor = g->factor != SP_CFG_AUTO ? (int)g->factor
-                    : grows_depth            ? auto_factor(spec.n_layer)
-                                             : 2;
-        /* an event that changes nothing would still relay the model out and reset what its
-         * policy says: refused, as factor 1 is by the config's range check */
-        if (r->factor < 2)
-            return sp_err_set(err, SP_EINPUT,
-                              "%s: growth[%d].factor: auto finds no factor 2..4 dividing the depth "
-                              "%d it grows to",
-                              src, e, spec.n_layer);
-        r->after = spec;
-        if (undo_event(r, &spec, &r->before, src, e, err)) return err->code;
-        spec = r->before;
-        r->n_before = r->before.n_layer, r->n_after = r->after.n_layer;
-        r->wk = r->dk = 1;
-        r->lr_mult = 1.0;
-        r->noise = g->noise;
-        r->pipeline = g->pipeline && strcmp(g->pipeline, "auto") ? atoi(g->pipeline) : 0;
-        r->reset_optim = !strcmp(g->optimizer, "reset");
-        r->ramp_steps = g->ramp_steps;
-        double share = sp_cfg_share(g->at_tokens);
-        if (g->at_step >= 0) {
-            r->step = g->at_step;
-            snprintf(r->when, sizeof r->when, "at_step %lld", (long long)g->at_step);
-        } else {
-            int64_t tok;
-            if (g->at_tokens == SP_CFG_AUTO) {
-                tok = auto_at_tokens(n_target, (double)sp_spec_num_params(&r->before), g->maturity,
-                                     total_tokens, r->when, sizeof r->when);
-            } else if (share > 0) {
-                tok = sp_clamp_i64(share * total_tokens, 0, INT64_MAX);
-                snprintf(r->when, sizeof r->when, "at_tokens %.4g%% of the budget (%.3g tokens)",
-                         100 * share, (double)tok);
-            } else {
-                tok = g->at_tokens;
-                snprintf(r->when, sizeof r->when, "at_tokens %lld", (long long)tok);
-            }
-            /* (tok + tok_per_step - 1) / tok_per_step overflows for a huge at_tokens */
-            r->step = sp_ceil_div_i64(tok, tok_per_step);
-        }
-        if (r->step > cfg->train.steps)
-            sp_warn(log, "growth[%d] at step %lld comes after the last step (%lld): never applied",
-                    e, (long long)r->step, (long long)cfg->train.steps);
-    }
-    gs->spec0 = spec;
-    for (int e = 0; e < n; e++) {
-        sp_grow_event *r = &gs->ev[e];
-        const sp_growth_event *g = &cfg->growth[e];
-        if (e > 0 && r->step < gs->ev[e - 1].step)
-            return sp_err_set(err, SP_EINPUT,
-                              "%s: growth[%d] (step %lld) comes before growth[%d] (step %lld)", src,
-                              e, (long long)r->step, e - 1, (long long)gs->ev[e - 1].step);
-        if (strcmp(g->lr, "rewarm")) continue;
-        /* default re-warm-up: the run's own warm-up, at most 5% of the steps left */
-        int64_t left = cfg->train.steps - r->step, cap = left / 20 > 0 ? left / 20 : 1;
-        double share = sp_cfg_share(g->rewarm_steps);
-        r->rewarm_steps = share > 0                       ? llround(share * cfg->train.steps)
-                          : g->rewarm_steps > 0           ? g->rewarm_steps
-                          : cfg->train.warmup_steps < cap ? cfg->train.warmup_steps
-                                                          : cap;
-        if (r->rewarm_steps < 1) r->rewarm_steps = 1;
-    }
-    return SP_OK;
-}
-
-/* vcycle.coalesce: one entry for every level, or one per level; each width|depth|both.
- * Fills wk[k], dk[k] for k = 1 .. levels-1 (the coalescing from level k to k+1). */
-static int parse_dims(const sp_config *cfg, int levels, int *wk, int *dk, sp_err *err) {
-    const char *src = cfg->source ? cfg->source : "config", *p = cfg->vcycle.coalesce;
-    int n = 0;
-    char tok[16];
-    while (p && *p) {
-        size_t len = strcspn(p, ",");
-        if (len >= sizeof tok || n >= levels - 1) break;
-        memcpy(tok, p, len), tok[len] = 0;
-        n++;
-        wk[n] = !strcmp(tok, "width") || !strcmp(tok, "both") ? 2 : 1;
-        dk[n] = !strcmp(tok, "depth") || !strcmp(tok, "both") ? 2 : 1;
-        if (wk[n] == 1 && dk[n] == 1)
-            return sp_err_set(err, SP_EINPUT,
-                              "%s: vcycle.coalesce: '%s' is not width, depth or both", src, tok);
-        p += len + (p[len] == ',');
-    }
-    if (n == 1)
-        for (int k = 2; k < levels; k++) wk[k] = wk[1], dk[k] = dk[1];
-    else if (n != levels - 1 || (p && *p))
-        return sp_err_set(err, SP_EINPUT,
-                          "%s: vcycle.coalesce: '%s' needs one entry, or one per level below "
-                          "the top (%d)",
-                          src, cfg->vcycle.coalesce, levels - 1);
-    return SP_OK;
-}
-
-/* Levels 1..K, level 1 the target: down k = 1..K-1 (each after down_steps), the bottom level for
- * bottom_steps, then up k = K-1..1 sharing the rest; a fresh optimizer at every change and the
- * learning rate scaled by lr_scale^(level-1). */
-static int vcycle_schedule(const sp_config *cfg, sp_grow_sched *gs, sp_err *err) {
-    const char *src = cfg->source ? cfg->source : "config";
-    int K = (int)cfg->vcycle.levels;
-    int wk[9], dk[9];
-    sp_spec spec[10];
-    if (parse_dims(cfg, K, wk, dk, err)) return err->code;
-    spec[1] = target_spec(cfg);
-    for (int k = 1; k < K; k++) {
-        spec[k + 1] = spec[k];
-        if (wk[k] > 1 && sp_grow_width_spec("coalesce_width", &spec[k], 2, &spec[k + 1], err))
-            return sp_err_wrap(err, "%s: vcycle level %d", src, k + 1);
-        if (dk[k] > 1 && spec[k].n_layer % 2)
-            return sp_err_set(err, SP_EINPUT,
-                              "%s: vcycle level %d: %d blocks cannot be coalesced in pairs", src,
-                              k + 1, spec[k].n_layer);
-        spec[k + 1].n_layer = spec[k].n_layer / dk[k];
-    }
-    int64_t S = cfg->train.steps;
-    int64_t D = cfg->vcycle.down_steps ? cfg->vcycle.down_steps : (S / 20 > 0 ? S / 20 : 1);
-    int64_t B = cfg->vcycle.bottom_steps ? cfg->vcycle.bottom_steps : S / 2;
-    int64_t rest = S - (int64_t)(K - 1) * D - B;
-    if (rest < K - 1)
-        return sp_err_set(err, SP_EINPUT,
-                          "%s: vcycle: %d levels down of %lld steps and a bottom of %lld steps "
-                          "leave %lld of train.steps = %lld for the way up",
-                          src, K - 1, (long long)D, (long long)B, (long long)rest, (long long)S);
-    int64_t U = rest / (K - 1);
-    gs->spec0 = spec[1];
-    for (int i = 0; i < gs->n; i++) {
-        sp_grow_event *r = &gs->ev[i];
-        int down = i < K - 1, k = down ? i + 1 : 2 * K - 2 - i; /* coalescing k -> k+1 */
-        r->kind = down ? SP_GROW_VC_DOWN : SP_GROW_VC_UP;
-        r->op = down ? "coalesce" : "decoalesce";
-        r->step = down ? (int64_t)k * D : (int64_t)(K - 1) * D + B + (int64_t)(K - 1 - k) * U;
-        r->before = down ? spec[k] : spec[k + 1];
-        r->after = down ? spec[k + 1] : spec[k];
-        r->level = down ? k + 1 : k;
-        r->wk = wk[k], r->dk = dk[k];
-        r->factor = wk[k] > dk[k] ? wk[k] : dk[k];
-        r->n_before = r->before.n_layer, r->n_after = r->after.n_layer;
-        r->alpha = cfg->vcycle.alpha;
-        r->lr_mult = pow(cfg->vcycle.lr_scale, r->level - 1);
-        r->reset_optim = 1;
-        r->ramp_steps = 1;
-        /* parallel.pipeline holds for every level that has blocks enough for it */
-        int pp = sp_cfg_pipeline(cfg);
-        r->pipeline = pp <= r->after.n_layer ? pp : 0;
-    }
-    return SP_OK;
-}
-
-int sp_grow_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *log, sp_err *err) {
-    memset(gs, 0, sizeof *gs);
-    const char *src = cfg->source ? cfg->source : "config";
-    int K = cfg->vcycle.levels > 1 ? (int)cfg->vcycle.levels : 0;
-    if (K && cfg->growth_count)
-        return sp_err_set(err, SP_EINPUT,
-                          "%s: vcycle.levels = %d and a growth list: use one or the other", src, K);
-    gs->levels = K;
-    gs->n = K ? 2 * (K - 1) : (int)cfg->growth_count;
-    gs->spec0 = target_spec(cfg);
-    if (gs->n) {
-        gs->ev = calloc((size_t)gs->n, sizeof *gs->ev);
-        if (!gs->ev) return sp_err_set(err, SP_ERUNTIME, "out of memory");
-        int rc = K ? vcycle_schedule(cfg, gs, err) : list_schedule(cfg, gs, log, err);
-        if (rc) return rc;
-    }
-    gs->n_layer0 = gs->spec0.n_layer;
-    for (int e = 0; e < gs->n; e++)
-        gs->ramps |= !strcmp(gs->ev[e].op, "random") || !strcmp(gs->ev[e].op, "widen_zero") ||
-                     !strcmp(gs->ev[e].op, "widen_random");
+                          r->name, factor);
     return SP_OK;
 }
 
@@ -305,8 +56,7 @@ void sp_grow_sched_free(sp_grow_sched *gs) {
     memset(gs, 0, sizeof *gs);
 }
 
-sp_spec sp_grow_spec_at(const sp_config *cfg, const sp_grow_sched *gs, int k) {
-    (void)cfg;
+sp_spec sp_grow_spec_at(const sp_grow_sched *gs, int k) {
     return k > 0 ? gs->ev[k - 1].after : gs->spec0;
 }
 
@@ -323,14 +73,14 @@ void sp_grow_block_scales(const sp_grow_sched *gs, int k, int64_t step, float *c
         if (e == 0)
             for (int b = 0; b < n; b++) origin[b] = -1;
         sp_block_map map;
-        if (r->kind != SP_GROW_DEPTH || !strcmp(r->op, "coalesce_depth")) {
+        if (r->kind != SP_GROW_DEPTH || r->dop->shrinks) {
             /* width: blocks keep their places; averaged blocks and V-cycles: no ramps */
             if (r->n_after != n)
                 for (int b = 0; b < r->n_after; b++) origin[b] = -1;
             n = r->n_after;
             continue;
         }
-        if (sp_grow_plan(r->op, r->n_before, r->factor, &map, NULL)) break; /* checked earlier */
+        if (sp_grow_plan(r->dop->name, r->n_before, r->factor, &map, NULL)) break; /* checked */
         for (int j = 0; j < map.n_new; j++)
             next[j] = map.b[j].xf == SP_XF_RANDOM ? e
                       : map.b[j].src >= 0         ? origin[map.b[j].src]
@@ -367,11 +117,11 @@ void sp_grow_width_mask(const sp_grow_sched *gs, int k, int64_t step, sp_plan *m
     if (k == 0) return;
     /* only the newest event can be fading in: any later event ends a ramp */
     const sp_grow_event *r = &gs->ev[k - 1];
-    int zero = !strcmp(r->op, "widen_zero"), random = !strcmp(r->op, "widen_random");
+    int fades = r->kind == SP_GROW_WIDTH && r->wop->ramps;
     double x = (double)(step - r->step) / (double)r->ramp_steps;
-    if ((!zero && !random) || x >= 1.0) return;
+    if (!fades || x >= 1.0) return;
     m->mask_d = r->before.d_model;
     m->mask_f = r->before.d_ff;
-    m->mask_out = random;
+    m->mask_out = r->wop->width == SP_W_WIDEN_RANDOM; /* the outputs too, see sp_plan */
     m->mask_c = x > 0.0 ? (float)x : 0.0f;
 }

@@ -1,8 +1,9 @@
 /* Subnetwork methods: the network a step executes is drawn per step, as a plan (sp_plan,
  * model.h), from the counter RNG keyed by (seed, purpose, step): Apollo (LVPS depth over U
  * shared blocks, the extend map) and RaPTr (a random path with a fixed set). The config's
- * `apollo:` / `raptr:` sections are resolved here once into an sp_subnet; drawing a plan is a
- * pure function of (sp_subnet, step), so every rank and every restart draws the same one.
+ * `apollo:` / `raptr:` settings are resolved here once into an sp_subnet; drawing a plan is a
+ * pure function of (sp_subnet, step), so every rank and every restart draws the same one. The
+ * settings come as plain data (sp_subnet_settings; src/train/subnet_cfg.c reads the config).
  *
  * Apollo's storage: the model keeps its n_layer = L stored blocks all the time. While a stage
  * has U unique blocks, stored block j is a copy of unique block floor(j U / L) (the extend map
@@ -130,11 +131,11 @@ static int fits(int L, int U, int D) {
     return 1;
 }
 
-static int apollo_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
+static int apollo_resolve(const sp_subnet_settings *cfg, sp_subnet *sn, sp_err *err) {
     int L = sn->n_layer, nu, nb;
     double u[SP_SUBNET_MAX_STAGES], b[SP_SUBNET_MAX_STAGES];
-    if (parse_list("apollo.unique", cfg->apollo.unique, u, SP_SUBNET_MAX_STAGES, &nu, err) ||
-        parse_list("apollo.boundaries", cfg->apollo.boundaries, b, SP_SUBNET_MAX_STAGES, &nb, err))
+    if (parse_list("apollo.unique", cfg->apollo_unique, u, SP_SUBNET_MAX_STAGES, &nu, err) ||
+        parse_list("apollo.boundaries", cfg->apollo_boundaries, b, SP_SUBNET_MAX_STAGES, &nb, err))
         return err->code;
     if (nu == 0) { /* U = 1, L/4, L/2, L at 5%, 10%, 25%; repeated counts merge their stages */
         const double du[4] = {1, L / 4 > 1 ? L / 4 : 1, L / 2 > 1 ? L / 2 : 1, L};
@@ -169,20 +170,19 @@ static int apollo_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
                                   U, L, D);
     }
     sn->n_stages = nu;
-    if (stage_starts("apollo.boundaries", b, nb, nu, cfg->train.steps, sn->start, err))
-        return err->code;
+    if (stage_starts("apollo.boundaries", b, nb, nu, cfg->steps, sn->start, err)) return err->code;
     sn->row = -1;
     for (size_t i = 0; i < sizeof k_samplers / sizeof *k_samplers; i++)
-        if (!strcmp(k_samplers[i].name, cfg->apollo.sampler)) sn->row = (int)i;
+        if (!strcmp(k_samplers[i].name, cfg->apollo_sampler)) sn->row = (int)i;
     if (sn->row < 0)
         return sp_err_set(err, SP_EINPUT,
                           "apollo.sampler: unknown '%s' (expected lvps or "
                           "uniform)",
-                          cfg->apollo.sampler);
-    if (strcmp(cfg->apollo.map, "extend"))
+                          cfg->apollo_sampler);
+    if (strcmp(cfg->apollo_map, "extend"))
         return sp_err_set(err, SP_EINPUT, "apollo.map: unknown '%s' (expected extend)",
-                          cfg->apollo.map);
-    sn->depth = (int)cfg->apollo.depth;
+                          cfg->apollo_map);
+    sn->depth = (int)cfg->apollo_depth;
     return SP_OK;
 }
 
@@ -212,7 +212,7 @@ static int apollo_expand(const sp_subnet *sn, int stage, sp_block_map *map, sp_e
     for (int j = 0; j < L; j++) {
         int v = (j * U / L) * Uo / U, a = first_of(v, L, Uo), e = first_of(v + 1, L, Uo);
         int src = j < a ? a : j >= e ? e - 1 : j;
-        map->b[j] = (sp_block_src){src, SP_XF_COPY};
+        map->b[j] = sp_block_one(src, SP_XF_COPY);
         moves += src != j;
     }
     return moves;
@@ -271,18 +271,18 @@ typedef struct scale_row {
 } scale_row;
 static const scale_row k_scales[] = {{"none", 0}, {"inverse_p", 1}};
 
-static int raptr_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
+static int raptr_resolve(const sp_subnet_settings *cfg, sp_subnet *sn, sp_err *err) {
     int L = sn->n_layer, nk, nb, nf;
     double k[SP_SUBNET_MAX_STAGES], b[SP_SUBNET_MAX_STAGES], f[SP_SUBNET_MAX_LAYER];
-    if (parse_list("raptr.lengths", cfg->raptr.lengths, k, SP_SUBNET_MAX_STAGES, &nk, err) ||
-        parse_list("raptr.boundaries", cfg->raptr.boundaries, b, SP_SUBNET_MAX_STAGES, &nb, err))
+    if (parse_list("raptr.lengths", cfg->raptr_lengths, k, SP_SUBNET_MAX_STAGES, &nk, err) ||
+        parse_list("raptr.boundaries", cfg->raptr_boundaries, b, SP_SUBNET_MAX_STAGES, &nb, err))
         return err->code;
     nf = 0;
-    if (!strcmp(cfg->raptr.fixed, "auto")) {
+    if (!strcmp(cfg->raptr_fixed, "auto")) {
         f[nf++] = 0;
         if (L > 1) f[nf++] = L - 1;
-    } else if (strcmp(cfg->raptr.fixed, "none") &&
-               parse_list("raptr.fixed", cfg->raptr.fixed, f, SP_SUBNET_MAX_LAYER, &nf, err)) {
+    } else if (strcmp(cfg->raptr_fixed, "none") &&
+               parse_list("raptr.fixed", cfg->raptr_fixed, f, SP_SUBNET_MAX_LAYER, &nf, err)) {
         return err->code;
     }
     for (int i = 0; i < nf; i++) {
@@ -306,21 +306,20 @@ static int raptr_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
         sn->k[s] = (int)k[s];
     }
     sn->n_stages = nk;
-    if (stage_starts("raptr.boundaries", b, nb, nk, cfg->train.steps, sn->start, err))
-        return err->code;
+    if (stage_starts("raptr.boundaries", b, nb, nk, cfg->steps, sn->start, err)) return err->code;
     sn->nfixed = nfix;
     sn->row = sn->scale = -1;
     for (size_t i = 0; i < sizeof k_modes / sizeof *k_modes; i++)
-        if (!strcmp(k_modes[i].name, cfg->raptr.mode)) sn->row = (int)i;
+        if (!strcmp(k_modes[i].name, cfg->raptr_mode)) sn->row = (int)i;
     for (size_t i = 0; i < sizeof k_scales / sizeof *k_scales; i++)
-        if (!strcmp(k_scales[i].name, cfg->raptr.scale)) sn->scale = k_scales[i].inverse_p;
+        if (!strcmp(k_scales[i].name, cfg->raptr_scale)) sn->scale = k_scales[i].inverse_p;
     if (sn->row < 0)
         return sp_err_set(err, SP_EINPUT, "raptr.mode: unknown '%s' (expected bernoulli or exact)",
-                          cfg->raptr.mode);
+                          cfg->raptr_mode);
     if (sn->scale < 0)
         return sp_err_set(err, SP_EINPUT, "raptr.scale: unknown '%s' (expected none or inverse_p)",
-                          cfg->raptr.scale);
-    sn->warmup = cfg->raptr.full_warmup_steps;
+                          cfg->raptr_scale);
+    sn->warmup = cfg->raptr_full_warmup_steps;
     return SP_OK;
 }
 
@@ -353,7 +352,7 @@ static void raptr_describe(const sp_subnet *sn, int stage, char *buf, size_t n) 
 
 typedef struct method_row {
     const char *name;
-    int (*resolve)(const sp_config *cfg, sp_subnet *sn, sp_err *err);
+    int (*resolve)(const sp_subnet_settings *cfg, sp_subnet *sn, sp_err *err);
     void (*draw)(const sp_subnet *sn, int64_t step, int stage, sp_plan *p);
     void (*describe)(const sp_subnet *sn, int stage, char *buf, size_t n);
     /* the block map applied before a stage starts; returns the blocks that move */
@@ -365,27 +364,27 @@ static const method_row k_methods[] = {
     {"raptr", raptr_resolve, raptr_draw, raptr_describe, NULL},
 };
 
-int sp_subnet_resolve(const sp_config *cfg, sp_subnet *sn, sp_err *err) {
+int sp_subnet_setup(const sp_subnet_settings *cfg, sp_subnet *sn, sp_err *err) {
     memset(sn, 0, sizeof *sn);
     sn->method = -1;
     for (size_t i = 0; i < sizeof k_methods / sizeof *k_methods; i++)
-        if (!strcmp(k_methods[i].name, cfg->train.subnet)) sn->method = (int)i;
+        if (!strcmp(k_methods[i].name, cfg->method)) sn->method = (int)i;
     if (sn->method < 0)
         return sp_err_set(err, SP_EINPUT,
                           "train.subnet: unknown method '%s' (expected none, apollo or raptr)",
-                          cfg->train.subnet);
-    sn->n_layer = (int)cfg->model.n_layer;
-    sn->seed = cfg->train.seed;
+                          cfg->method);
+    sn->n_layer = (int)cfg->n_layer;
+    sn->seed = cfg->seed;
     sn->n_stages = 1;
     if (!k_methods[sn->method].resolve) return SP_OK;
-    if (cfg->growth_count > 0 || cfg->vcycle.levels > 1)
+    if (cfg->grows)
         return sp_err_set(err, SP_EINPUT,
                           "train.subnet: %s trains a fixed stored depth; it cannot be combined "
                           "with growth events or a V-cycle",
-                          cfg->train.subnet);
+                          cfg->method);
     if (sn->n_layer > SP_SUBNET_MAX_LAYER)
         return sp_err_set(err, SP_EINPUT, "train.subnet: %s supports up to %d blocks, not %d",
-                          cfg->train.subnet, SP_SUBNET_MAX_LAYER, sn->n_layer);
+                          cfg->method, SP_SUBNET_MAX_LAYER, sn->n_layer);
     return k_methods[sn->method].resolve(cfg, sn, err);
 }
 

@@ -26,27 +26,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum {
-    W_DECOALESCE,
-    W_WIDEN_DIRECT,
-    W_COALESCE,
-    W_WIDEN_ZERO,
-    W_WIDEN_RANDOM,
-    W_NONE
-} width_op;
+typedef int width_op; /* sp_width_mode */
+#define W_DECOALESCE   SP_W_DECOALESCE
+#define W_WIDEN_DIRECT SP_W_WIDEN_DIRECT
+#define W_COALESCE     SP_W_COALESCE
+#define W_WIDEN_ZERO   SP_W_WIDEN_ZERO
+#define W_WIDEN_RANDOM SP_W_WIDEN_RANDOM
+#define W_NONE         (-1)
 
+/* the width engine's mode of the operator named op (its row of the table), W_NONE if op is not a
+ * width operator */
 static width_op parse_width_op(const char *op) {
-    if (!op) return W_NONE;
-    if (!strcmp(op, "decoalesce_width")) return W_DECOALESCE;
-    if (!strcmp(op, "widen_direct")) return W_WIDEN_DIRECT;
-    if (!strcmp(op, "coalesce_width")) return W_COALESCE;
-    if (!strcmp(op, "widen_zero")) return W_WIDEN_ZERO;
-    if (!strcmp(op, "widen_random")) return W_WIDEN_RANDOM;
-    return W_NONE;
-}
-
-int sp_grow_is_width_op(const char *op) {
-    return parse_width_op(op) != W_NONE;
+    const sp_grow_op *r = sp_grow_op_find(op);
+    return r && r->dim == SP_OP_WIDTH ? r->width : W_NONE;
 }
 
 /* new channels appended and faded in by the masks, rather than copies of old ones */
@@ -76,12 +68,13 @@ static int scale_field(const char *op, int shrink, int k, const char *name, int 
 int sp_grow_width_spec(const char *op, const sp_spec *from, int k, sp_spec *to, sp_err *err) {
     width_op o = parse_width_op(op);
     if (o == W_NONE)
-        return sp_err_set(err, SP_EINPUT,
-                          "growth op '%s' is not a width operator (decoalesce_width, "
-                          "coalesce_width, widen_direct, widen_zero, widen_random)",
-                          op ? op : "(null)");
+        return sp_err_set(err, SP_EINPUT, "growth op '%s' is not a width operator (%s)",
+                          op ? op : "(null)", sp_grow_op_names(SP_OP_WIDTH));
     if (k < 1) return sp_err_set(err, SP_EINPUT, "%s: k = %d, need k >= 1", op, k);
     if (sp_spec_check(from, err)) return sp_err_wrap(err, "%s", op);
+    /* the axis roles describe gpt2's tensors; another kind's math (RMSNorm gains, rotary pairs,
+     * the gated MLP) is refused by the table rather than mapped wrongly */
+    if (sp_grow_op_applies(sp_grow_op_find(op), from, err)) return err->code;
     sp_spec s = *from; /* vocab, seq_len and n_layer are not width */
     int shrink = o == W_COALESCE;
     if (scale_field(op, shrink, k, "d_model", from->d_model, &s.d_model, err) ||
@@ -99,29 +92,10 @@ int sp_grow_width_spec(const char *op, const sp_spec *from, int k, sp_spec *to, 
 
 /* ---- the engine ---- */
 
-typedef enum { FAM_FIXED, FAM_R, FAM_QKV, FAM_O, FAM_F } width_fam;
-
-/* axis roles of one tensor as [rows, cols]; tied marks ln_f, which compensates the tied head;
- * gain marks the LayerNorm gains, whose appended entries start at 1 */
-typedef struct width_roles {
-    unsigned char rows, cols, tied, gain;
-} width_roles;
-
-static const width_roles k_block_roles[SP_BLOCK_NT] = {
-    [SP_LN1_W] = {FAM_FIXED, FAM_R, 0, 1}, [SP_LN1_B] = {FAM_FIXED, FAM_R, 0, 0},
-    [SP_QKV_W] = {FAM_R, FAM_QKV, 0, 0},   [SP_QKV_B] = {FAM_FIXED, FAM_QKV, 0, 0},
-    [SP_ATTPROJ_W] = {FAM_O, FAM_R, 0, 0}, [SP_ATTPROJ_B] = {FAM_FIXED, FAM_R, 0, 0},
-    [SP_LN2_W] = {FAM_FIXED, FAM_R, 0, 1}, [SP_LN2_B] = {FAM_FIXED, FAM_R, 0, 0},
-    [SP_FC_W] = {FAM_R, FAM_F, 0, 0},      [SP_FC_B] = {FAM_FIXED, FAM_F, 0, 0},
-    [SP_FCPROJ_W] = {FAM_F, FAM_R, 0, 0},  [SP_FCPROJ_B] = {FAM_FIXED, FAM_R, 0, 0},
-};
-
-static const width_roles k_global_roles[SP_GLOBAL_NT] = {
-    [SP_WTE] = {FAM_FIXED, FAM_R, 0, 0}, /* the token axis is a lookup, not a channel */
-    [SP_WPE] = {FAM_FIXED, FAM_R, 0, 0},
-    [SP_LNF_W] = {FAM_FIXED, FAM_R, 1, 1},
-    [SP_LNF_B] = {FAM_FIXED, FAM_R, 1, 0},
-};
+/* the channel families are the kind's axis roles (model.h, sp_axis_role) */
+#define FAM_FIXED SP_AX_FIXED
+#define FAM_QKV   SP_AX_QKV
+#define FAM_F     SP_AX_F
 
 /* one axis on the small side: n channels in sections of sec (the fold runs inside a section),
  * k copies of each on the large side (1 for a fixed axis) */
@@ -247,7 +221,7 @@ typedef struct width_job {
  * by the element index in the large tensor (layout-independent), then widen_zero zeroes the new
  * columns of the old rows (old inputs reach new outputs through 0, so new channels stay 0 at
  * first; docs/growth.md), widen_random keeps them random. New moments are 0. */
-static void append_tensor(const width_job *j, const width_roles *ro, const sp_tensor_info *lt,
+static void append_tensor(const width_job *j, const sp_tensor_info *ro, const sp_tensor_info *lt,
                           uint64_t id, int ar, const width_axis *r, const width_axis *c,
                           const float *src, float *dst) {
     size_t ncl = c->n * (size_t)c->k;
@@ -269,11 +243,11 @@ static void append_tensor(const width_job *j, const width_roles *ro, const sp_te
 
 /* Maps one slab (block >= 0, or the globals) in every arena. The small model's tensor table gives
  * the geometry; offsets come from each side's own table. */
-static void map_slab(const width_job *j, int block, const width_roles *roles, int nt,
-                     const sp_tensor_info *st, const sp_tensor_info *lt) {
+static void map_slab(const width_job *j, int block, int nt, const sp_tensor_info *st,
+                     const sp_tensor_info *lt) {
     int shrink = j->op == W_COALESCE;
     for (int ti = 0; ti < nt; ti++) {
-        const width_roles *ro = &roles[ti];
+        const sp_tensor_info *ro = &st[ti]; /* the axis roles, gain and tied flags */
         size_t rows = st[ti].ndim == 2 ? (size_t)st[ti].dims[0] : 1;
         width_axis r = make_axis(ro->rows, &j->small->spec, j->k, rows);
         width_axis c = make_axis(ro->cols, &j->small->spec, j->k, 0);
@@ -315,7 +289,7 @@ static int check_pair(const char *op, int k, const sp_model *src, const sp_model
                           op, dst->lo, dst->hi, dst->has_embed, dst->has_head, src->lo, src->hi,
                           src->has_embed, src->has_head);
     const sp_spec *h = &dst->spec;
-    if (memcmp(h, &want, sizeof want))
+    if (!sp_spec_equal(h, &want))
         return sp_err_set(err, SP_EINPUT,
                           "%s: dst spec (d_model %d, n_head %d, d_ff %d, vocab %d, seq_len %d, "
                           "n_layer %d) is not the spec after k = %d (d_model %d, n_head %d, d_ff "
@@ -360,9 +334,8 @@ int sp_grow_width(const char *op, int k, const sp_model *src, sp_model *dst, int
         if (!j.e) return sp_err_set(err, SP_ERUNTIME, "%s: out of memory", op);
         j.a = j.e + n;
     }
-    if (src->global_numel) map_slab(&j, -1, k_global_roles, SP_GLOBAL_NT, j.small->gt, j.large->gt);
-    for (int b = src->lo; b < src->hi; b++)
-        map_slab(&j, b, k_block_roles, SP_BLOCK_NT, j.small->bt, j.large->bt);
+    if (src->global_numel) map_slab(&j, -1, j.small->ngt, j.small->gt, j.large->gt);
+    for (int b = src->lo; b < src->hi; b++) map_slab(&j, b, j.small->nbt, j.small->bt, j.large->bt);
     free(j.e);
 
     memset(dst->grads, 0, dst->numel * sizeof(float));

@@ -31,10 +31,29 @@ typedef struct attr_def {
     char kind;
 } attr_def;
 static const attr_def k_root_attrs[] = {{"format", 's'}, {"version", 'i'}, {"extras", 's'}};
-/* the six integers first: read_spec/write_spec take them in this order */
-static const attr_def k_spec_attrs[] = {{"vocab", 'i'},  {"seq_len", 'i'}, {"d_model", 'i'},
-                                        {"n_head", 'i'}, {"d_ff", 'i'},    {"n_layer", 'i'},
-                                        {"block", 's'}};
+/* /spec's attributes, in the order their crc32 covers them: the spec's field table
+ * (sp_spec_fields), the block kind by name, then the hyper-parameter table (sp_spec_hparams)
+ * for the kinds that have them, so a gpt2 file keeps the attributes it always had. Built from
+ * the two tables on first use. */
+static attr_def g_spec_attrs[32];
+static int g_spec_base, g_spec_all;
+static const attr_def *spec_attrs(void) {
+    if (!g_spec_all) {
+        int n = 0;
+        for (int i = 0; i < sp_spec_nfields; i++)
+            g_spec_attrs[n++] = (attr_def){sp_spec_fields[i].name, 'i'};
+        g_spec_attrs[n++] = (attr_def){"block", 's'};
+        g_spec_base = n;
+        for (int i = 0; i < sp_spec_nhparams; i++)
+            g_spec_attrs[n++] = (attr_def){sp_spec_hparams[i].name, sp_spec_hparams[i].type};
+        g_spec_all = n;
+    }
+    return g_spec_attrs;
+}
+static int spec_count(int hparams) {
+    spec_attrs();
+    return hparams ? g_spec_all : g_spec_base;
+}
 static const attr_def k_train_attrs[] = {
     {"step", 'i'},     {"tokens", 'i'},      {"flops", 'f'},       {"growth_index", 'i'},
     {"seed", 'i'},     {"data_cursor", 'i'}, {"lr", 'f'},          {"wallclock", 'f'},
@@ -179,36 +198,92 @@ static const char *check_attrs(hid_t f, const char *opath, const attr_def *d, in
     return verdict;
 }
 
-/* /spec and every extra group carry the six integers of a spec plus the block kind, sealed */
+/* /spec and every extra group carry the integers of the spec's field table plus the block kind
+ * by name, sealed. Every version-2 file has the block attribute (it came with the version), so a
+ * file without it fails the checksum like any other missing attribute. */
 static int write_spec(hid_t g, const sp_spec *s) {
-    const int v[6] = {s->vocab, s->seq_len, s->d_model, s->n_head, s->d_ff, s->n_layer};
-    int rc = 0;
-    for (int i = 0; i < 6; i++) rc |= attr_i64(g, k_spec_attrs[i].name, v[i]);
-    rc |= attr_str(g, "block", "gpt2");
-    return rc | seal_attrs(g, k_spec_attrs, NDEF(k_spec_attrs));
+    int rc = 0, h = sp_kind_of(s)->hparams;
+    for (int i = 0; i < sp_spec_nfields; i++)
+        rc |= attr_i64(g, sp_spec_fields[i].name, sp_spec_get(s, i));
+    rc |= attr_str(g, "block", sp_kind_of(s)->name);
+    for (int i = 0; h && i < sp_spec_nhparams; i++) {
+        const void *v = (const char *)s + sp_spec_hparams[i].offset;
+        rc |= sp_spec_hparams[i].type == 'f'
+                  ? attr_f64(g, sp_spec_hparams[i].name, *(const double *)v)
+                  : attr_i64(g, sp_spec_hparams[i].name, *(const int *)v);
+    }
+    return rc | seal_attrs(g, spec_attrs(), spec_count(h));
 }
 
-/* Called inside H5E_BEGIN_TRY: a missing attribute is an answer, not a stack to print. */
-static int read_spec(hid_t g, sp_spec *s) {
-    int64_t v[6];
-    for (int i = 0; i < 6; i++)
-        if (read_attr(g, k_spec_attrs[i].name, H5T_NATIVE_INT64, &v[i])) return -1;
-    /* saturated, not truncated: 2^32 + 32 must not read as 32 (sp_spec_check then names it) */
-    for (int i = 0; i < 6; i++) v[i] = v[i] > INT_MAX ? INT_MAX : v[i] < INT_MIN ? INT_MIN : v[i];
-    *s = (sp_spec){(int)v[0], (int)v[1], (int)v[2], (int)v[3], (int)v[4], (int)v[5]};
+/* The spec attributes object opath must have: as many as its block kind says (an unknown or
+ * missing kind: the base ones, whose check then names what is wrong). Inside H5E_BEGIN_TRY. */
+static int spec_nattrs(hid_t f, const char *opath) {
+    char name[64] = "";
+    hid_t o = H5Lexists(f, opath, H5P_DEFAULT) > 0 ? H5Oopen(f, opath, H5P_DEFAULT) : -1;
+    if (o >= 0) {
+        if (read_str(o, "block", name, sizeof name)) name[0] = 0;
+        H5Oclose(o);
+    }
+    int k = sp_kind_find(name);
+    return spec_count(k >= 0 && sp_kinds[k]->hparams);
+}
+
+/* Called inside H5E_BEGIN_TRY: a missing attribute is an answer, not a stack to print. A block
+ * kind this sprout does not know reads as kind -1, which sp_spec_check refuses by name, and
+ * *block gets the name for that message. */
+static int read_spec(hid_t g, sp_spec *s, char *block, size_t nblock) {
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < sp_spec_nfields; i++) {
+        int64_t v;
+        if (read_attr(g, sp_spec_fields[i].name, H5T_NATIVE_INT64, &v)) return -1;
+        /* saturated, not truncated: 2^32 + 32 must not read as 32 (sp_spec_check names it) */
+        sp_spec_put(s, i, (int)(v > INT_MAX ? INT_MAX : v < INT_MIN ? INT_MIN : v));
+    }
+    char name[64] = "";
+    if (read_str(g, "block", name, sizeof name)) return -1;
+    if (block) snprintf(block, nblock, "%s", name);
+    s->kind = sp_kind_find(name);
+    for (int i = 0; s->kind >= 0 && sp_kinds[s->kind]->hparams && i < sp_spec_nhparams; i++) {
+        void *v = (char *)s + sp_spec_hparams[i].offset;
+        int64_t x;
+        if (sp_spec_hparams[i].type == 'f') {
+            if (read_attr(g, sp_spec_hparams[i].name, H5T_NATIVE_DOUBLE, v)) return -1;
+        } else {
+            if (read_attr(g, sp_spec_hparams[i].name, H5T_NATIVE_INT64, &x)) return -1;
+            *(int *)v = (int)(x > INT_MAX ? INT_MAX : x < INT_MIN ? INT_MIN : x);
+        }
+    }
     return 0;
 }
 
-/* The first field in which the specs differ (NULL if none), with both values. */
-static const char *spec_diff(const sp_spec *a, const sp_spec *b, int *va, int *vb) {
-    const int x[6] = {a->vocab, a->seq_len, a->d_model, a->n_head, a->d_ff, a->n_layer};
-    const int y[6] = {b->vocab, b->seq_len, b->d_model, b->n_head, b->d_ff, b->n_layer};
-    for (int i = 0; i < 6; i++)
-        if (x[i] != y[i]) {
-            *va = x[i], *vb = y[i];
-            return k_spec_attrs[i].name;
-        }
-    return NULL;
+/* A spec read from group `what` of path checked, an unknown block kind named. */
+static int check_read_spec(const sp_spec *s, const char *block, const char *path, const char *what,
+                           sp_err *err) {
+    if (s->kind < 0)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: %s: block '%s' is not a block kind of this sprout (%s)", path, what,
+                          block, sp_kind_names());
+    return sp_spec_check(s, err) ? sp_err_wrap(err, "%s: %s", path, what) : SP_OK;
+}
+
+/* The first field in which the specs differ (NULL if none), as a line: the kind by name. */
+static const char *spec_diff(const sp_spec *a, const sp_spec *b, char *buf, size_t n) {
+    if (a->kind != b->kind) {
+        snprintf(buf, n, "block %s in the file, %s in the model", sp_kind_of(a)->name,
+                 sp_kind_of(b)->name);
+        return buf;
+    }
+    if (sp_spec_hparams_differ(a, b)) {
+        snprintf(buf, n,
+                 "norm_eps %g, rope_theta %g, tie_head %d in the file; %g, %g, %d in the model",
+                 a->norm_eps, a->rope_theta, a->tie_head, b->norm_eps, b->rope_theta, b->tie_head);
+        return buf;
+    }
+    int i = sp_spec_diff(a, b);
+    if (i < 0) return NULL;
+    snprintf(buf, n, "%s %d in the file, %d in the model", sp_spec_fields[i].name,
+             sp_spec_get(a, i), sp_spec_get(b, i));
+    return buf;
 }
 
 /* ---- writing ---- */
@@ -226,6 +301,7 @@ typedef struct ckpt_part {
 
 /* one dataset of the file; src is set on the one rank that writes its data */
 typedef struct ckpt_item {
+    const sp_spec *spec; /* its model's: the kind names the tensor */
     const char *dir;
     int block; /* -1 = globals */
     const sp_tensor_info *ti;
@@ -521,7 +597,7 @@ int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_tr
     /* every tensor, in file order: part, slot, arena, tensor */
     int ntens = 0;
     for (int p = 0; p < nparts; p++)
-        ntens += parts[p].narena * (SP_GLOBAL_NT + parts[p].m->spec.n_layer * SP_BLOCK_NT);
+        ntens += parts[p].narena * (parts[p].m->ngt + parts[p].m->spec.n_layer * parts[p].m->nbt);
     ckpt_item *items = calloc((size_t)ntens, sizeof *items);
     uint32_t *crc = calloc((size_t)ntens, sizeof *crc), *all_crc = calloc((size_t)ntens, 4);
     hid_t *dset = malloc((size_t)ntens * sizeof *dset);
@@ -533,7 +609,7 @@ int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_tr
         const ckpt_part *pt = &parts[p];
         const sp_model *pm = pt->m;
         for (int slot = 0; slot <= pm->spec.n_layer; slot++) {
-            int block = slot - 1, nt = block < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
+            int block = slot - 1, nt = block < 0 ? pm->ngt : pm->nbt;
             const sp_tensor_info *ti = block < 0 ? pm->gt : pm->bt;
             for (int a = 0; a < pt->narena; a++) {
                 const float *slab = NULL;
@@ -542,8 +618,8 @@ int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_tr
                     slab = block < 0 ? sp_model_globals(pm, ar) : sp_model_block(pm, ar, block);
                 }
                 for (int j = 0; j < nt; j++, k++)
-                    items[k] =
-                        (ckpt_item){pt->dir[a], block, &ti[j], slab ? slab + ti[j].offset : NULL};
+                    items[k] = (ckpt_item){&pm->spec, pt->dir[a], block, &ti[j],
+                                           slab ? slab + ti[j].offset : NULL};
                 mine_any |= slab != NULL;
             }
         }
@@ -629,7 +705,7 @@ int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_tr
     const uint32_t placeholder = 0;
     for (int k = 0; k < ntens && !bad; k++) {
         const ckpt_item *it = &items[k];
-        sp_spec_hf_name(name, sizeof name, it->block, it->ti);
+        sp_spec_hf_name(name, sizeof name, it->spec, it->block, it->ti);
         snprintf(dpath, sizeof dpath, "%s/%s", it->dir, name);
         hsize_t dims[2] = {(hsize_t)it->ti->dims[0], (hsize_t)it->ti->dims[1]};
         hid_t dsp = H5Screate_simple(it->ti->ndim, dims, NULL);
@@ -673,7 +749,7 @@ int sp_ckpt_save_tok(const char *path, const sp_model *m, int owner, const sp_tr
         if (it->src &&
             H5Dwrite(dset[k], H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, it->src) < 0) {
             int e = errno;
-            sp_spec_hf_name(name, sizeof name, it->block, it->ti);
+            sp_spec_hf_name(name, sizeof name, it->spec, it->block, it->ti);
             snprintf(dpath, sizeof dpath, "writing %s/%s failed", it->dir, name);
             h5_fail(&mine_err, tmp, dpath, e);
         }
@@ -794,14 +870,14 @@ static hid_t open_ro(const char *path, sp_err *err) {
 /* /spec and (if st) /train of an open file, their crc32 and that of /config checked first. */
 static int read_header_f(hid_t f, const char *path, sp_spec *spec, sp_train_state *st,
                          sp_err *err) {
-    char why[128];
+    char why[128], block[64] = "";
     const char *bad = NULL, *obj = "spec";
     int rc = 0;
     H5E_BEGIN_TRY {
-        bad = check_attrs(f, "spec", k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+        bad = check_attrs(f, "spec", spec_attrs(), spec_nattrs(f, "spec"), why, sizeof why);
         hid_t g = bad ? -1 : H5Gopen2(f, "spec", H5P_DEFAULT);
         if (g >= 0) {
-            rc = read_spec(g, spec);
+            rc = read_spec(g, spec, block, sizeof block);
             H5Gclose(g);
         }
         if (!bad && !rc) { /* the config is read by eval, sample and a resume's checks */
@@ -836,7 +912,7 @@ static int read_header_f(hid_t f, const char *path, sp_spec *spec, sp_train_stat
     H5E_END_TRY;
     if (bad) return sp_err_set(err, SP_EINPUT, "%s: /%s: %s", path, obj, bad);
     if (rc) return sp_err_set(err, SP_EINPUT, "%s: /%s attributes do not read", path, obj);
-    return sp_spec_check(spec, err) ? sp_err_wrap(err, "%s: /spec", path) : SP_OK;
+    return check_read_spec(spec, block, path, "/spec", err);
 }
 
 int sp_ckpt_read_header(const char *path, sp_spec *spec, sp_train_state *st, sp_err *err) {
@@ -971,18 +1047,18 @@ static int read_stage(hid_t f, const char *path, const char *dir, const sp_model
     char name[256], dpath[512];
     int rc = SP_OK;
     float *g = sp_model_globals(m, arena);
-    for (int j = 0; g && j < SP_GLOBAL_NT && !rc; j++) {
+    for (int j = 0; g && j < m->ngt && !rc; j++) {
         const sp_tensor_info *t = &m->gt[j];
-        sp_spec_hf_name(name, sizeof name, -1, t);
+        sp_spec_hf_name(name, sizeof name, &m->spec, -1, t);
         snprintf(dpath, sizeof dpath, "%s/%s", dir, name);
         rc = read_checked(f, path, dpath, H5T_NATIVE_FLOAT, t->ndim, t->dims, g + t->offset,
                           t->numel * sizeof(float), err);
     }
     for (int b = m->lo; b < m->hi && !rc; b++) {
         float *slab = sp_model_block(m, arena, b);
-        for (int j = 0; j < SP_BLOCK_NT && !rc; j++) {
+        for (int j = 0; j < m->nbt && !rc; j++) {
             const sp_tensor_info *t = &m->bt[j];
-            sp_spec_hf_name(name, sizeof name, b, t);
+            sp_spec_hf_name(name, sizeof name, &m->spec, b, t);
             snprintf(dpath, sizeof dpath, "%s/%s", dir, name);
             rc = read_checked(f, path, dpath, H5T_NATIVE_FLOAT, t->ndim, t->dims, slab + t->offset,
                               t->numel * sizeof(float), err);
@@ -995,12 +1071,9 @@ int sp_ckpt_load(const char *path, sp_model *m, int with_optim, sp_err *err) {
     sp_spec fs;
     if (sp_ckpt_read_header(path, &fs, NULL, err)) return err->code;
     const sp_spec *s = &m->spec;
-    int vf, vm;
-    const char *field = spec_diff(&fs, s, &vf, &vm);
-    if (field)
-        return sp_err_set(err, SP_EINPUT,
-                          "%s: spec does not match the model (%s %d in the file, %d in the model)",
-                          path, field, vf, vm);
+    char diff[160];
+    if (spec_diff(&fs, s, diff, sizeof diff))
+        return sp_err_set(err, SP_EINPUT, "%s: spec does not match the model (%s)", path, diff);
     hid_t f = open_ro(path, err);
     if (f < 0) return err->code;
     float *arenas[3] = {m->params, m->m, m->v};
@@ -1031,15 +1104,15 @@ int sp_ckpt_load(const char *path, sp_model *m, int with_optim, sp_err *err) {
 static int extra_spec(hid_t f, const char *path, const char *group, sp_spec *spec, sp_err *err) {
     hid_t g = -1;
     int rc = -1;
-    char why[128];
+    char why[128], block[64] = "", what[300];
     const char *bad = NULL;
     H5E_BEGIN_TRY {
         if (group && *group) g = H5Gopen2(f, group, H5P_DEFAULT);
         if (g >= 0) {
             H5Gclose(g);
-            bad = check_attrs(f, group, k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+            bad = check_attrs(f, group, spec_attrs(), spec_nattrs(f, group), why, sizeof why);
             g = bad ? -1 : H5Gopen2(f, group, H5P_DEFAULT);
-            if (g >= 0) rc = read_spec(g, spec), H5Gclose(g);
+            if (g >= 0) rc = read_spec(g, spec, block, sizeof block), H5Gclose(g);
         }
     }
     H5E_END_TRY;
@@ -1048,7 +1121,8 @@ static int extra_spec(hid_t f, const char *path, const char *group, sp_spec *spe
         return sp_err_set(err, SP_EINPUT, "%s: no extra model group /%s in the checkpoint", path,
                           group ? group : "(null)");
     if (rc) return sp_err_set(err, SP_EINPUT, "%s: group /%s has no spec attributes", path, group);
-    return sp_spec_check(spec, err) ? sp_err_wrap(err, "%s: /%s", path, group) : SP_OK;
+    snprintf(what, sizeof what, "/%s", group);
+    return check_read_spec(spec, block, path, what, err);
 }
 
 int sp_ckpt_read_extra_spec(const char *path, const char *group, sp_spec *spec, sp_err *err) {
@@ -1063,13 +1137,11 @@ int sp_ckpt_load_extra(const char *path, const char *group, sp_model *m, sp_err 
     hid_t f = open_ro(path, err);
     if (f < 0) return err->code;
     sp_spec fs;
-    int rc = extra_spec(f, path, group, &fs, err), vf, vm;
-    const char *field = rc ? NULL : spec_diff(&fs, &m->spec, &vf, &vm);
-    if (field)
-        rc = sp_err_set(err, SP_EINPUT,
-                        "%s: /%s: spec does not match the model (%s %d in the file, %d in the "
-                        "model)",
-                        path, group, field, vf, vm);
+    int rc = extra_spec(f, path, group, &fs, err);
+    char diff[160];
+    if (!rc && spec_diff(&fs, &m->spec, diff, sizeof diff))
+        rc = sp_err_set(err, SP_EINPUT, "%s: /%s: spec does not match the model (%s)", path, group,
+                        diff);
     if (!rc) rc = read_stage(f, path, group, m, m->params, err);
     H5Fclose(f);
     return rc;
@@ -1115,7 +1187,8 @@ static int want_cmp(const void *a, const void *b) {
     return strcmp(((const want_ds *)a)->path, ((const want_ds *)b)->path);
 }
 
-static int want_add(verify_ctx *c, const char *dir, int block, const sp_tensor_info *t) {
+static int want_add(verify_ctx *c, const char *dir, const sp_spec *s, int block,
+                    const sp_tensor_info *t) {
     if (c->nwant == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 256;
         want_ds *w = realloc(c->want, (size_t)c->cap * sizeof *w);
@@ -1124,7 +1197,7 @@ static int want_add(verify_ctx *c, const char *dir, int block, const sp_tensor_i
     }
     want_ds *w = &c->want[c->nwant++];
     char name[160];
-    sp_spec_hf_name(name, sizeof name, block, t);
+    sp_spec_hf_name(name, sizeof name, s, block, t);
     *w = (want_ds){.nd = t->ndim, .dims = {(hsize_t)t->dims[0], (hsize_t)t->dims[1]}};
     snprintf(w->path, sizeof w->path, "%s/%s", dir, name);
     return 0;
@@ -1132,13 +1205,11 @@ static int want_add(verify_ctx *c, const char *dir, int block, const sp_tensor_i
 
 /* every tensor of a model with spec s under dir */
 static int want_model(verify_ctx *c, const char *dir, const sp_spec *s) {
-    sp_tensor_info gt[SP_GLOBAL_NT], bt[SP_BLOCK_NT];
-    sp_spec_global_tensors(s, gt);
-    sp_spec_block_tensors(s, bt);
-    int rc = 0;
-    for (int j = 0; j < SP_GLOBAL_NT; j++) rc |= want_add(c, dir, -1, &gt[j]);
+    sp_tensor_info gt[SP_MAX_TENSORS], bt[SP_MAX_TENSORS];
+    int ng = sp_spec_global_tensors(s, gt), nb = sp_spec_block_tensors(s, bt), rc = 0;
+    for (int j = 0; j < ng; j++) rc |= want_add(c, dir, s, -1, &gt[j]);
     for (int b = 0; b < s->n_layer; b++)
-        for (int j = 0; j < SP_BLOCK_NT; j++) rc |= want_add(c, dir, b, &bt[j]);
+        for (int j = 0; j < nb; j++) rc |= want_add(c, dir, s, b, &bt[j]);
     return rc;
 }
 
@@ -1243,7 +1314,7 @@ static int want_tokenizer(verify_ctx *c, hid_t f) {
         if (d >= 0) H5Dclose(d);
         /* the size is the file's own: what is checked is the type and the crc32 */
         sp_tensor_info t = {.name = k->files[i], .ndim = 1, .dims = {(int64_t)n, 1}};
-        if (want_add(c, "tokenizer", -1, &t)) return -1;
+        if (want_add(c, "tokenizer", NULL, -1, &t)) return -1;
         c->want[c->nwant - 1].is_u8 = 1;
     }
     if (g >= 0) H5Gclose(g);
@@ -1252,11 +1323,11 @@ static int want_tokenizer(verify_ctx *c, hid_t f) {
 
 /* The header objects, and from /spec and the root's extras list the datasets to expect. */
 static void verify_header(verify_ctx *c, hid_t f) {
-    static const struct {
+    const struct {
         const char *obj;
         const attr_def *d;
         int n;
-    } hdr[3] = {{"spec", k_spec_attrs, NDEF(k_spec_attrs)},
+    } hdr[3] = {{"spec", spec_attrs(), spec_nattrs(f, "spec")},
                 {"train", k_train_attrs, NDEF(k_train_attrs)},
                 {"config", k_config_attrs, NDEF(k_config_attrs)}};
     char why[128];
@@ -1271,12 +1342,12 @@ static void verify_header(verify_ctx *c, hid_t f) {
     }
     sp_spec s;
     hid_t g = spec_ok ? H5Gopen2(f, "spec", H5P_DEFAULT) : -1;
-    int rc = g < 0 || read_spec(g, &s) || sp_spec_check(&s, NULL);
+    int rc = g < 0 || read_spec(g, &s, NULL, 0) || sp_spec_check(&s, NULL);
     if (g >= 0) H5Gclose(g);
     if (rc) return; /* no expectations: the walk still checks each dataset's crc32 */
     for (int a = 0; a < 3; a++) rc |= want_model(c, k_groups[a], &s);
     sp_tensor_info steps = {.name = "slab_steps", .ndim = 1, .dims = {s.n_layer + 1, 1}};
-    rc |= want_add(c, "optim", -1, &steps);
+    rc |= want_add(c, "optim", &s, -1, &steps);
     if (!rc) c->want[c->nwant - 1].is_int = 1;
     rc |= want_tokenizer(c, f);
     char list[4096] = "";
@@ -1284,12 +1355,12 @@ static void verify_header(verify_ctx *c, hid_t f) {
     char *save = NULL;
     for (char *grp = strtok_r(list, "\n", &save); grp && !rc; grp = strtok_r(NULL, "\n", &save)) {
         sp_spec xs;
-        const char *bad = check_attrs(f, grp, k_spec_attrs, NDEF(k_spec_attrs), why, sizeof why);
+        const char *bad = check_attrs(f, grp, spec_attrs(), spec_nattrs(f, grp), why, sizeof why);
         char name[260];
         snprintf(name, sizeof name, "/%s", grp);
         verify_report(c, name, "attributes", bad ? bad : "ok");
         g = bad ? -1 : H5Gopen2(f, grp, H5P_DEFAULT);
-        if (g >= 0 && !read_spec(g, &xs) && !sp_spec_check(&xs, NULL))
+        if (g >= 0 && !read_spec(g, &xs, NULL, 0) && !sp_spec_check(&xs, NULL))
             rc |= want_model(c, grp, &xs);
         if (g >= 0) H5Gclose(g);
     }

@@ -51,6 +51,10 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(model, n_head, "6", 1, I32),
     KINT(model, d_ff, "0", 0, I32), /* 0 = 4*d_model */
     KINT(model, n_layer, "6", 1, I32),
+    KSTR(model, block, "gpt2", 64, NULL),            /* the kind table: src/model/kinds.c */
+    KDBL(model, norm_eps, "1.0e-5", 0, 1, 1, 1),     /* llama: RMSNorm's eps */
+    KDBL(model, rope_theta, "10000", 1, 1e30, 1, 1), /* llama: rotary base */
+    KSTR(model, tie_head, "auto", 64, "auto|true|false"),
     KSTR(data, train, "data/brown/train.bin", PATHLEN, NULL),
     KSTR(data, val, "data/brown/val.bin", PATHLEN, NULL),
     KINT(train, steps, "1000", 1, I32),
@@ -70,6 +74,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     KDBL(train, eps, "1.0e-8", 0, INF, 1, 0),
     KDBL(train, grad_clip, "1.0", 0, INF, 0, 0), /* 0 = off */
     KSTR(train, subnet, "none", 64, NULL),       /* the method table: src/growth/subnet.c */
+    KSTR(train, objective, "causal", 64, NULL),  /* the objective table: src/model/objectives.c */
     KINT(eval, every, "100", 0, I32),            /* 0 = never */
     KINT(eval, windows, "128", 0, I32),          /* 0 = every whole window of data.val */
     KINT(eval, batches, "0", 0, I32),    /* legacy: > 0 means batches x micro_batch windows */

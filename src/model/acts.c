@@ -31,7 +31,7 @@ static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, carve *c) {
     a->ln2 = take(c, nb * N * C);
     a->ln2_mean = take(c, nb * N);
     a->ln2_rstd = take(c, nb * N);
-    a->fch = take(c, nb * N * F);
+    a->fch = take(c, nb * N * F * (size_t)sp_kind_of(s)->ff_in); /* gate | up for llama */
     a->fchg = take(c, nb * N * F);
     size_t nh = has_head ? 1 : 0;
     a->lnf = take(c, nh * N * C);
@@ -68,7 +68,7 @@ int sp_acts_create_in(sp_acts *a, const sp_model *m, int B, int T, sp_acts *spar
  * passes 2^60 bytes the size_t products would overflow: the answer is then SIZE_MAX. */
 static int sizes_overflow(const sp_spec *s, int nb, int B, int T) {
     double w = 3.0 * s->d_model;
-    if (s->d_ff > w) w = s->d_ff;
+    if (2.0 * s->d_ff > w) w = 2.0 * s->d_ff;
     if (s->vocab > w) w = s->vocab;
     if ((double)s->n_head * T > w) w = (double)s->n_head * T;
     return 24.0 * 4.0 * ((double)nb + 1) * B * (double)T * w >= 0x1p60;
@@ -97,7 +97,7 @@ static void carve_scratch(sp_scratch *s, const sp_spec *sp, int has_head, int B,
     s->dln = take(c, N * C);
     s->dqkv = take(c, N * 3 * C);
     s->datty = take(c, N * C);
-    s->dfch = take(c, N * F);
+    s->dfch = take(c, N * F * (size_t)sp_kind_of(sp)->ff_in);
     s->dfchg = take(c, N * F);
     s->datt = take(c, sp_attention_scratch_floats(T, sp->n_head));
     s->dprobs = take(c, has_head ? N * sp->vocab : 0);

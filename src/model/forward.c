@@ -1,13 +1,56 @@
-/* Forward and backward of a stage: embedding, the block range, and the tied LM head.
+/* Forward and backward of a stage: embedding, the block range, and the tied LM head of the GPT-2
+ * kind (kind_gpt2.c points here), and the sp_model_* entry points, which dispatch to the kind.
  * The step's plan (m->plan, model.h) says which stored block each position runs; each block's
  * two residual branches are scaled by plan.scale (1 by default: plain GPT-2). While new
  * channels of widen_zero / widen_random fade in (plan.mask_*), the norms are
  * masked and, with mask_out, the outputs of the embedding and of every linear layer but the head
  * are multiplied by the channel mask; with the mask off every helper below runs the plain path. */
+#include "forward.h"
 #include "sprout/kernels.h"
-#include "sprout/model.h"
 
 #include <string.h>
+
+/* ---- the entry points: the model's kind runs them ---- */
+
+void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
+    m->kind->embed_forward(m, a, inp);
+}
+void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
+    m->kind->blocks_forward(m, a);
+}
+float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {
+    return m->kind->head_forward(m, a, targets);
+}
+void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
+                            float scale) {
+    m->kind->head_backward(m, a, s, targets, scale);
+}
+void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
+                              void *ctx) {
+    m->kind->blocks_backward(m, a, s, done, ctx);
+}
+void sp_model_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
+    m->kind->embed_backward(m, a, s, inp);
+}
+
+/* ---- GPT-2 ---- */
+
+/* named pointers to the tensors of one GPT-2 block slab (params or grads) */
+typedef struct blk_params {
+    float *ln1_w, *ln1_b, *qkv_w, *qkv_b, *attproj_w, *attproj_b, *ln2_w, *ln2_b, *fc_w, *fc_b,
+        *fcproj_w, *fcproj_b;
+} blk_params;
+
+static blk_params block_params(const sp_model *m, float *slab) {
+    const sp_tensor_info *t = m->bt;
+    blk_params p = {
+        slab + t[SP_LN1_W].offset, slab + t[SP_LN1_B].offset,     slab + t[SP_QKV_W].offset,
+        slab + t[SP_QKV_B].offset, slab + t[SP_ATTPROJ_W].offset, slab + t[SP_ATTPROJ_B].offset,
+        slab + t[SP_LN2_W].offset, slab + t[SP_LN2_B].offset,     slab + t[SP_FC_W].offset,
+        slab + t[SP_FC_B].offset,  slab + t[SP_FCPROJ_W].offset,  slab + t[SP_FCPROJ_B].offset,
+    };
+    return p;
+}
 
 /* pointers to block i's (local index) stored activations */
 typedef struct blk_acts {
@@ -28,24 +71,15 @@ static blk_acts block_acts(const sp_model *m, const sp_acts *a, int i) {
     return b;
 }
 
-/* the bf16 copy of weight w (a pointer into the params arena), NULL in fp32 */
-static const uint16_t *w16(const sp_model *m, const float *w) {
-    return m->params16 ? m->params16 + (w - m->params) : NULL;
-}
-
-/* one linear layer of block weights w: out[N,OC] = inp[N,C] @ W + bias */
-static void linear_forward(const sp_model *m, float *out, const float *inp, const float *w,
-                           sp_block_tensor wt, int N, int C, int OC) {
-    const float *W = w + m->bt[wt].offset, *b = w + m->bt[wt + 1].offset;
+/* one linear layer: out[N,OC] = inp[N,C] @ W + b */
+static void linear_forward(const sp_model *m, float *out, const float *inp, const float *W,
+                           const float *b, int N, int C, int OC) {
     sp_matmul_forward(m->gemm, out, inp, W, w16(m, W), b, N, C, OC);
 }
 
-static void linear_backward(const sp_model *m, float *dinp, float *dw, const float *dout,
-                            const float *inp, const float *w, sp_block_tensor wt, int N, int C,
-                            int OC) {
-    size_t ow = m->bt[wt].offset, ob = m->bt[wt + 1].offset;
-    sp_matmul_backward(m->gemm, dinp, dw + ow, dw + ob, dout, inp, w + ow, w16(m, w + ow), N, C,
-                       OC);
+static void linear_backward(const sp_model *m, float *dinp, float *dW, float *db, const float *dout,
+                            const float *inp, const float *W, int N, int C, int OC) {
+    sp_matmul_backward(m->gemm, dinp, dW, db, dout, inp, W, w16(m, W), N, C, OC);
 }
 
 /* ---- the fade-in mask ---- */
@@ -93,23 +127,12 @@ static void mask_grad(const sp_model *m, float *dst, const float *src, int N, in
         sp_mask_cols_backward(dst, src, N, sections * n, n_old, sections, m->plan.mask_c);
 }
 
-void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
+void sp_gpt2_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
     const float *g = sp_model_globals(m, m->params);
     int C = m->spec.d_model;
     sp_encoder_forward(a->x, inp, g + m->gt[SP_WTE].offset, g + m->gt[SP_WPE].offset, a->B, a->T,
                        C);
     mask_out(m, a->x, a->B * a->T, C, m->plan.mask_d, 1);
-}
-
-/* y[n] = x[n] + c * y[n]: a residual branch (y holds its output) added onto the stream x. c = 1
- * is the plain residual add, bit for bit; c = 0 gives x + 0 = x for any finite branch output, so
- * a block whose branches are scaled to 0 is the identity. */
-static void add_branch(float *y, const float *x, float c, size_t n) {
-    if (c == 1.0f) {
-        sp_residual_forward(y, y, x, n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) y[i] = x[i] + c * y[i];
 }
 
 /* The gradient reaching a branch output [N,C]: c * dout, times the residual mask when the outputs
@@ -127,38 +150,35 @@ static const float *branch_dout(const sp_model *m, float *out, const float *dout
     return out;
 }
 
-void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
+void sp_gpt2_blocks_forward(const sp_model *m, sp_acts *a) {
     const sp_spec *s = &m->spec;
     int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
     sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
     a->n_exec = p1 - p0;
     for (int i = 0; i < a->n_exec; i++) {
         const int blk = m->plan.pos[p0 + i];
-        const float *w = sp_model_block(m, m->params, blk);
-        const sp_tensor_info *t = m->bt;
+        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
         const float c = m->plan.scale[blk];
         blk_acts b = block_acts(m, a, i);
-        norm_forward(m, b.ln1, b.ln1_mean, b.ln1_rstd, b.x, w + t[SP_LN1_W].offset,
-                     w + t[SP_LN1_B].offset, N);
-        linear_forward(m, b.qkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);
+        norm_forward(m, b.ln1, b.ln1_mean, b.ln1_rstd, b.x, w.ln1_w, w.ln1_b, N);
+        linear_forward(m, b.qkv, b.ln1, w.qkv_w, w.qkv_b, N, C, 3 * C);
         mask_out(m, b.qkv, N, C, m->plan.mask_d, 3); /* q, k, v sections of C each */
         sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
         /* the projection is written to x2 and the residual added in place: one pass fewer */
-        linear_forward(m, b.x2, b.atty, w, SP_ATTPROJ_W, N, C, C);
+        linear_forward(m, b.x2, b.atty, w.attproj_w, w.attproj_b, N, C, C);
         mask_out(m, b.x2, N, C, m->plan.mask_d, 1);
         add_branch(b.x2, b.x, c, (size_t)N * C);
-        norm_forward(m, b.ln2, b.ln2_mean, b.ln2_rstd, b.x2, w + t[SP_LN2_W].offset,
-                     w + t[SP_LN2_B].offset, N);
-        linear_forward(m, b.fch, b.ln2, w, SP_FC_W, N, C, F);
+        norm_forward(m, b.ln2, b.ln2_mean, b.ln2_rstd, b.x2, w.ln2_w, w.ln2_b, N);
+        linear_forward(m, b.fch, b.ln2, w.fc_w, w.fc_b, N, C, F);
         mask_out(m, b.fch, N, F, m->plan.mask_f, 1); /* before GELU, which keeps 0 at 0 */
         sp_gelu_forward(b.fchg, b.fch, (size_t)N * F);
-        linear_forward(m, b.xout, b.fchg, w, SP_FCPROJ_W, N, F, C);
+        linear_forward(m, b.xout, b.fchg, w.fcproj_w, w.fcproj_b, N, F, C);
         mask_out(m, b.xout, N, C, m->plan.mask_d, 1);
         add_branch(b.xout, b.x2, c, (size_t)N * C);
     }
 }
 
-float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {
+float sp_gpt2_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {
     const sp_spec *s = &m->spec;
     int N = a->B * a->T, C = s->d_model, V = s->vocab;
     const float *g = sp_model_globals(m, m->params);
@@ -169,16 +189,16 @@ float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *target
     sp_gemm_run(m->gemm, 0, 1, N, V, C, 1.0f, SP_MAT(a->lnf, C), (sp_mat){wte, w16(m, wte), C},
                 0.0f, a->probs, V);
     if (!targets) return 0.0f; /* probs hold raw logits: the sampler applies its temperature */
-    return sp_crossentropy_forward(a->probs, a->losses, a->probs, targets, N, V);
+    return m->obj->loss_forward(a->probs, a->losses, a->probs, targets, N, V);
 }
 
-void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
-                            float scale) {
+void sp_gpt2_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
+                           float scale) {
     const sp_spec *sp = &m->spec;
     int N = a->B * a->T, C = sp->d_model, V = sp->vocab;
     const float *g = sp_model_globals(m, m->params);
     float *dg = sp_model_globals(m, m->grads);
-    sp_crossentropy_backward(s->dprobs, a->probs, targets, scale, N, V);
+    m->obj->loss_backward(s->dprobs, a->probs, targets, scale, N, V);
     /* dwte[V,C] += dlogits^T @ lnf ;  dlnf[N,C] = dlogits @ wte */
     const float *wte = g + m->gt[SP_WTE].offset;
     sp_gemm_run(m->gemm, 1, 0, V, C, N, 1.0f, SP_MAT(s->dprobs, V), SP_MAT(a->lnf, C), 1.0f,
@@ -191,18 +211,17 @@ void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
                   a->lnf_rstd, N);
 }
 
-void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
-                              void *ctx) {
+void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
+                             void *ctx) {
     const sp_spec *sp = &m->spec;
     int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
-    const sp_tensor_info *t = m->bt;
     int p0, p1;
     sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
     for (int i = p1 - p0 - 1; i >= 0; i--) {
         const int blk = m->plan.pos[p0 + i];
-        const float *w = sp_model_block(m, m->params, blk);
-        float *dw = sp_model_block(m, m->grads, blk);
+        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+        const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
         blk_acts b = block_acts(m, a, i);
         const float c = m->plan.scale[blk];
         /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
@@ -214,30 +233,31 @@ void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
          * hold the gradient at the masked output and are read only after that. */
         const float *dout = branch_dout(m, s->datty, s->dres, c, N); /* [N,C] */
         memset(s->dfchg, 0, NF * sizeof(float));
-        linear_backward(m, s->dfchg, dw, dout, b.fchg, w, SP_FCPROJ_W, N, F, C);
+        linear_backward(m, s->dfchg, dw.fcproj_w, dw.fcproj_b, dout, b.fchg, w.fcproj_w, N, F, C);
         memset(s->dfch, 0, NF * sizeof(float));
         sp_gelu_backward(s->dfch, b.fch, s->dfchg, NF);
         mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
         memset(s->dln, 0, NC * sizeof(float));
-        linear_backward(m, s->dln, dw, s->dfch, b.ln2, w, SP_FC_W, N, C, F);
-        norm_backward(m, s->dres, dw + t[SP_LN2_W].offset, dw + t[SP_LN2_B].offset, s->dln, b.x2,
-                      w + t[SP_LN2_W].offset, b.ln2_mean, b.ln2_rstd, N);
+        linear_backward(m, s->dln, dw.fc_w, dw.fc_b, s->dfch, b.ln2, w.fc_w, N, C, F);
+        norm_backward(m, s->dres, dw.ln2_w, dw.ln2_b, s->dln, b.x2, w.ln2_w, b.ln2_mean, b.ln2_rstd,
+                      N);
         dout = branch_dout(m, s->dln, s->dres, c, N);
         memset(s->datty, 0, NC * sizeof(float));
-        linear_backward(m, s->datty, dw, dout, b.atty, w, SP_ATTPROJ_W, N, C, C);
+        linear_backward(m, s->datty, dw.attproj_w, dw.attproj_b, dout, b.atty, w.attproj_w, N, C,
+                        C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
                               sp->n_head);
         mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
         memset(s->dln, 0, NC * sizeof(float));
-        linear_backward(m, s->dln, dw, s->dqkv, b.ln1, w, SP_QKV_W, N, C, 3 * C);
-        norm_backward(m, s->dres, dw + t[SP_LN1_W].offset, dw + t[SP_LN1_B].offset, s->dln, b.x,
-                      w + t[SP_LN1_W].offset, b.ln1_mean, b.ln1_rstd, N);
+        linear_backward(m, s->dln, dw.qkv_w, dw.qkv_b, s->dqkv, b.ln1, w.qkv_w, N, C, 3 * C);
+        norm_backward(m, s->dres, dw.ln1_w, dw.ln1_b, s->dln, b.x, w.ln1_w, b.ln1_mean, b.ln1_rstd,
+                      N);
         if (done) done(ctx, blk);
     }
 }
 
-void sp_model_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
+void sp_gpt2_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
     float *dg = sp_model_globals(m, m->grads);
     int N = a->B * a->T, C = m->spec.d_model;
     /* with the output mask, m * dres is staged in dln (free once the blocks are done), so that

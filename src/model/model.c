@@ -47,8 +47,10 @@ static int create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, 
     m->spec = *s;
     m->lo = lo, m->hi = hi;
     m->has_embed = has_embed, m->has_head = has_head;
-    sp_spec_block_tensors(s, m->bt);
-    sp_spec_global_tensors(s, m->gt);
+    m->kind = sp_kind_of(s);
+    m->obj = &sp_objectives[0];
+    m->nbt = sp_spec_block_tensors(s, m->bt);
+    m->ngt = sp_spec_global_tensors(s, m->gt);
     m->block_numel = sp_spec_block_numel(s);
     m->global_numel = (has_embed || has_head) ? sp_spec_global_numel(s) : 0;
     m->numel = m->global_numel + (size_t)(hi - lo) * m->block_numel;
@@ -68,6 +70,14 @@ static int create(sp_model *m, const sp_spec *s, int lo, int hi, int has_embed, 
         return sp_err_set(err, SP_ERUNTIME, "out of memory");
     }
     sp_plan_full(&m->plan);
+    if (m->kind->aux_floats) {
+        m->aux = malloc(m->kind->aux_floats(s) * sizeof(float));
+        if (!m->aux) {
+            sp_model_free(m);
+            return sp_err_set(err, SP_ERUNTIME, "out of memory");
+        }
+        m->kind->aux_fill(s, m->aux);
+    }
     return SP_OK;
 }
 
@@ -89,6 +99,7 @@ void sp_model_free(sp_model *m) {
     sp_free_big(m->v, bytes);
     free(m->steps);
     free(m->plan.pos); /* the plan's one allocation */
+    free(m->aux);
     sp_free_big(m->params16, m->numel * sizeof(uint16_t));
     memset(m, 0, sizeof *m);
 }
@@ -162,14 +173,14 @@ static void init_block_as(sp_model *m, int b, int as, uint64_t seed, uint32_t pu
                           uint64_t a_hi) {
     const sp_spec *s = &m->spec;
     float *slab = sp_model_block(m, m->params, b);
-    for (int j = 0; j < SP_BLOCK_NT; j++) {
+    for (int j = 0; j < m->nbt; j++) {
         const sp_tensor_info *t = &m->bt[j];
         float *p = slab + t->offset;
         if (t->ndim == 2) {
             sp_rng_normal_fill(p, t->numel, sp_model_init_std(s, t), seed, purpose,
                                a_hi | sp_model_tensor_id(as, j), 0);
         } else {
-            float v = (j == SP_LN1_W || j == SP_LN2_W) ? 1.0f : 0.0f;
+            float v = t->gain ? 1.0f : 0.0f; /* norm gains 1, biases 0 */
             for (size_t i = 0; i < t->numel; i++) p[i] = v;
         }
     }
@@ -183,14 +194,14 @@ void sp_model_init(sp_model *m, uint64_t seed) {
     for (int b = m->lo; b < m->hi; b++) init_block_as(m, b, m->plan.group[b], seed, SP_RNG_INIT, 0);
     float *g = sp_model_globals(m, m->params);
     if (!g) return;
-    for (int j = 0; j < SP_GLOBAL_NT; j++) {
+    for (int j = 0; j < m->ngt; j++) {
         const sp_tensor_info *t = &m->gt[j];
         float *p = g + t->offset;
         if (t->ndim == 2)
             sp_rng_normal_fill(p, t->numel, sp_model_init_std(&m->spec, t), seed, SP_RNG_INIT,
                                sp_model_tensor_id(-1, j), 0);
         else
-            for (size_t i = 0; i < t->numel; i++) p[i] = j == SP_LNF_W ? 1.0f : 0.0f;
+            for (size_t i = 0; i < t->numel; i++) p[i] = t->gain ? 1.0f : 0.0f;
     }
 }
 
@@ -204,10 +215,10 @@ static void adamw_slab(sp_model *m, size_t base, const sp_tensor_info *t, int nt
 }
 
 void sp_model_adamw(sp_model *m, const sp_adamw *h) {
-    if (m->global_numel) adamw_slab(m, 0, m->gt, SP_GLOBAL_NT, ++m->steps[0], h);
+    if (m->global_numel) adamw_slab(m, 0, m->gt, m->ngt, ++m->steps[0], h);
     for (int b = m->lo; b < m->hi; b++) {
         if (!m->plan.train[b]) continue; /* skipped this step: not even decayed */
         size_t base = m->global_numel + (size_t)(b - m->lo) * m->block_numel;
-        adamw_slab(m, base, m->bt, SP_BLOCK_NT, ++m->steps[1 + b - m->lo], h);
+        adamw_slab(m, base, m->bt, m->nbt, ++m->steps[1 + b - m->lo], h);
     }
 }

@@ -1,6 +1,8 @@
-/* The GPT-2 spec: tensor tables, Hugging Face names, parameter and FLOP counts. */
+/* The spec: its field table, checks, the slab layout of the kind's tensor tables, Hugging Face
+ * names, parameter and FLOP counts. What a block holds comes from the kind (kind_<name>.c). */
 #include "sprout/model.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 /* Parameters above 2^40 (4 TiB of weights per arena) are refused, so that every slab size and
@@ -8,8 +10,55 @@
  * says. The sum is taken in double: it cannot overflow. */
 #define MAX_PARAMS 0x1p40
 
+#define FIELD(n)                                                                                   \
+    { #n, offsetof(sp_spec, n) }
+/* in the order checkpoints have always written them */
+const sp_spec_field sp_spec_fields[] = {FIELD(vocab),  FIELD(seq_len), FIELD(d_model),
+                                        FIELD(n_head), FIELD(d_ff),    FIELD(n_layer)};
+const int sp_spec_nfields = (int)(sizeof sp_spec_fields / sizeof sp_spec_fields[0]);
+
+const sp_spec_hparam sp_spec_hparams[] = {{"norm_eps", 'f', offsetof(sp_spec, norm_eps)},
+                                          {"rope_theta", 'f', offsetof(sp_spec, rope_theta)},
+                                          {"tie_head", 'i', offsetof(sp_spec, tie_head)}};
+const int sp_spec_nhparams = (int)(sizeof sp_spec_hparams / sizeof sp_spec_hparams[0]);
+
+int sp_spec_diff(const sp_spec *a, const sp_spec *b) {
+    for (int i = 0; i < sp_spec_nfields; i++)
+        if (sp_spec_get(a, i) != sp_spec_get(b, i)) return i;
+    return -1;
+}
+
+int sp_spec_equal(const sp_spec *a, const sp_spec *b) {
+    return sp_spec_diff(a, b) < 0 && a->kind == b->kind && !sp_spec_hparams_differ(a, b);
+}
+
+int sp_spec_hparams_differ(const sp_spec *a, const sp_spec *b) {
+    return a->norm_eps != b->norm_eps || a->rope_theta != b->rope_theta ||
+           a->tie_head != b->tie_head;
+}
+
+void sp_spec_describe(const sp_spec *s, char *buf, size_t n) {
+    size_t k = (size_t)snprintf(buf, n, "block %s", sp_kind_of(s)->name);
+    for (int i = 0; i < sp_spec_nfields && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, ", %s %d", sp_spec_fields[i].name, sp_spec_get(s, i));
+    if (sp_kind_of(s)->hparams && k < n)
+        snprintf(buf + k, n - k, ", norm_eps %g, rope_theta %g, tie_head %d", s->norm_eps,
+                 s->rope_theta, s->tie_head);
+}
+
+/* the parameters of one slab of n tensors, in double */
+static double params_of(const sp_tensor_info *t, int n) {
+    double p = 0;
+    for (int i = 0; i < n; i++)
+        p += (double)t[i].dims[0] * (double)(t[i].ndim == 2 ? t[i].dims[1] : 1);
+    return p;
+}
+
 int sp_spec_check(const sp_spec *s, sp_err *err) {
     /* each check names the field it is about: a crafted checkpoint may break any one of them */
+    if (s->kind < 0 || s->kind >= sp_nkinds)
+        return sp_err_set(err, SP_EINPUT, "model.block: kind %d is not one of %s", s->kind,
+                          sp_kind_names());
     if (s->vocab < 1 || s->vocab > 65536)
         return sp_err_set(err, SP_EINPUT, "model.vocab: %d is out of range 1..65536", s->vocab);
     if (s->seq_len < 1)
@@ -24,9 +73,25 @@ int sp_spec_check(const sp_spec *s, sp_err *err) {
     if (s->d_ff < 1) return sp_err_set(err, SP_EINPUT, "model.d_ff: %d must be positive", s->d_ff);
     if (s->n_layer < 0)
         return sp_err_set(err, SP_EINPUT, "model.n_layer: %d must be >= 0", s->n_layer);
-    double C = s->d_model, F = s->d_ff;
-    double n = (double)s->n_layer * (4 * C * C + 2 * C * F + 9 * C + F) +
-               ((double)s->vocab + s->seq_len + 2) * C;
+    const sp_kind *k = sp_kind_of(s);
+    if (k->hparams && !(s->norm_eps > 0 && s->norm_eps < 1))
+        return sp_err_set(err, SP_EINPUT, "model.norm_eps: %g is out of range (0, 1)", s->norm_eps);
+    if (k->hparams && !(s->rope_theta > 1 && s->rope_theta < 1e30))
+        return sp_err_set(err, SP_EINPUT, "model.rope_theta: %g is out of range (1, 1e30)",
+                          s->rope_theta);
+    if (k->hparams && s->tie_head != 0 && s->tie_head != 1)
+        return sp_err_set(err, SP_EINPUT, "model.tie_head: %d is not 0 or 1", s->tie_head);
+    if (k->hparams && (s->d_model / s->n_head) % 2)
+        return sp_err_set(err, SP_EINPUT,
+                          "model.n_head: the head size %d must be even for rotary embeddings",
+                          s->d_model / s->n_head);
+    if (!k->hparams && (s->norm_eps != 0 || s->rope_theta != 0 || s->tie_head != 0))
+        return sp_err_set(err, SP_EINPUT,
+                          "model.block: %s has no norm_eps, rope_theta or tie_head setting",
+                          k->name);
+    sp_tensor_info bt[SP_MAX_TENSORS], gt[SP_MAX_TENSORS];
+    int nb = k->block_tensors(s, bt), ng = k->global_tensors(s, gt);
+    double n = (double)s->n_layer * params_of(bt, nb) + params_of(gt, ng);
     if (n > MAX_PARAMS)
         return sp_err_set(err, SP_EINPUT,
                           "model: %.3g parameters (d_model %d, d_ff %d, n_layer %d) is more than "
@@ -46,63 +111,50 @@ static void lay_out(sp_tensor_info *t, int n) {
     }
 }
 
-void sp_spec_block_tensors(const sp_spec *s, sp_tensor_info out[SP_BLOCK_NT]) {
-    int64_t C = s->d_model, F = s->d_ff;
-    const sp_tensor_info tab[SP_BLOCK_NT] = {
-        [SP_LN1_W] = {"ln_1.weight", 1, {C, 0}, 0, 0, 0, 0},
-        [SP_LN1_B] = {"ln_1.bias", 1, {C, 0}, 0, 0, 0, 0},
-        [SP_QKV_W] = {"attn.c_attn.weight", 2, {C, 3 * C}, 0, 0, 0, 0},
-        [SP_QKV_B] = {"attn.c_attn.bias", 1, {3 * C, 0}, 0, 0, 0, 0},
-        [SP_ATTPROJ_W] = {"attn.c_proj.weight", 2, {C, C}, 0, 0, 0, 1},
-        [SP_ATTPROJ_B] = {"attn.c_proj.bias", 1, {C, 0}, 0, 0, 0, 0},
-        [SP_LN2_W] = {"ln_2.weight", 1, {C, 0}, 0, 0, 0, 0},
-        [SP_LN2_B] = {"ln_2.bias", 1, {C, 0}, 0, 0, 0, 0},
-        [SP_FC_W] = {"mlp.c_fc.weight", 2, {C, F}, 0, 0, 0, 0},
-        [SP_FC_B] = {"mlp.c_fc.bias", 1, {F, 0}, 0, 0, 0, 0},
-        [SP_FCPROJ_W] = {"mlp.c_proj.weight", 2, {F, C}, 0, 0, 0, 1},
-        [SP_FCPROJ_B] = {"mlp.c_proj.bias", 1, {C, 0}, 0, 0, 0, 0},
-    };
-    for (int i = 0; i < SP_BLOCK_NT; i++) out[i] = tab[i];
-    lay_out(out, SP_BLOCK_NT);
+int sp_spec_block_tensors(const sp_spec *s, sp_tensor_info out[SP_MAX_TENSORS]) {
+    int n = sp_kind_of(s)->block_tensors(s, out);
+    lay_out(out, n);
+    return n;
 }
 
-void sp_spec_global_tensors(const sp_spec *s, sp_tensor_info out[SP_GLOBAL_NT]) {
-    int64_t C = s->d_model;
-    const sp_tensor_info tab[SP_GLOBAL_NT] = {
-        [SP_WTE] = {"transformer.wte.weight", 2, {s->vocab, C}, 0, 0, 0, 0},
-        [SP_WPE] = {"transformer.wpe.weight", 2, {s->seq_len, C}, 0, 0, 0, 0},
-        [SP_LNF_W] = {"transformer.ln_f.weight", 1, {C, 0}, 0, 0, 0, 0},
-        [SP_LNF_B] = {"transformer.ln_f.bias", 1, {C, 0}, 0, 0, 0, 0},
-    };
-    for (int i = 0; i < SP_GLOBAL_NT; i++) out[i] = tab[i];
-    lay_out(out, SP_GLOBAL_NT);
+int sp_spec_global_tensors(const sp_spec *s, sp_tensor_info out[SP_MAX_TENSORS]) {
+    int n = sp_kind_of(s)->global_tensors(s, out);
+    lay_out(out, n);
+    return n;
+}
+
+static size_t slab_numel(const sp_tensor_info *t, int n) {
+    return n ? t[n - 1].offset + t[n - 1].numel : 0;
 }
 
 size_t sp_spec_block_numel(const sp_spec *s) {
-    sp_tensor_info t[SP_BLOCK_NT];
-    sp_spec_block_tensors(s, t);
-    return t[SP_BLOCK_NT - 1].offset + t[SP_BLOCK_NT - 1].numel;
+    sp_tensor_info t[SP_MAX_TENSORS];
+    return slab_numel(t, sp_spec_block_tensors(s, t));
 }
 
 size_t sp_spec_global_numel(const sp_spec *s) {
-    sp_tensor_info t[SP_GLOBAL_NT];
-    sp_spec_global_tensors(s, t);
-    return t[SP_GLOBAL_NT - 1].offset + t[SP_GLOBAL_NT - 1].numel;
+    sp_tensor_info t[SP_MAX_TENSORS];
+    return slab_numel(t, sp_spec_global_tensors(s, t));
 }
 
 size_t sp_spec_num_params(const sp_spec *s) {
     return sp_spec_global_numel(s) + (size_t)s->n_layer * sp_spec_block_numel(s);
 }
 
-void sp_spec_hf_name(char *buf, size_t n, int block, const sp_tensor_info *t) {
+void sp_spec_hf_name(char *buf, size_t n, const sp_spec *s, int block, const sp_tensor_info *t) {
     if (block < 0)
         snprintf(buf, n, "%s", t->name);
     else
-        snprintf(buf, n, "transformer.h.%d.%s", block, t->name);
+        snprintf(buf, n, sp_kind_of(s)->hf_block, block, t->name);
 }
 
 double sp_spec_flops_per_token(const sp_spec *s, int n_exec) {
-    double n = (double)sp_spec_global_numel(s) - (double)s->seq_len * s->d_model;
+    /* the parameters a token touches through a matrix product: lookups (positions) excluded */
+    sp_tensor_info gt[SP_MAX_TENSORS];
+    int ng = sp_spec_global_tensors(s, gt);
+    double n = (double)sp_spec_global_numel(s);
+    for (int i = 0; i < ng; i++)
+        if (gt[i].lookup) n -= (double)gt[i].numel;
     n += (double)n_exec * (double)sp_spec_block_numel(s);
-    return 6.0 * n + 12.0 * n_exec * (double)s->d_model * s->seq_len;
+    return 6.0 * n + (double)n_exec * sp_kind_of(s)->attn_flops(s);
 }

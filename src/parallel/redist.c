@@ -10,6 +10,7 @@
 #include "sprout/redist.h"
 
 #include "sprout/grid.h"
+#include "sprout/kernels.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -275,8 +276,68 @@ static int redist(const sp_model *old, const sp_layout *old_l, sp_model *dst,
     return SP_OK;
 }
 
+static int multi_source(const sp_block_map *map) {
+    int n = 0;
+    for (int j = 0; j < map->n_new; j++)
+        if (map->b[j].n_more > n) n = map->b[j].n_more;
+    return n;
+}
+
+/* pass p of a map with several sources per entry: source p of each entry (src itself for p = 0),
+ * or none for entries with fewer */
+static void map_pass(const sp_block_map *map, int p, sp_block_map *out) {
+    for (int j = 0; j < map->n_new; j++) {
+        const sp_block_src *e = &map->b[j];
+        int src = p == 0 ? e->src : p <= e->n_more ? e->more[p - 1] : -1;
+        out->b[j] = sp_block_one(src, SP_XF_COPY);
+    }
+}
+
+/* Entries with several sources: one move per source, each into a stage of dst's shape (the
+ * first into dst itself), the later ones added onto dst block by block in source order, then
+ * each summed block (params, m, v) times its scale. The step count is the first source's. */
+static int redist_sum(const sp_model *old, const sp_layout *old_l, sp_model *dst,
+                      const sp_layout *new_l, const sp_block_map *map, int passes, MPI_Comm comm,
+                      uint64_t *bytes_sent, sp_err *err) {
+    sp_block_map pm = {map->n_old, map->n_new,
+                       calloc((size_t)(map->n_new ? map->n_new : 1), sizeof *pm.b)};
+    sp_model tmp;
+    memset(&tmp, 0, sizeof tmp);
+    int rc = pm.b ? SP_OK : sp_err_set(err, SP_ERUNTIME, "sp_redist: out of memory");
+    /* every rank creates the same temporaries and runs the same passes; a failure is agreed on
+     * inside the next redist's checks */
+    if (!rc)
+        rc =
+            sp_model_create(&tmp, &dst->spec, dst->lo, dst->hi, dst->has_embed, dst->has_head, err);
+    for (int p = 0; p <= passes && !rc; p++) {
+        map_pass(map, p, &pm);
+        sp_model *into = p == 0 ? dst : &tmp;
+        rc = redist(old, old_l, into, new_l, &pm, 0, ARENAS, comm, bytes_sent, err);
+        float *d[ARENAS] = {dst->params, dst->m, dst->v}, *s[ARENAS] = {tmp.params, tmp.m, tmp.v};
+        for (int j = dst->lo; j < dst->hi && !rc && p > 0; j++) {
+            if (map->b[j].n_more < p) continue;
+            for (int a = 0; a < ARENAS; a++) {
+                float *x = sp_model_block(dst, d[a], j);
+                const float *y = sp_model_block(&tmp, s[a], j);
+                for (size_t i = 0; i < dst->block_numel; i++) x[i] += y[i];
+            }
+        }
+    }
+    for (int j = dst->lo; j < dst->hi && !rc; j++) {
+        float *d[ARENAS] = {dst->params, dst->m, dst->v};
+        if (map->b[j].n_more > 0)
+            for (int a = 0; a < ARENAS; a++)
+                sp_scale(sp_model_block(dst, d[a], j), dst->block_numel, map->b[j].scale);
+    }
+    sp_model_free(&tmp);
+    free(pm.b);
+    return rc;
+}
+
 int sp_redist(const sp_model *old, const sp_layout *old_l, sp_model *dst, const sp_layout *new_l,
               const sp_block_map *map, MPI_Comm comm, uint64_t *bytes_sent, sp_err *err) {
+    int passes = multi_source(map);
+    if (passes > 0) return redist_sum(old, old_l, dst, new_l, map, passes, comm, bytes_sent, err);
     return redist(old, old_l, dst, new_l, map, 0, ARENAS, comm, bytes_sent, err);
 }
 
@@ -285,5 +346,10 @@ int sp_redist_arena(const sp_model *old, const sp_layout *old_l, sp_model *dst,
                     uint64_t *bytes_sent, sp_err *err) {
     int a = arena == SP_ARENA_PARAMS ? 0 : arena == SP_ARENA_M ? 1 : arena == SP_ARENA_V ? 2 : -1;
     if (a < 0) return sp_err_set(err, SP_EINPUT, "sp_redist_arena: arena %d is not moved", arena);
+    /* summing sources needs the three arenas of a second stage at once */
+    if (multi_source(map))
+        return sp_err_set(err, SP_EINPUT,
+                          "sp_redist_arena: a map with several sources per block moves through "
+                          "sp_redist");
     return redist(old, old_l, dst, new_l, map, a, a + 1, comm, bytes_sent, err);
 }

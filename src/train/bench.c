@@ -31,7 +31,9 @@ typedef struct gemm_shape {
 double sp_bench_gemm(const sp_config *cfg, sp_gemm *gm, int reps) {
     openblas_set_num_threads((int)cfg->run.threads);
     int N = (int)(cfg->train.micro_batch * cfg->model.seq_len), C = (int)cfg->model.d_model;
-    int F = (int)sp_cfg_d_ff(cfg);
+    sp_spec spec; /* d_ff as the kind resolves model.d_ff = 0; an unknown kind is gpt2's */
+    sp_train_target_spec(cfg, &spec, NULL);
+    int F = spec.d_ff;
     gemm_shape sh[] = {
         {0, 0, N, 3 * C, C}, {0, 0, N, C, C},     {0, 0, N, F, C}, {0, 0, N, C, F},
         {0, 1, N, C, 3 * C}, {1, 0, C, 3 * C, N}, {0, 1, N, C, C}, {1, 0, C, C, N},
@@ -177,8 +179,8 @@ int sp_bench_comm(const sp_config *cfg, int reps, MPI_Comm comm, const sp_log *l
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &world);
     if (world < 2) return sp_err_set(err, SP_EINPUT, "bench --comm needs at least 2 ranks");
-    sp_spec s = {(int)cfg->model.vocab,  (int)cfg->model.seq_len, (int)cfg->model.d_model,
-                 (int)cfg->model.n_head, (int)sp_cfg_d_ff(cfg),   (int)cfg->model.n_layer};
+    sp_spec s;
+    if (sp_train_target_spec(cfg, &s, err)) return err->code;
     size_t act = (size_t)cfg->train.micro_batch * (size_t)s.seq_len * (size_t)s.d_model;
     size_t grad = sp_spec_num_params(&s), bucket = (size_t)1 << 20; /* the trainer's bucket */
     float *buf = sp_alloc_big((act > grad ? act : grad) * sizeof(float), err);

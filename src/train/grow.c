@@ -4,8 +4,8 @@
  *   1. the trainer's layout is rebuilt for the model after the event (pp may change);
  *   2. V-cycle saved models follow the grid; on the way down the current model is saved;
  *   3. a width operator rewrites every slab in place on the OLD layout (same block ranges);
- *   4. the blocks move to the new layout through a block map (depth operators, V-cycle depth
- *      coalescing as several maps averaged, de-coalescing as a copy map, else the identity);
+ *   4. the blocks move to the new layout through the block map of the event's depth operator (a
+ *      row of the table: coalescing has several sources per entry, averaged), else the identity;
  *   5. local transforms, V-cycle interpolation with the saved model, the optimizer policy. */
 #include "sprout/growth.h"
 #include "sprout/kernels.h"
@@ -34,7 +34,7 @@ static int strided_map(int n_old, int n_new, int stride, int offset, sp_block_ma
     map->n_old = n_old, map->n_new = n_new;
     map->b = calloc((size_t)(n_new > 0 ? n_new : 1), sizeof *map->b);
     if (!map->b) return sp_err_set(err, SP_ERUNTIME, "out of memory");
-    for (int j = 0; j < n_new; j++) map->b[j] = (sp_block_src){stride * j + offset, SP_XF_COPY};
+    for (int j = 0; j < n_new; j++) map->b[j] = sp_block_one(stride * j + offset, SP_XF_COPY);
     return SP_OK;
 }
 
@@ -121,43 +121,6 @@ static void level_group(char *buf, size_t n, int level) {
     snprintf(buf, n, "vcycle/level_%d", level);
 }
 
-/* dst += src (params, m and v; the two stages have the same spec and range) */
-static void add_model(sp_model *dst, const sp_model *src) {
-    float *d[3] = {dst->params, dst->m, dst->v};
-    const float *s[3] = {src->params, src->m, src->v};
-    for (int a = 0; a < 3; a++)
-        for (size_t i = 0; i < dst->numel; i++) d[a][i] += s[a][i];
-}
-
-/* V-cycle depth coalescing: new block j = mean of old blocks dk*j .. dk*j+dk-1, one
- * redistribution per member of the group. For dk = 2, (a + a) * 0.5 == a, so coalescing a
- * de-coalesced model gives it back bit for bit. */
-static int coalesce_depth(sp_trainer *tr, const sp_model *cur, const sp_layout *old_l, int dk,
-                          sp_err *err) {
-    sp_model *dst = &tr->model;
-    sp_layout nl = {tr->grid.pp, tr->dp, dst->spec.n_layer};
-    int rc = SP_OK;
-    for (int p = 0; p < dk && !rc; p++) {
-        sp_block_map map;
-        if ((rc = strided_map(old_l->n_layer, nl.n_layer, dk, p, &map, err))) break;
-        sp_model tmp;
-        int into_dst = p == 0;
-        if (!into_dst) rc = stage_of(tr, &dst->spec, 0, &tmp, err);
-        if (!rc)
-            rc = sp_redist(cur, old_l, into_dst ? dst : &tmp, &nl, &map, tr->comm,
-                           &tr->grow_bytes_sent, err);
-        if (!rc && !into_dst) add_model(dst, &tmp);
-        if (!into_dst) sp_model_free(&tmp);
-        sp_grow_map_free(&map);
-    }
-    if (!rc) {
-        float inv = 1.0f / (float)dk;
-        float *arenas[3] = {dst->params, dst->m, dst->v};
-        for (int a = 0; a < 3; a++) sp_scale(arenas[a], dst->numel, inv);
-    }
-    return rc;
-}
-
 /* theta = (1 - alpha) * saved + alpha * theta, weights only (the moments are reset) */
 static int interpolate_saved(sp_model *m, const sp_model *saved, double alpha, sp_err *err) {
     if (saved->numel != m->numel || saved->lo != m->lo || saved->spec.d_model != m->spec.d_model)
@@ -170,11 +133,15 @@ static int interpolate_saved(sp_model *m, const sp_model *saved, double alpha, s
 /* Rewrites cur in place with a width operator (same layout, new widths). */
 static int widen(sp_trainer *tr, sp_model *cur, const char *op, int k, const sp_grow_event *ev,
                  int e, sp_err *err) {
+    /* every width op is built on the kind's axis roles; a kind whose math the op does not
+     * cover is refused by the table (checked at start-up too, this is the last line) */
+    if (sp_grow_op_applies(sp_grow_op_find(op), &cur->spec, err)) return err->code;
     sp_spec ws;
     sp_model w;
     if (sp_grow_width_spec(op, &cur->spec, k, &ws, err)) return err->code;
     if (sp_model_create(&w, &ws, cur->lo, cur->hi, cur->has_embed, cur->has_head, err))
         return err->code;
+    w.obj = cur->obj;
     if (sp_grow_width(op, k, cur, &w, !ev->reset_optim, ev->noise, tr->cfg->train.seed, e, err)) {
         sp_model_free(&w);
         return err->code;
@@ -227,29 +194,28 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
         sp_model_free(&tr->saved[ev->level - 1]);
         rc = copy_to_grid(tr, &cur, &old_l, &tr->saved[ev->level - 1], err);
     }
-    const char *wop = ev->kind == SP_GROW_WIDTH     ? ev->op
-                      : ev->wk < 2                  ? NULL
-                      : ev->kind == SP_GROW_VC_DOWN ? "coalesce_width"
-                                                    : "decoalesce_width";
-    if (!rc && wop)
-        rc = widen(tr, &cur, wop, ev->kind == SP_GROW_WIDTH ? ev->factor : ev->wk, ev, e, err);
+    /* the event's operators are rows of the table: a width one rewrites the slabs on the old
+     * layout, a depth one gives the block map (several sources per entry when coalescing) */
+    int wk = ev->kind == SP_GROW_WIDTH ? ev->factor : ev->wk;
+    int dk = ev->kind == SP_GROW_DEPTH ? ev->factor : ev->dk;
+    if (!rc && ev->wop) rc = widen(tr, &cur, ev->wop->name, wk, ev, e, err);
     sp_layout new_l = {tr->grid.pp, tr->dp, ev->n_after};
-    if (!rc && ev->kind == SP_GROW_VC_DOWN && ev->dk > 1) {
-        rc = coalesce_depth(tr, &cur, &old_l, ev->dk, err);
-    } else if (!rc && ev->kind == SP_GROW_DEPTH && !strcmp(ev->op, "coalesce_depth")) {
-        rc = coalesce_depth(tr, &cur, &old_l, ev->factor, err);
-    } else if (!rc) {
+    if (!rc) {
         sp_block_map map;
-        if (ev->kind == SP_GROW_DEPTH)
-            rc = sp_grow_plan(ev->op, ev->n_before, ev->factor, &map, err);
-        else if (ev->kind == SP_GROW_VC_UP && ev->dk > 1) /* de-coalesce: 0,0,1,1,.. copies */
-            rc = sp_grow_plan("interpolate", ev->n_before, ev->dk, &map, err);
+        int moved_sum = 0;
+        if (ev->dop)
+            rc = sp_grow_plan(ev->dop->name, ev->n_before, dk, &map, err);
         else
             rc = strided_map(ev->n_before, ev->n_after, 1, 0, &map, err);
-        if (!rc) rc = move_recycled(tr, &cur, &old_l, &new_l, &map, err);
-        if (!rc && ev->kind == SP_GROW_DEPTH)
-            sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
-        sp_grow_map_free(&map);
+        for (int j = 0; !rc && j < map.n_new; j++) moved_sum |= map.b[j].n_more > 0;
+        /* summed sources need a second stage at once: the plain move, not the recycling one */
+        if (!rc && moved_sum)
+            rc = sp_redist(&cur, &old_l, &tr->model, &new_l, &map, tr->comm, &tr->grow_bytes_sent,
+                           err);
+        else if (!rc)
+            rc = move_recycled(tr, &cur, &old_l, &new_l, &map, err);
+        if (!rc && ev->dop) sp_grow_transform(&tr->model, &map, tr->cfg->train.seed, e);
+        if (map.b) sp_grow_map_free(&map);
     }
     if (!rc && ev->kind == SP_GROW_VC_UP) {
         sp_model *s = &tr->saved[ev->level];

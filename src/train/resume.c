@@ -321,17 +321,25 @@ int sp_resume_load(sp_trainer *tr, const char *path, sp_err *err) {
                           "event(s)",
                           path, (long long)st.growth_index, tr->gs.n);
     /* the config's model is the one after the checkpoint's growth events */
-    sp_spec want = sp_grow_spec_at(tr->cfg, &tr->gs, (int)st.growth_index);
+    sp_spec want = sp_grow_spec_at(&tr->gs, (int)st.growth_index);
     const sp_spec *s = &want;
-    const char *names[6] = {"vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer"};
-    int file[6] = {fs.vocab, fs.seq_len, fs.d_model, fs.n_head, fs.d_ff, fs.n_layer};
-    int mine[6] = {s->vocab, s->seq_len, s->d_model, s->n_head, s->d_ff, s->n_layer};
-    for (int i = 0; i < 6; i++)
-        if (file[i] != mine[i])
-            return sp_err_set(err, SP_EINPUT,
-                              "%s: checkpoint has model.%s = %d but the config says %d (at "
-                              "growth stage %lld)",
-                              path, names[i], file[i], mine[i], (long long)st.growth_index);
+    if (fs.kind != s->kind)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: checkpoint has model.block = %s but the config says %s", path,
+                          sp_kind_of(&fs)->name, sp_kind_of(s)->name);
+    if (sp_spec_hparams_differ(&fs, s))
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: checkpoint has model.norm_eps %g, rope_theta %g, tie_head %d but "
+                          "the config says %g, %g, %d",
+                          path, fs.norm_eps, fs.rope_theta, fs.tie_head, s->norm_eps, s->rope_theta,
+                          s->tie_head);
+    int i = sp_spec_diff(&fs, s);
+    if (i >= 0)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: checkpoint has model.%s = %d but the config says %d (at growth "
+                          "stage %lld)",
+                          path, sp_spec_fields[i].name, sp_spec_get(&fs, i), sp_spec_get(s, i),
+                          (long long)st.growth_index);
     /* the tokens must mean what they meant: the same tokenizer with the same vocabulary */
     sp_tok_files ck;
     if (tr->tok.kind && sp_ckpt_read_tokenizer(path, &ck, err)) return err->code;

@@ -166,9 +166,12 @@ static void log_layout(const sp_trainer *tr, const sp_log *log) {
         for (int r = 0; r < g->dp && n + 16 < sizeof ranks; r++)
             n +=
                 (size_t)snprintf(ranks + n, sizeof ranks - n, "%s%d", r ? "," : "", r * g->pp + st);
+        /* gpt2's words kept as they were; llama has RMSNorm and a head of its own unless tied */
+        const char *head = !sp_kind_of(s)->hparams ? " + final LN and tied head"
+                           : s->tie_head           ? " + final norm and tied head"
+                                                   : " + final norm and head";
         sp_info(log, "  stage %d: blocks %d..%d%s%s on rank(s) %s", st, lo, hi - 1,
-                st == 0 ? " + embedding" : "", st == g->pp - 1 ? " + final LN and tied head" : "",
-                ranks);
+                st == 0 ? " + embedding" : "", st == g->pp - 1 ? head : "", ranks);
     }
     /* with one micro-batch a pipeline has nothing to overlap: each stage idles while the others
      * work */
@@ -210,7 +213,7 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
             s->d_model, pp0, dp0, tr->grid.pp, tr->dp, val_set(set, sizeof set, eval_windows),
             loss0, loss1, tr->flops_per_token / 1e6, cost[0], (double)moved / 1e6, sp_now() - t0);
     /* reduction order can change with the layout: equal to float rounding, not bit for bit */
-    if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op) &&
+    if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op, s->kind) &&
         fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
         sp_warn(log, "growth[%d]: %s should preserve the function but the loss moved by %.3g", e,
                 ev->op, loss1 - loss0);
@@ -297,9 +300,9 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
     int64_t gb = cfg->train.global_batch, steps = cfg->train.steps;
     double tok_per_step = (double)(gb * tr.T);
     sp_info(log,
-            "sprout: GPT-2 %d layers, d_model %d, %d heads, d_ff %d, vocab %d, seq %d: %.2fM "
+            "sprout: %s %d layers, d_model %d, %d heads, d_ff %d, vocab %d, seq %d: %.2fM "
             "parameters, %.1f MFLOP/token",
-            s->n_layer, s->d_model, s->n_head, s->d_ff, s->vocab, s->seq_len,
+            sp_kind_of(s)->name, s->n_layer, s->d_model, s->n_head, s->d_ff, s->vocab, s->seq_len,
             (double)sp_spec_num_params(s) / 1e6, tr.flops_per_token / 1e6);
     log_layout(&tr, log);
     for (int e = 0; e < tr.gs.n; e++) {

@@ -210,7 +210,7 @@ static int64_t ckpt_steps(const char *path, sp_config *old, sp_grow_sched *gs) {
     free(yaml);
     if (rc) return -1;
     sp_log quiet = {.rank = 1, .quiet = 1}; /* rank 1 prints nothing */
-    if (sp_grow_schedule(old, gs, &quiet, &e)) gs->n = 0;
+    if (sp_train_grow_schedule(old, gs, &quiet, &e)) gs->n = 0;
     return old->train.steps;
 }
 

@@ -101,7 +101,7 @@ static int batch_error(const sp_trainer *tr, int k, int pp, sp_err *err) {
 
 static int check_layouts(const sp_trainer *tr, int64_t budget, sp_err *err) {
     for (int k = 0; k <= tr->gs.n; k++) {
-        sp_spec s = sp_grow_spec_at(tr->cfg, &tr->gs, k);
+        sp_spec s = sp_grow_spec_at(&tr->gs, k);
         int req = sp_trainer_pipeline_at(tr, k), pp;
         if (sp_spec_check(&s, err))
             return k ? sp_err_wrap(err, "growth[%d]: the model after it", k - 1) : err->code;
@@ -149,6 +149,7 @@ int sp_trainer_layout_create(sp_trainer *tr, const sp_spec *spec, int requested_
             ? sp_model_create_weights(&tr->model, spec, g->lo, g->hi, embed, head, err)
             : sp_model_create(&tr->model, spec, g->lo, g->hi, embed, head, err))
         return err->code;
+    if (tr->obj) tr->model.obj = tr->obj;
     if (sp_model_use_gemm(&tr->model, tr->gemm, err)) return err->code;
     size_t mbT = (size_t)tr->mb * tr->T;
     /* the requests first, and null at once: sp_trainer_layout_free waits for every one of them,
@@ -197,8 +198,17 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     if (sp_cfg_bf16(cfg) && sp_gemm_create(&tr->gemm, (int)cfg->run.threads, err)) return err->code;
     /* the schedule's warnings (at_tokens: auto on a small budget) are printed by rank 0 only */
     sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
-    if (sp_grow_schedule(cfg, &tr->gs, &quiet, err) || sp_subnet_resolve(cfg, &tr->sn, err))
+    if (sp_train_grow_schedule(cfg, &tr->gs, &quiet, err) || sp_subnet_resolve(cfg, &tr->sn, err))
         return err->code;
+    int obj = sp_objective_find(cfg->train.objective);
+    if (obj < 0)
+        return sp_err_set(err, SP_EINPUT, "%s: train.objective: '%s' is not an objective (causal)",
+                          cfg->source ? cfg->source : "config", cfg->train.objective);
+    tr->obj = &sp_objectives[obj];
+    if (!tr->obj->count_all) /* the count's reduction (sp_trainer_step) is not built yet */
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: train.objective: '%s' is not supported by the trainer yet",
+                          cfg->source ? cfg->source : "config", cfg->train.objective);
     tr->st.subnet_stage = tr->st.plan_step = tr->sn.method ? 0 : -1;
     /* In this order, each before anything large is allocated: the shapes of every layout; the
      * data (a file that cannot serve the config, too few tokens for seq_len or a larger vocab,
@@ -220,7 +230,7 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
             return err->code;
     }
     if (check_layouts(tr, cfg->parallel.max_stage_mib, err)) return err->code;
-    sp_spec spec = sp_grow_spec_at(cfg, &tr->gs, 0);
+    sp_spec spec = sp_grow_spec_at(&tr->gs, 0);
     if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, 0), err)) return err->code;
     sp_model_touch(&tr->model); /* page faults at start-up, not in the first step */
     if (!(flags & SP_TRAINER_NO_INIT)) sp_trainer_init_weights(tr);
@@ -256,7 +266,7 @@ int sp_trainer_relayout(sp_trainer *tr, int k, sp_err *err) {
                           tr->gs.n);
     sp_trainer_layout_free(tr);
     sp_model_free(&tr->model);
-    sp_spec spec = sp_grow_spec_at(tr->cfg, &tr->gs, k);
+    sp_spec spec = sp_grow_spec_at(&tr->gs, k);
     tr->st.growth_index = k;
     if (sp_trainer_layout_create(tr, &spec, sp_trainer_pipeline_at(tr, k), err)) return err->code;
     sp_model_touch(&tr->model);
@@ -396,6 +406,10 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     const sp_grid *g = &tr->grid;
     sp_model *m = &tr->model;
     int64_t gb = cfg->train.global_batch;
+    /* the loss is normalised by the step's counted positions; with count_all (causal) that is
+     * every position, known without the data. An objective counting fewer (masked LM) must sum
+     * obj->count over the replica's micro-batches and all-reduce it here, over the last stage's
+     * data-parallel communicator, before the first backward uses the scale. */
     float scale = 1.0f / (float)(gb * tr->T);
     int64_t t = tr->st.step;
     if (tr->sn.method) sp_trainer_plan(tr, t, 1); /* the network this step runs */

@@ -17,13 +17,14 @@ set -uo pipefail
 SPROUT=$1; shift
 MPIEXEC=("$@")
 . "$(dirname "$0")/precision.sh"
+. "$(dirname "$0")/kind.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 for i in $(seq 300); do echo "Line $i: growing a small model, with words and digits $((i * 13))."; done >"$T/c.txt"
 "$SPROUT" prepare text "$T/c.txt" --out "$T/data" 2>/dev/null
 cfg() { # file op [extra event keys]
   cat >"$1" <<YAML
-model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 8}
+model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 8, block: $KIND}
 data: {train: $T/data/train.bin, val: $T/data/val.bin}
 train: {steps: 20, global_batch: 16, micro_batch: 2, lr: 3.0e-3, warmup_steps: 4, seed: 7}
 eval: {every: 10, batches: 2}
@@ -63,7 +64,7 @@ if [ "$PREC" = fp32 ]; then
 # auto timing and factor: a budget far below 1e20 FLOPs grows a mature base (20 tokens per base
 # parameter), here more than the budget allows: 70% of the tokens, 7168 = step 14 of 20
 cat >"$T/auto.yaml" <<YAML
-model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 6}
+model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 6, block: $KIND}
 data: {train: $T/data/train.bin, val: $T/data/val.bin}
 train: {steps: 20, global_batch: 16, micro_batch: 2, warmup_steps: 2}
 eval: {every: 0}
@@ -90,10 +91,10 @@ bad "growth\[0\].pipeline = 4 does not divide the 2 MPI ranks" 's/x/x/'
 bad "growth\[0\].pipeline = 16 is larger than the 8 blocks" 's/pipeline: 4/pipeline: 16/' --set parallel.pipeline=1
 fi
 
-/usr/bin/python3 - "$T" "$(dirname "$0")" "$XTOL" "$PREC" <<'PY' || fail=1
+/usr/bin/python3 - "$T" "$(dirname "$0")" "$XTOL" "$PREC" "$KIND" <<'PY' || fail=1
 import sys
 sys.path.insert(0, sys.argv[2])
-xtol, prec = float(sys.argv[3]), sys.argv[4]
+xtol, prec, kind = float(sys.argv[3]), sys.argv[4], sys.argv[5]
 import numpy as np
 from runs import Runs, strip
 R = Runs(sys.argv[1])
@@ -115,9 +116,14 @@ z4 = growth("Z4")[0]
 check(g[0]["event_ms"] >= 0 and g[0]["bytes_moved"] == 0 and z4["bytes_moved"] > 0,
       f"event cost: A {g[0].get('event_ms')} ms {g[0].get('bytes_moved')} B, Z4 {z4.get('bytes_moved')} B")
 check(steps("A")[9]["n_layer"] == 2 and steps("A")[11]["n_layer"] == 8, "n_layer in step lines")
-# FLOPs per step follow the depth: 6 N_exec + 12 L C T per token
+# FLOPs per step follow the depth: 6 N_exec + 12 L C T per token, N_exec the parameters a token
+# meets in a product: gpt2 wte (tied head), ln_f, blocks of 12 C^2 + 13 C; llama lm_head (the
+# embedding is a lookup), the final norm, blocks of 4 C^2 + 3 C F + 2 C with F = 128
 V, T_, C = 256, 32, 32
-def fpt(L): return 6 * (V * C + 2 * C + L * (12 * C * C + 13 * C)) + 12 * L * C * T_
+def fpt(L):
+    if kind == "llama":
+        return 6 * (V * C + C + L * (4 * C * C + 3 * C * 128 + 2 * C)) + 12 * L * C * T_
+    return 6 * (V * C + 2 * C + L * (12 * C * C + 13 * C)) + 12 * L * C * T_
 s = steps("A")
 for a, L in ((5, 2), (15, 8)):
     got = s[a + 1]["flops"] - s[a]["flops"]

@@ -9,12 +9,13 @@ set -uo pipefail
 SPROUT=$1; shift
 MPIEXEC=("$@")
 . "$(dirname "$0")/precision.sh"
+. "$(dirname "$0")/kind.sh"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 for i in $(seq 300); do echo "Line $i: a small corpus for restart tests, with words and digits $((i * 7))."; done >"$T/c.txt"
 "$SPROUT" prepare text "$T/c.txt" --out "$T/data" 2>/dev/null
 cat >"$T/cfg.yaml" <<YAML
-model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 4}
+model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 4, block: $KIND}
 data: {train: $T/data/train.bin, val: $T/data/val.bin}
 train: {steps: 20, global_batch: 8, micro_batch: 2, lr: 3.0e-3, warmup_steps: 4, seed: 99}
 eval: {every: 10, batches: 2}
@@ -39,23 +40,34 @@ done
 # auto skips a corrupt newest checkpoint
 mkdir -p "$T/G/ckpt"
 cp "$T/A/ckpt/step_00000010.h5" "$T/A/ckpt/step_00000020.h5" "$T/G/ckpt/"
-/usr/bin/python3 - "$T/G/ckpt/step_00000020.h5" <<'PY'
+/usr/bin/python3 - "$T/G/ckpt/step_00000020.h5" "$FC_TENSOR" <<'PY'
 import sys
 p = sys.argv[1]; b = bytearray(open(p, "rb").read())
 import h5py
 with h5py.File(p, "r") as f:
-    off = f["model/transformer.h.1.mlp.c_fc.weight"].id.get_offset()
+    off = f["model/" + sys.argv[2]].id.get_offset()
 b[off + 100] ^= 0xFF
 open(p, "wb").write(bytes(b))
 PY
 tr G 1 1 --resume auto || { cat "$T/G.log"; exit 1; }
-grep -q "skipping .*step_00000020.h5.*transformer.h.1.mlp.c_fc.weight" "$T/G.log" ||
+grep -q "skipping .*step_00000020.h5.*$FC_TENSOR" "$T/G.log" ||
   { echo "FAIL: auto did not report the corrupt checkpoint"; cat "$T/G.log"; fail=1; }
 # a spec mismatch names the field
 tr H 1 1 --resume "$T/A/ckpt/step_00000010.h5" --set model.n_layer=3
 rc=$?
 grep -q "model.n_layer = 4 but the config says 3" "$T/H.log" && [ "$rc" = 2 ] ||
   { echo "FAIL: spec mismatch (rc $rc)"; cat "$T/H.log"; fail=1; }
+# another block kind is refused by name
+tr K 1 1 --resume "$T/A/ckpt/step_00000010.h5" --set model.block="$OTHER_KIND"
+rc=$?
+grep -q "model.block = $KIND but the config says $OTHER_KIND" "$T/K.log" && [ "$rc" = 2 ] ||
+  { echo "FAIL: block kind mismatch (rc $rc)"; cat "$T/K.log"; fail=1; }
+if [ "$KIND" = llama ]; then # and another rotary base of the same kind
+  tr L 1 1 --resume "$T/A/ckpt/step_00000010.h5" --set model.rope_theta=500
+  rc=$?
+  grep -q "rope_theta 10000, tie_head 0 but the config says 1e-05, 500, 0" "$T/L.log" && [ "$rc" = 2 ] ||
+    { echo "FAIL: rope_theta mismatch (rc $rc)"; cat "$T/L.log"; fail=1; }
+fi
 # SIGUSR1: checkpoint, exit 3; --resume auto then finishes like the straight run
 sed -i 's/steps: 20,/steps: 400,/' "$T/cfg.yaml"
 "${MPIEXEC[@]}" -n 2 "$SPROUT" train "$T/cfg.yaml" --set run.out="$T/S" --set parallel.pipeline=1 \

@@ -1,4 +1,5 @@
-"""Check a sprout parity dump against the PyTorch reference model (gpt2_ref.py).
+"""Check a sprout parity dump against the PyTorch reference model of its block kind (gpt2_ref.py,
+or llama_ref.py when the dump's attribute `block` is llama; refs.py picks it).
 
 The dump (written by tests/parity_dump.c, or by make_dump.py for self-tests) holds the initial
 weights, one batch with sprout's logits, loss and every parameter gradient, and S AdamW steps
@@ -28,6 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpt2_ref  # noqa: E402
+import refs  # noqa: E402
 
 INT_ATTRS = ["vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer", "batch", "steps"]
 FLOAT_ATTRS = ["lr", "beta1", "beta2", "eps", "weight_decay", "grad_clip"]
@@ -60,12 +62,11 @@ def load(path, dtype):
                 raise BadInput(f"attribute /{k}: missing")
             at[k] = (int if k in INT_ATTRS else float)(np.asarray(f.attrs[k]).reshape(()))
         try:
-            cfg = gpt2_ref.Config(at["vocab"], at["seq_len"], at["d_model"], at["n_head"],
-                                  at["n_layer"], at["d_ff"])
-        except (ValueError, ZeroDivisionError) as e:
+            model = refs.make_model(f.attrs).to(dtype)
+        except (KeyError, ValueError, ZeroDivisionError) as e:
             raise BadInput(f"attributes /: {e}")
+        at["block"] = refs.block_of(f.attrs)
         B, T, V, S = at["batch"], at["seq_len"], at["vocab"], at["steps"]
-        model = gpt2_ref.GPT2(cfg).to(dtype)
         shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
         w = {n: read(f, f"/model/{n}", s, "f") for n, s in shapes.items()}
         g = {n: read(f, f"/grad/{n}", s, "f") for n, s in shapes.items()}
@@ -129,7 +130,7 @@ def main():
     worst = sorted(rows, key=lambda r: -r[2] if math.isfinite(r[2]) else -math.inf)
     shown = worst[:10] + [r for r in bad if r not in worst[:10]]
     print(f"check_parity: {a.dump}  dtype={a.dtype}  tol={a.tol:g}  "
-          f"model V={at['vocab']} T={at['seq_len']} C={at['d_model']} H={at['n_head']} "
+          f"model {at['block']} V={at['vocab']} T={at['seq_len']} C={at['d_model']} H={at['n_head']} "
           f"L={at['n_layer']} F={at['d_ff']} B={at['batch']} S={at['steps']}")
     print(f"{'tensor':<40} {'shape':<14} {'rel':>10} {'max|a-b|':>10} {'max|b|':>10}")
     for name, shape, rel, diff, ref in shown:

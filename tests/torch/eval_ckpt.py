@@ -1,4 +1,5 @@
-"""Loads a sprout checkpoint's /model into the PyTorch reference GPT-2 and evaluates a token
+"""Loads a sprout checkpoint's /model into the PyTorch reference of its block kind (GPT-2, or
+LlamaForCausalLM for model.block: llama; refs.py picks it from /spec) and evaluates a token
 file exactly as `sprout eval` does (window i = tokens [i*T, i*T+T], N windows spread over the
 file, mean over every predicted token), so the checkpoint is shown to be a plain Hugging Face-named state dict.
 
@@ -14,6 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpt2_ref  # noqa: E402
+import refs  # noqa: E402
 
 
 def main():
@@ -24,15 +26,13 @@ def main():
     torch.set_num_threads(1)
     with h5py.File(ckpt, "r") as f:
         sp = f["spec"].attrs
-        cfg = gpt2_ref.Config(int(sp["vocab"]), int(sp["seq_len"]), int(sp["d_model"]),
-                              int(sp["n_head"]), int(sp["n_layer"]), int(sp["d_ff"]))
-        model = gpt2_ref.GPT2(cfg).double()
+        T = int(sp["seq_len"])
+        model = refs.make_model(sp).double()
         gpt2_ref.load_group(model, f["model"])
     raw = open(tokens, "rb").read()
     assert raw[:8] == b"SPRTOK01", f"{tokens}: not a sprout token file"
     count = int.from_bytes(raw[12:20], "little")
     tok = np.frombuffer(raw, dtype="<u2", count=count, offset=32).astype(np.int64)
-    T = cfg.seq_len
     avail = (len(tok) - 1) // T
     n = min(n, avail) if n > 0 else avail
     # an N-window subset is the middle window of each of N equal strata (sp_data_eval_pick)

@@ -2,7 +2,8 @@
 
 sprout runs in fp32, whose per-token loss rounding (~1e-7) makes a sharp finite-difference
 check of small gradients impossible on sprout's own forward. So the function comes from the
-float64 reference model (gpt2_ref, on the dump's weights and batch) and the gradients from
+float64 reference model of the dump's block kind (refs.py: gpt2_ref or llama_ref, on the
+dump's weights and batch) and the gradients from
 sprout (/grad in the parity dump written by tests/parity_dump.c). For every tensor, along a
 random unit direction d:
 
@@ -22,6 +23,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpt2_ref  # noqa: E402
+import refs  # noqa: E402
 
 
 def main():
@@ -34,9 +36,7 @@ def main():
     try:
         f = h5py.File(path, "r")
         at = f.attrs
-        cfg = gpt2_ref.Config(int(at["vocab"]), int(at["seq_len"]), int(at["d_model"]),
-                              int(at["n_head"]), int(at["n_layer"]), int(at["d_ff"]))
-        model = gpt2_ref.GPT2(cfg).double()
+        model = refs.make_model(at).double()
         gpt2_ref.load_group(model, f["model"])
         inputs = torch.from_numpy(f["batch/inputs"][()]).long()
         targets = torch.from_numpy(f["batch/targets"][()]).long()

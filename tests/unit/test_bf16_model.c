@@ -12,14 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* wide enough that bf16 products round visibly, small enough for a unit test */
-static const sp_spec k_spec = {96, 32, 64, 4, 256, 3};
-enum { B = 4 };
+/* wide enough that bf16 products round visibly, small enough for a unit test: a gpt2 and a
+ * llama model (untied head) of one shape */
+static const sp_spec k_specs[] = {{96, 32, 64, 4, 256, 3, 0, 0, 0, 0},
+                                  {96, 32, 64, 4, 256, 3, 1, 0, 1e-5, 10000}};
+enum { B = 4, T_ = 32 };
 
 /* loss of one batch, gradients of the mean loss left in m->grads */
 static double loss_and_grads(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp,
                              const int32_t *tgt) {
-    int N = B * k_spec.seq_len;
+    int N = B * T_;
     memset(m->grads, 0, m->numel * sizeof(float));
     sp_model_embed_forward(m, a, inp);
     sp_model_blocks_forward(m, a);
@@ -44,14 +46,58 @@ static double run(sp_model *m, const int32_t *inp, const int32_t *tgt, tu_ctx *t
     sp_acts a;
     sp_scratch s;
     sp_err err = {0};
-    int rc = sp_acts_create(&a, m, B, k_spec.seq_len, &err);
-    if (!rc) rc = sp_scratch_create(&s, m, B, k_spec.seq_len, &err);
+    int rc = sp_acts_create(&a, m, B, T_, &err);
+    if (!rc) rc = sp_scratch_create(&s, m, B, T_, &err);
     tu_check(t, rc == 0, "activations: %s", err.msg);
     if (rc) return NAN;
     double loss = loss_and_grads(m, &a, &s, inp, tgt);
     sp_acts_free(&a);
     sp_scratch_free(&s);
     return loss;
+}
+
+static void check_kind(tu_ctx *t, sp_gemm *g, const sp_spec *spec) {
+    sp_err err = {0};
+    sp_model m;
+    if (tu_model_trained(&m, spec, 21, t)) return;
+    int N = B * T_;
+    int32_t *inp = malloc(N * sizeof *inp), *tgt = malloc(N * sizeof *tgt);
+    for (int i = 0; i < N; i++) {
+        inp[i] = (int32_t)(sp_rng_u64(4, SP_RNG_TEST, 1, (uint64_t)i) % (uint64_t)spec->vocab);
+        tgt[i] = (int32_t)(sp_rng_u64(4, SP_RNG_TEST, 2, (uint64_t)i) % (uint64_t)spec->vocab);
+    }
+    const char *kind = sp_kind_of(spec)->name;
+    double l32 = run(&m, inp, tgt, t);
+    float *g32 = malloc(m.numel * sizeof(float));
+    memcpy(g32, m.grads, m.numel * sizeof(float));
+    int rc = sp_model_use_gemm(&m, g, &err);
+    tu_check(t, rc == 0, "sp_model_use_gemm: %s", err.msg);
+    sp_model_sync_bf16(&m);
+    double l16 = rc ? NAN : run(&m, inp, tgt, t);
+    double rel = fabs(l16 - l32) / fabs(l32);
+    printf("%s: loss fp32 %.6f bf16 %.6f (rel %.2e)\n", kind, l32, l16, rel);
+    tu_check(t, rel <= 5e-3, "%s: bf16 loss %.6f vs fp32 %.6f: rel %.3g > 0.5%%", kind, l16, l32,
+             rel);
+    tu_check(t, l16 != l32, "%s: bf16 loss equals fp32 bit for bit: the bf16 path did not run",
+             kind);
+    double worst = 1;
+    char worst_name[96] = "";
+    for (int b = -1; b < spec->n_layer; b++) {
+        int nt = b < 0 ? m.ngt : m.nbt;
+        const sp_tensor_info *ti = b < 0 ? m.gt : m.bt;
+        size_t base = b < 0 ? 0 : (size_t)(sp_model_block(&m, m.grads, b) - m.grads);
+        for (int j = 0; j < nt; j++) {
+            size_t o = base + ti[j].offset;
+            double c = cosine(m.grads + o, g32 + o, ti[j].numel);
+            char name[96];
+            sp_spec_hf_name(name, sizeof name, &m.spec, b, &ti[j]);
+            tu_check(t, c >= 0.999, "%s: gradient cosine %.6f < 0.999", name, c);
+            if (c < worst) worst = c, snprintf(worst_name, sizeof worst_name, "%s", name);
+        }
+    }
+    printf("%s: worst gradient cosine %.6f (%s)\n", kind, worst, worst_name);
+    free(g32), free(inp), free(tgt);
+    sp_model_free(&m);
 }
 
 int main(void) {
@@ -63,43 +109,7 @@ int main(void) {
         return 0;
     }
     printf("bf16 on %s\n", sp_gemm_isa(g));
-    sp_model m;
-    if (tu_model_trained(&m, &k_spec, 21, &t)) return tu_finish(&t, "bf16_model");
-    int N = B * k_spec.seq_len;
-    int32_t *inp = malloc(N * sizeof *inp), *tgt = malloc(N * sizeof *tgt);
-    for (int i = 0; i < N; i++) {
-        inp[i] = (int32_t)(sp_rng_u64(4, SP_RNG_TEST, 1, (uint64_t)i) % (uint64_t)k_spec.vocab);
-        tgt[i] = (int32_t)(sp_rng_u64(4, SP_RNG_TEST, 2, (uint64_t)i) % (uint64_t)k_spec.vocab);
-    }
-    double l32 = run(&m, inp, tgt, &t);
-    float *g32 = malloc(m.numel * sizeof(float));
-    memcpy(g32, m.grads, m.numel * sizeof(float));
-    int rc = sp_model_use_gemm(&m, g, &err);
-    tu_check(&t, rc == 0, "sp_model_use_gemm: %s", err.msg);
-    sp_model_sync_bf16(&m);
-    double l16 = rc ? NAN : run(&m, inp, tgt, &t);
-    double rel = fabs(l16 - l32) / fabs(l32);
-    printf("loss fp32 %.6f bf16 %.6f (rel %.2e)\n", l32, l16, rel);
-    tu_check(&t, rel <= 5e-3, "bf16 loss %.6f vs fp32 %.6f: rel %.3g > 0.5%%", l16, l32, rel);
-    tu_check(&t, l16 != l32, "bf16 loss equals fp32 bit for bit: the bf16 path did not run");
-    double worst = 1;
-    char worst_name[96] = "";
-    for (int b = -1; b < k_spec.n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
-        const sp_tensor_info *ti = b < 0 ? m.gt : m.bt;
-        size_t base = b < 0 ? 0 : (size_t)(sp_model_block(&m, m.grads, b) - m.grads);
-        for (int j = 0; j < nt; j++) {
-            size_t o = base + ti[j].offset;
-            double c = cosine(m.grads + o, g32 + o, ti[j].numel);
-            char name[96];
-            sp_spec_hf_name(name, sizeof name, b, &ti[j]);
-            tu_check(&t, c >= 0.999, "%s: gradient cosine %.6f < 0.999", name, c);
-            if (c < worst) worst = c, snprintf(worst_name, sizeof worst_name, "%s", name);
-        }
-    }
-    printf("worst gradient cosine %.6f (%s)\n", worst, worst_name);
-    free(g32), free(inp), free(tgt);
-    sp_model_free(&m);
+    for (size_t i = 0; i < sizeof k_specs / sizeof k_specs[0]; i++) check_kind(&t, g, &k_specs[i]);
     sp_gemm_free(g);
     return tu_finish(&t, "bf16_model");
 }

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static const sp_spec k_spec = {13, 6, 8, 2, 32, 3};
+static const sp_spec k_spec = {13, 6, 8, 2, 32, 3, 0, 0, 0, 0};
 
 static void fill(sp_model *m) {
     sp_model_init(m, 3);
@@ -136,7 +136,7 @@ static void test_extras(tu_ctx *t, const char *dir, const sp_model *a, const sp_
     sp_err err = {0};
     char path[256], bad[256];
     snprintf(path, sizeof path, "%s/extra.h5", dir);
-    const sp_spec wide = {13, 6, 16, 4, 64, 3}, deep = {13, 6, 8, 2, 32, 5};
+    const sp_spec wide = {13, 6, 16, 4, 64, 3, 0, 0, 0, 0}, deep = {13, 6, 8, 2, 32, 5, 0, 0, 0, 0};
     sp_model w, d;
     tu_check(t, !sp_model_create(&w, &wide, 0, wide.n_layer, 1, 1, &err), "create wide");
     tu_check(t, !sp_model_create(&d, &deep, 0, deep.n_layer, 1, 1, &err), "create deep");

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,7 +32,11 @@ static int str_eq(const char *a, const char *b) {
 
 /* every key, field by field (not memcmp: strings are pointers) */
 static int cfg_equal(const sp_config *a, const sp_config *b) {
-    int eq = !memcmp(&a->model, &b->model, sizeof a->model) &&
+    int eq = !memcmp(&a->model, &b->model, offsetof(__typeof__(a->model), block)) &&
+             str_eq(a->model.block, b->model.block) &&
+             str_eq(a->model.tie_head, b->model.tie_head) &&
+             a->model.norm_eps == b->model.norm_eps && a->model.rope_theta == b->model.rope_theta &&
+             str_eq(a->train.objective, b->train.objective) &&
              str_eq(a->data.train, b->data.train) && str_eq(a->data.val, b->data.val) &&
              a->train.steps == b->train.steps && a->train.global_batch == b->train.global_batch &&
              a->train.micro_batch == b->train.micro_batch && a->train.seed == b->train.seed &&

@@ -3,6 +3,7 @@
  * re-warm-up and level learning rates, the fade-in ramps of random blocks through later events,
  * the V-cycle expansion, and the errors that name the key. Pure functions: no MPI. */
 #include "sprout/growth.h"
+#include "sprout/train.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -49,7 +50,7 @@ static void test_list(tu_ctx *t) {
                   "  - {at_tokens: 1000, op: random, factor: auto, ramp_steps: 8}\n",
                   &err);
     tu_check(t, rc == 0, "load: %s", err.msg);
-    rc = sp_grow_schedule(&c, &gs, &k_quiet, &err);
+    rc = sp_train_grow_schedule(&c, &gs, &k_quiet, &err);
     tu_check(t, rc == 0 && gs.n == 2, "schedule: %s", err.msg);
     if (rc == 0 && gs.n == 2) {
         /* at_tokens 1000 with 64 tokens a step: ceil(1000/64) = 16 */
@@ -61,7 +62,7 @@ static void test_list(tu_ctx *t) {
                  gs.ev[1].n_after);
         tu_check(t, gs.ev[0].step == 10 && gs.ev[1].step == 16, "steps %lld %lld",
                  (long long)gs.ev[0].step, (long long)gs.ev[1].step);
-        sp_spec s0 = sp_grow_spec_at(&c, &gs, 0), s2 = sp_grow_spec_at(&c, &gs, 2);
+        sp_spec s0 = sp_grow_spec_at(&gs, 0), s2 = sp_grow_spec_at(&gs, 2);
         tu_check(t, s0.n_layer == 1 && s2.n_layer == 8 && s2.d_model == 32, "spec_at");
         /* re-warm-up: default = warmup_steps 10, capped at 5% of the 90 steps left = 4 */
         tu_check(t, gs.ev[0].rewarm_steps == 4, "rewarm default %lld",
@@ -94,7 +95,7 @@ static void test_list(tu_ctx *t) {
               &err);
     tu_check(t, rc == 0, "load shares: %s", err.msg);
     if (rc == 0) {
-        rc = sp_grow_schedule(&c, &gs, &k_quiet, &err);
+        rc = sp_train_grow_schedule(&c, &gs, &k_quiet, &err);
         tu_check(t, rc == 0 && gs.n == 3, "schedule shares: %s", err.msg);
         if (rc == 0 && gs.n == 3)
             tu_check(t,
@@ -137,7 +138,7 @@ static void test_list(tu_ctx *t) {
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         sp_err e2 = {0};
         rc = load(&c, bad[i].yaml, &e2);
-        if (!rc) rc = sp_grow_schedule(&c, &gs, &k_quiet, &e2);
+        if (!rc) rc = sp_train_grow_schedule(&c, &gs, &k_quiet, &e2);
         tu_check(t, rc == SP_EINPUT && has(e2.msg, bad[i].msg), "bad %zu: '%s'", i, e2.msg);
         sp_grow_sched_free(&gs);
         sp_cfg_free(&c);
@@ -154,7 +155,7 @@ static void test_vcycle(tu_ctx *t) {
                   "vcycle: {levels: 3, coalesce: 'both,depth', alpha: 0.25, lr_scale: 3}\n",
                   &err);
     tu_check(t, rc == 0, "load: %s", err.msg);
-    rc = sp_grow_schedule(&c, &gs, &k_quiet, &err);
+    rc = sp_train_grow_schedule(&c, &gs, &k_quiet, &err);
     tu_check(t, rc == 0 && gs.n == 4, "vcycle schedule: %s", err.msg);
     if (rc == 0 && gs.n == 4) {
         /* down 5% = 10 steps per level, bottom 50% = 100, the rest 80 split in 2 ups of 40 */
@@ -175,7 +176,7 @@ static void test_vcycle(tu_ctx *t) {
                  sp_grow_lr_factor(&gs, 2, 30) == 9.0 && sp_grow_lr_factor(&gs, 3, 130) == 3.0 &&
                      sp_grow_lr_factor(&gs, 4, 190) == 1.0,
                  "level learning rates");
-        sp_spec s0 = sp_grow_spec_at(&c, &gs, 0);
+        sp_spec s0 = sp_grow_spec_at(&gs, 0);
         tu_check(t, s0.d_model == 64 && s0.n_layer == 8, "a V-cycle starts at the target");
     }
     sp_grow_sched_free(&gs);
@@ -188,7 +189,7 @@ static int schedule_of(const char *yaml, sp_grow_sched *gs, sp_err *err) {
     sp_config c;
     memset(gs, 0, sizeof *gs);
     int rc = load(&c, yaml, err);
-    if (!rc) rc = sp_grow_schedule(&c, gs, &k_quiet, err);
+    if (!rc) rc = sp_train_grow_schedule(&c, gs, &k_quiet, err);
     sp_cfg_free(&c);
     return rc;
 }
@@ -228,6 +229,13 @@ static void test_extremes(tu_ctx *t) {
         /* coalesce_depth: factor x depth beyond int */
         {"model: {n_layer: 65536}\ngrowth:\n  - {at_step: 1, op: coalesce_depth, factor: 65536}\n",
          "growth[0].factor: 65536 x the 65536 blocks"},
+        /* averaging more blocks than a map entry has sources */
+        {"model: {n_layer: 2}\ngrowth:\n  - {at_step: 1, op: coalesce_depth, factor: 9}\n",
+         "growth[0].factor: coalesce_depth averages at most 8 blocks into one, not 9"},
+        /* the block kind and the operator's table row */
+        {"model: {block: bert}\n", "model.block: 'bert' is not a block kind (gpt2, llama)"},
+        {"growth:\n  - {at_step: 1, op: Stack}\n",
+         "growth[0].op: 'Stack' is not a growth operator (stack, direct"},
         /* factor auto with nothing dividing the depth: an event that would change nothing */
         {"model: {n_layer: 7}\ngrowth:\n  - {at_step: 1, op: stack, factor: auto}\n",
          "growth[0].factor: auto finds no factor 2..4"},
@@ -263,7 +271,7 @@ static void test_when(tu_ctx *t) {
         sp_err err = {0};
         sp_grow_sched gs;
         int rc = load(&c, text, &err);
-        rc = rc ? rc : sp_grow_schedule(&c, &gs, &k_quiet, &err);
+        rc = rc ? rc : sp_train_grow_schedule(&c, &gs, &k_quiet, &err);
         tu_check(t, rc == 0 && gs.ev[0].step == rows[i].step && strstr(gs.ev[0].when, rows[i].rule),
                  "at_tokens %s: rc %d step %lld (want %lld), '%s' %s", rows[i].at, rc,
                  rc ? -1LL : (long long)gs.ev[0].step, (long long)rows[i].step,
@@ -292,7 +300,7 @@ static void test_when(tu_ctx *t) {
         sp_err err = {0};
         sp_grow_sched gs;
         int rc = load(&c, text, &err);
-        rc = rc ? rc : sp_grow_schedule(&c, &gs, &k_quiet, &err);
+        rc = rc ? rc : sp_train_grow_schedule(&c, &gs, &k_quiet, &err);
         if (rc) {
             tu_check(t, 0, "auto (cap %d): %s", cap, err.msg);
             sp_cfg_free(&c);

@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sp_spec k_spec = {32, 8, 16, 2, 64, 2}; /* V, T, C, H, F, L */
+static const sp_spec k_spec = {32, 8, 16, 2, 64, 2, 0, 0, 0, 0}; /* V, T, C, H, F, L */
 enum { B = 2, T = 8, NTOK = B * T };
 #define SEED    5
 #define EVENT   3
@@ -44,7 +44,7 @@ static sp_spec spec_with(int n_layer) {
 
 /* the operator formulas written out independently of src/growth/depth.c */
 static sp_block_src expect_src(const char *op, int j, int l, int factor) {
-    sp_block_src s = {-1, SP_XF_COPY};
+    sp_block_src s = sp_block_one(-1, SP_XF_COPY);
     if (!strcmp(op, "stack") || !strcmp(op, "direct")) s.src = j % l;
     if (!strcmp(op, "interpolate")) s.src = (int)floor((double)j * l / (double)(factor * l));
     if (!strcmp(op, "zero")) {
@@ -99,11 +99,11 @@ static void test_maps(tu_ctx *t) {
         sp_grow_map_free(&map);
     }
 
-    tu_check(t, sp_grow_preserves("zero") && sp_grow_preserves("random"),
+    tu_check(t, sp_grow_preserves("zero", 0) && sp_grow_preserves("random", 0),
              "zero/random must claim function preservation");
     tu_check(t,
-             !sp_grow_preserves("stack") && !sp_grow_preserves("direct") &&
-                 !sp_grow_preserves("interpolate") && !sp_grow_preserves("learn"),
+             !sp_grow_preserves("stack", 0) && !sp_grow_preserves("direct", 0) &&
+                 !sp_grow_preserves("interpolate", 0) && !sp_grow_preserves("learn", 0),
              "stack/direct/interpolate/unknown must not claim function preservation");
     const char *bad[] = {"learn", "Stack", "", "zero "};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -115,6 +115,35 @@ static void test_maps(tu_ctx *t) {
         tu_check(t, rc == SP_EINPUT && strstr(err.msg, want_msg) && !map.b,
                  "plan '%s': rc %d, message \"%s\"", bad[i], rc, err.msg);
         tu_check(t, !sp_grow_is_depth_op(bad[i]), "'%s' taken for a depth op", bad[i]);
+    }
+    /* the table: every row found by its name, depth rows plan, width rows do not */
+    for (int i = 0; i < sp_grow_nops; i++) {
+        const sp_grow_op *r = &sp_grow_ops[i];
+        sp_block_map map;
+        sp_err err = {0};
+        int depth = r->dim == SP_OP_DEPTH, rc = sp_grow_plan(r->name, 4, 2, &map, &err);
+        tu_check(t,
+                 sp_grow_op_find(r->name) == r && sp_grow_is_op(r->name) &&
+                     sp_grow_is_depth_op(r->name) == depth &&
+                     sp_grow_is_width_op(r->name) == !depth && (rc == SP_OK) == depth &&
+                     (r->applies & 1u) && (depth ? r->map != NULL : r->inverse != NULL),
+                 "op table row %s", r->name);
+        if (!rc) sp_grow_map_free(&map);
+    }
+    /* coalesce_depth: the mean of `factor` adjacent blocks, as one entry with several sources */
+    {
+        sp_block_map map;
+        sp_err err = {0};
+        int rc = sp_grow_plan("coalesce_depth", 6, 3, &map, &err), ok = rc == 0 && map.n_new == 2;
+        for (int j = 0; ok && j < 2; j++)
+            ok = map.b[j].src == 3 * j && map.b[j].n_more == 2 && map.b[j].more[0] == 3 * j + 1 &&
+                 map.b[j].more[1] == 3 * j + 2 && map.b[j].scale == 1.0f / 3.0f &&
+                 map.b[j].xf == SP_XF_COPY;
+        tu_check(t, ok, "coalesce_depth 6 / 3: rc %d (%s)", rc, err.msg);
+        if (!rc) sp_grow_map_free(&map);
+        rc = sp_grow_plan("coalesce_depth", 5, 2, &map, &err);
+        tu_check(t, rc == SP_EINPUT && strstr(err.msg, "factor 2 does not divide 5 blocks"),
+                 "coalesce_depth 5 / 2: rc %d (%s)", rc, err.msg);
     }
     const int bad_lf[][2] = {{2, 0}, {2, -2}, {0, 2}, {1 << 20, 1 << 12}};
     for (size_t i = 0; i < sizeof bad_lf / sizeof *bad_lf; i++) {
@@ -382,7 +411,7 @@ static void test_preservation(tu_ctx *t) {
             logits(&old, &r0, before);
             logits(&g, &r1, after);
             int eq = same(before, after, nl);
-            if (sp_grow_preserves(k_ops[o]))
+            if (sp_grow_preserves(k_ops[o], 0))
                 tu_check(t, eq, "%s x%d: logits changed (rel %.3g), it claims to preserve them",
                          k_ops[o], f, tu_rel_maxabs(after, before, nl));
             else

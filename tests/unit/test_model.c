@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sp_spec k_spec = {17, 8, 16, 2, 64, 2};
+static const sp_spec k_spec = {17, 8, 16, 2, 64, 2, 0, 0, 0, 0};
 enum { B = 2 };
 
 typedef struct fixture {
@@ -120,15 +120,17 @@ static void test_spec_check(tu_ctx *t) {
         sp_spec s;
         const char *msg;
     } cases[] = {
-        {{0, 8, 16, 2, 64, 2}, "model.vocab: 0 is out of range"},
-        {{17, 0, 16, 2, 64, 2}, "model.seq_len: 0 must be positive"},
-        {{17, 8, 0, 2, 64, 2}, "model.d_model: 0 must be positive"},
-        {{17, 8, -16, 2, 64, 2}, "model.d_model: -16 must be positive"},
-        {{17, 8, 16, 0, 64, 2}, "model.n_head: 0 must be positive"},
-        {{17, 8, 16, 3, 64, 2}, "model.n_head: 3 does not divide model.d_model = 16"},
-        {{17, 8, 16, 2, 0, 2}, "model.d_ff: 0 must be positive"},
-        {{17, 8, 16, 2, 64, -1}, "model.n_layer: -1 must be >= 0"},
-        {{17, 8, 2147483647, 1, 64, 2}, "parameters (d_model 2147483647"},
+        {{0, 8, 16, 2, 64, 2, 0, 0, 0, 0}, "model.vocab: 0 is out of range"},
+        {{17, 0, 16, 2, 64, 2, 0, 0, 0, 0}, "model.seq_len: 0 must be positive"},
+        {{17, 8, 0, 2, 64, 2, 0, 0, 0, 0}, "model.d_model: 0 must be positive"},
+        {{17, 8, -16, 2, 64, 2, 0, 0, 0, 0}, "model.d_model: -16 must be positive"},
+        {{17, 8, 16, 0, 64, 2, 0, 0, 0, 0}, "model.n_head: 0 must be positive"},
+        {{17, 8, 16, 3, 64, 2, 0, 0, 0, 0}, "model.n_head: 3 does not divide model.d_model = 16"},
+        {{17, 8, 16, 2, 0, 2, 0, 0, 0, 0}, "model.d_ff: 0 must be positive"},
+        {{17, 8, 16, 2, 64, -1, 0, 0, 0, 0}, "model.n_layer: -1 must be >= 0"},
+        {{17, 8, 2147483647, 1, 64, 2, 0, 0, 0, 0}, "parameters (d_model 2147483647"},
+        {{17, 8, 16, 2, 64, 2, 99, 0, 0, 0}, "model.block: kind 99 is not one of gpt2"},
+        {{17, 8, 16, 2, 64, 2, -1, 0, 0, 0}, "model.block: kind -1"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sp_err err = {0};
@@ -144,8 +146,96 @@ static void test_spec_check(tu_ctx *t) {
              "parameter formula of sp_spec_check: %g vs %zu", n, sp_spec_num_params(&k_spec));
 }
 
+/* The kind table and gpt2's descriptor: the facts the rest of sprout reads from it. */
+static void test_kinds(tu_ctx *t) {
+    tu_check(t,
+             sp_nkinds >= 1 && sp_kind_find("gpt2") == 0 && sp_kind_find("GPT2") < 0 &&
+                 sp_kind_find("") < 0 && sp_kind_find(NULL) < 0,
+             "kind lookup");
+    const sp_kind *k = sp_kind_of(&k_spec);
+    sp_tensor_info bt[SP_MAX_TENSORS], gt[SP_MAX_TENSORS];
+    int nb = sp_spec_block_tensors(&k_spec, bt), ng = sp_spec_global_tensors(&k_spec, gt);
+    tu_check(t, k == sp_kinds[0] && nb == SP_BLOCK_NT && ng == SP_GLOBAL_NT,
+             "gpt2 tables: %d block and %d global tensors", nb, ng);
+    /* G_zero's identity tensors: the two output projections, weight and bias; the gains are
+     * exactly the LayerNorm weights */
+    for (int j = 0; j < nb; j++) {
+        int zero = j == SP_ATTPROJ_W || j == SP_ATTPROJ_B || j == SP_FCPROJ_W || j == SP_FCPROJ_B;
+        int gain = j == SP_LN1_W || j == SP_LN2_W;
+        tu_check(t, bt[j].zero_id == zero && bt[j].gain == gain && !bt[j].lookup,
+                 "%s: zero_id %d gain %d", bt[j].name, bt[j].zero_id, bt[j].gain);
+    }
+    tu_check(t,
+             gt[SP_WPE].lookup && !gt[SP_WTE].lookup && gt[SP_LNF_W].gain && gt[SP_LNF_W].tied &&
+                 gt[SP_LNF_B].tied && !gt[SP_LNF_B].gain,
+             "gpt2 globals: wpe a lookup, ln_f tied, its weight a gain");
+    /* the FLOP count against the closed form it replaced: 6 N_exec + 12 n_exec C T */
+    double C = k_spec.d_model, T = k_spec.seq_len;
+    double want = 6.0 * ((double)sp_spec_global_numel(&k_spec) - T * C +
+                         3.0 * (double)sp_spec_block_numel(&k_spec)) +
+                  12.0 * 3 * C * T;
+    tu_check(t, sp_spec_flops_per_token(&k_spec, 3) == want, "flops %g, want %g",
+             sp_spec_flops_per_token(&k_spec, 3), want);
+    char name[96], desc[256];
+    sp_spec_hf_name(name, sizeof name, &k_spec, 3, &bt[SP_FC_W]);
+    sp_spec_describe(&k_spec, desc, sizeof desc);
+    tu_check(t,
+             !strcmp(name, "transformer.h.3.mlp.c_fc.weight") &&
+                 !strcmp(desc, "block gpt2, vocab 17, seq_len 8, d_model 16, n_head 2, d_ff 64, "
+                               "n_layer 2"),
+             "names: '%s', '%s'", name, desc);
+    sp_spec other = k_spec;
+    other.d_ff = 32;
+    tu_check(t,
+             sp_spec_diff(&k_spec, &k_spec) < 0 && sp_spec_diff(&k_spec, &other) >= 0 &&
+                 !strcmp(sp_spec_fields[sp_spec_diff(&k_spec, &other)].name, "d_ff"),
+             "spec field table");
+    /* llama: HF's names, zero_id on the projections onto the residual stream, the untied head
+     * a global of its own and the embedding then a lookup; tied: two globals */
+    int li = sp_kind_find("llama");
+    sp_spec ls = {17, 8, 16, 2, 0, 2, li, 0, 1e-5, 10000};
+    ls.d_ff = sp_kinds[li]->default_d_ff(ls.d_model);
+    nb = sp_spec_block_tensors(&ls, bt), ng = sp_spec_global_tensors(&ls, gt);
+    int zeros = 0, gains = 0;
+    for (int j = 0; j < nb; j++) zeros += bt[j].zero_id, gains += bt[j].gain;
+    sp_spec_hf_name(name, sizeof name, &ls, 1, &bt[6]);
+    tu_check(t,
+             li == 1 && nb == 9 && ng == 3 && zeros == 2 && gains == 2 && gt[0].lookup &&
+                 !strcmp(gt[2].name, "lm_head.weight") && bt[1].dims[0] == 16 &&
+                 !strcmp(name, "model.layers.1.mlp.gate_proj.weight") && bt[6].dims[0] == 64 &&
+                 bt[6].dims[1] == 16 && sp_spec_check(&ls, NULL) == SP_OK,
+             "llama tables: %d block, %d global tensors, '%s'", nb, ng, name);
+    ls.tie_head = 1;
+    ng = sp_spec_global_tensors(&ls, gt);
+    tu_check(t, ng == 2 && !gt[0].lookup, "llama tied: %d globals", ng);
+    tu_check(t,
+             sp_kinds[li]->default_d_ff(384) == 1024 && sp_kinds[li]->default_d_ff(4096) == 10944 &&
+                 sp_kinds[0]->default_d_ff(384) == 1536,
+             "default d_ff");
+    struct {
+        sp_spec s;
+        const char *msg;
+    } bad[] = {
+        {{17, 8, 18, 2, 64, 2, 1, 0, 1e-5, 10000}, "head size 9 must be even"},
+        {{17, 8, 16, 2, 64, 2, 1, 0, 0, 10000}, "model.norm_eps: 0 is out of range"},
+        {{17, 8, 16, 2, 64, 2, 1, 0, 1e-5, 1}, "model.rope_theta: 1 is out of range"},
+        {{17, 8, 16, 2, 64, 2, 0, 0, 0, 10000}, "gpt2 has no norm_eps, rope_theta or tie_head"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sp_err err = {0};
+        int rc = sp_spec_check(&bad[i].s, &err);
+        tu_check(t, rc == SP_EINPUT && strstr(err.msg, bad[i].msg), "bad spec %zu: '%s', want '%s'",
+                 i, err.msg, bad[i].msg);
+    }
+    tu_check(t,
+             sp_objective_find("causal") == 0 && sp_objective_find("masked ") < 0 &&
+                 sp_objectives[0].count_all,
+             "objective table");
+}
+
 int main(void) {
     tu_ctx t = {0};
+    test_kinds(&t);
     test_spec_check(&t);
     test_accumulation(&t);
     test_init_layout(&t);

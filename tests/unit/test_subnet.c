@@ -14,6 +14,7 @@
  *   plans are pure functions of (config, step): drawn twice, in any order, equal;
  *   bad configs: each gives one error naming its key. */
 #include "sprout/growth.h"
+#include "sprout/train.h"
 
 #include <math.h>
 #include <stdio.h>

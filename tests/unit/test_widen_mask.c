@@ -25,8 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sp_spec k_spec_a = {32, 8, 16, 4, 64, 2}; /* V, T, C, H, F, L */
-static const sp_spec k_spec_b = {32, 8, 12, 3, 40, 2}; /* d_ff not 4 C, H = 3 */
+static const sp_spec k_spec_a = {32, 8, 16, 4, 64, 2, 0, 0, 0, 0}; /* V, T, C, H, F, L */
+static const sp_spec k_spec_b = {32, 8, 12, 3, 40, 2, 0, 0, 0, 0}; /* d_ff not 4 C, H = 3 */
 enum { B = 2, T = 8, NTOK = B * T };
 #define SEED    11
 #define EVENT   2
@@ -186,7 +186,7 @@ static void test_maps(tu_ctx *t) {
                 sp_model_free(&s);
             }
     for (int o = 0; o < 2; o++) {
-        tu_check(t, sp_grow_is_width_op(k_ops[o]) && sp_grow_preserves(k_ops[o]),
+        tu_check(t, sp_grow_is_width_op(k_ops[o]) && sp_grow_preserves(k_ops[o], 0),
                  "%s: not a width op or not claimed function-preserving", k_ops[o]);
         sp_spec s;
         sp_err err = {0};

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const sp_spec k_spec_a = {32, 8, 16, 4, 64, 2}; /* V, T, C, H, F, L */
-static const sp_spec k_spec_b = {32, 8, 12, 3, 40, 2}; /* d_ff not 4 C, H = 3 */
+static const sp_spec k_spec_a = {32, 8, 16, 4, 64, 2, 0, 0, 0, 0}; /* V, T, C, H, F, L */
+static const sp_spec k_spec_b = {32, 8, 12, 3, 40, 2, 0, 0, 0, 0}; /* d_ff not 4 C, H = 3 */
 enum { B = 2, T = 8, NTOK = B * T };
 #define SEED  11
 #define EVENT 2
@@ -115,7 +115,7 @@ static void test_specs(tu_ctx *t) {
                  bad[i].k, rc, err.msg);
     }
     /* k = 3 divides (12, 3, 36) but the head size check must still hold */
-    sp_spec c3 = {32, 8, 12, 3, 36, 2};
+    sp_spec c3 = {32, 8, 12, 3, 36, 2, 0, 0, 0, 0};
     rc = sp_grow_width_spec("coalesce_width", &c3, 3, &s, &err);
     tu_check(t, rc == 0 && s.d_model == 4 && s.n_head == 1 && s.d_ff == 12,
              "coalesce_width k = 3 of (12, 3, 36): rc %d", rc);

@@ -22,6 +22,7 @@
 #include "sprout/json.h"
 #include "sprout/kernels.h"
 #include "sprout/model.h"
+#include "sprout/train.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data are little-endian and are written from memory as they are"
@@ -44,15 +45,15 @@ typedef struct hf_tensor {
 
 /* every tensor of a full single-stage model, in sprout's slab order; malloc'd */
 static hf_tensor *model_tensors(const sp_model *m, int *n_out) {
-    int n = SP_GLOBAL_NT + m->spec.n_layer * SP_BLOCK_NT, k = 0;
+    int n = m->ngt + m->spec.n_layer * m->nbt, k = 0;
     hf_tensor *t = calloc((size_t)n, sizeof *t);
     if (!t) return NULL;
     for (int b = -1; b < m->spec.n_layer; b++) {
-        int nt = b < 0 ? SP_GLOBAL_NT : SP_BLOCK_NT;
+        int nt = b < 0 ? m->ngt : m->nbt;
         const sp_tensor_info *ti = b < 0 ? m->gt : m->bt;
         float *slab = b < 0 ? sp_model_globals(m, m->params) : sp_model_block(m, m->params, b);
         for (int j = 0; j < nt; j++, k++) {
-            sp_spec_hf_name(t[k].name, sizeof t[k].name, b, &ti[j]);
+            sp_spec_hf_name(t[k].name, sizeof t[k].name, &m->spec, b, &ti[j]);
             t[k].ndim = ti[j].ndim;
             t[k].dims[0] = ti[j].dims[0], t[k].dims[1] = ti[j].dims[1];
             t[k].numel = ti[j].numel;
@@ -232,7 +233,7 @@ static int check_plain(const char *ckpt, const sp_spec *s, const sp_train_state 
     sp_log quiet = {.rank = 1};
     int rc = sp_ckpt_read_config(ckpt, &yaml, err);
     if (!rc) rc = sp_cfg_load_text(&cfg, yaml, strlen(yaml), ckpt, err);
-    if (!rc) rc = sp_grow_schedule(&cfg, &gs, &quiet, err);
+    if (!rc) rc = sp_train_grow_schedule(&cfg, &gs, &quiet, err);
     if (rc) {
         rc = sp_err_wrap(err, "%s: /config", ckpt);
         goto out;
@@ -326,6 +327,12 @@ int sp_hf_export(const char *ckpt, const char *dir, int bf16, int force, const s
     int n = 0, rc, exists;
     if ((rc = split_dir(dir, clean, sizeof clean, parent, sizeof parent, err))) return rc;
     if ((rc = sp_ckpt_read_header(ckpt, &s, &st, err))) return rc;
+    /* the Hugging Face layout written here is GPT2LMHeadModel's */
+    if (s.kind != 0)
+        return sp_err_set(
+            err, SP_EINPUT,
+            "%s: model.block is %s; export --format hf writes gpt2 models only so far", ckpt,
+            sp_kind_of(&s)->name);
     if ((rc = check_plain(ckpt, &s, &st, err))) return rc;
     int full = dir_state(clean, &exists, err);
     if (full < 0) return err->code;
@@ -457,6 +464,7 @@ static const cfg_rule k_cfg_rules[] = {
 static int read_config_json(const char *dir, sp_spec *s, sp_err *err) {
     char path[4400], *text = NULL;
     size_t len = 0;
+    memset(s, 0, sizeof *s); /* a gpt2 spec: kind 0, none of the other kinds' settings */
     snprintf(path, sizeof path, "%s/config.json", dir);
     sp_json_value *j = NULL;
     int rc = read_small(path, CONFIG_MAX, &text, &len, err);
@@ -834,8 +842,8 @@ static int import_config(const char *dir, const sp_spec *s, const sp_config *cfg
         }
         cfg = &def;
     }
-    if ((rc = sp_grow_schedule(cfg, &gs, &quiet, err))) goto out;
-    sp_spec c0 = sp_grow_spec_at(cfg, &gs, 0);
+    if ((rc = sp_train_grow_schedule(cfg, &gs, &quiet, err))) goto out;
+    sp_spec c0 = sp_grow_spec_at(&gs, 0);
     const char *names[6] = {"vocab_size", "n_positions", "n_embd", "n_head", "n_inner", "n_layer"};
     const char *keys[6] = {"vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer"};
     int a[6] = {s->vocab, s->seq_len, s->d_model, s->n_head, s->d_ff, s->n_layer};

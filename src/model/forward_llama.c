@@ -1,0 +1,171 @@
+/* Forward and backward of a LLaMA stage (kind_llama.c): the token lookup, the blocks and the
+ * head. Weights are Hugging Face's [out, in], so every product is y = x W^T through
+ * sp_gemm_run (fp32 or bf16 alike), and the fused q | k | v and gate | up products each read
+ * consecutive tensors of the slab as one matrix. Each block's two residual branches are scaled by
+ * plan.scale, as for gpt2; the width operators' channel masks never apply (their table rows do
+ * not cover llama). The stored activations reuse sp_acts: ln1/ln2/lnf the normed inputs with
+ * their rstd, qkv after the rotation, fch the gate | up buffer [N, 2F], fchg the SwiGLU output. */
+#include "forward.h"
+
+#include <string.h>
+
+/* named pointers to the tensors of one block slab (params or grads) */
+typedef struct blk_params {
+    float *ln1, *qkv, *o, *ln2, *gu, *down; /* qkv: q|k|v [3C, C]; gu: gate|up [2F, C] */
+} blk_params;
+
+static blk_params block_params(const sp_model *m, float *slab) {
+    const sp_tensor_info *t = m->bt;
+    blk_params p = {slab + t[SP_L_LN1].offset,  slab + t[SP_L_Q].offset,
+                    slab + t[SP_L_O].offset,    slab + t[SP_L_LN2].offset,
+                    slab + t[SP_L_GATE].offset, slab + t[SP_L_DOWN].offset};
+    return p;
+}
+
+/* pointers to position i's stored activations */
+typedef struct blk_acts {
+    float *x, *ln1, *rstd1, *qkv, *att, *atty, *x2, *ln2, *rstd2, *gu, *h, *xout;
+} blk_acts;
+
+static blk_acts block_acts(const sp_model *m, const sp_acts *a, int i) {
+    const sp_spec *s = &m->spec;
+    size_t N = (size_t)a->B * a->T, C = s->d_model, F = s->d_ff;
+    size_t A = (size_t)a->B * s->n_head * a->T * a->T, k = (size_t)i;
+    blk_acts b = {a->x + k * N * C,       a->ln1 + k * N * C,  a->ln1_rstd + k * N,
+                  a->qkv + k * N * 3 * C, a->att + k * A,      a->atty + k * N * C,
+                  a->x2 + k * N * C,      a->ln2 + k * N * C,  a->ln2_rstd + k * N,
+                  a->fch + k * N * 2 * F, a->fchg + k * N * F, a->x + (k + 1) * N * C};
+    return b;
+}
+
+/* out[N,OC] = inp[N,IC] W^T, W [OC, IC] */
+static void lin_forward(const sp_model *m, float *out, const float *inp, const float *W, int N,
+                        int IC, int OC) {
+    sp_gemm_run(m->gemm, 0, 1, N, OC, IC, 1.0f, SP_MAT(inp, IC), (sp_mat){W, w16(m, W), IC}, 0.0f,
+                out, OC);
+}
+
+/* dinp[N,IC] += dout W;  dW[OC,IC] += dout^T inp */
+static void lin_backward(const sp_model *m, float *dinp, float *dW, const float *dout,
+                         const float *inp, const float *W, int N, int IC, int OC) {
+    sp_gemm_run(m->gemm, 0, 0, N, IC, OC, 1.0f, SP_MAT(dout, OC), (sp_mat){W, w16(m, W), IC}, 1.0f,
+                dinp, IC);
+    sp_gemm_run(m->gemm, 1, 0, OC, IC, N, 1.0f, SP_MAT(dout, OC), SP_MAT(inp, IC), 1.0f, dW, IC);
+}
+
+/* the head's matrix: lm_head, or embed_tokens when tied */
+static int head_tensor(const sp_model *m) {
+    return m->spec.tie_head ? SP_L_EMBED : SP_L_HEAD;
+}
+
+void sp_llama_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
+    const float *e = sp_model_globals(m, m->params) + m->gt[SP_L_EMBED].offset;
+    size_t C = (size_t)m->spec.d_model, N = (size_t)a->B * a->T;
+    for (size_t n = 0; n < N; n++) memcpy(a->x + n * C, e + (size_t)inp[n] * C, C * sizeof(float));
+}
+
+void sp_llama_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
+    float *de = sp_model_globals(m, m->grads) + m->gt[SP_L_EMBED].offset;
+    size_t C = (size_t)m->spec.d_model, N = (size_t)a->B * a->T;
+    for (size_t n = 0; n < N; n++) {
+        float *row = de + (size_t)inp[n] * C;
+        const float *d = s->dres + n * C;
+        for (size_t c = 0; c < C; c++) row[c] += d[c];
+    }
+}
+
+void sp_llama_blocks_forward(const sp_model *m, sp_acts *a) {
+    const sp_spec *s = &m->spec;
+    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
+    float eps = (float)s->norm_eps;
+    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
+    a->n_exec = p1 - p0;
+    for (int i = 0; i < a->n_exec; i++) {
+        const int blk = m->plan.pos[p0 + i];
+        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+        const float c = m->plan.scale[blk];
+        blk_acts b = block_acts(m, a, i);
+        sp_rmsnorm_forward(b.ln1, b.rstd1, b.x, w.ln1, N, C, eps);
+        lin_forward(m, b.qkv, b.ln1, w.qkv, N, C, 3 * C);
+        sp_rope_forward(b.qkv, m->aux, B, T, C, s->n_head);
+        sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
+        lin_forward(m, b.x2, b.atty, w.o, N, C, C);
+        add_branch(b.x2, b.x, c, (size_t)N * C);
+        sp_rmsnorm_forward(b.ln2, b.rstd2, b.x2, w.ln2, N, C, eps);
+        lin_forward(m, b.gu, b.ln2, w.gu, N, C, 2 * F);
+        sp_swiglu_forward(b.h, b.gu, N, F);
+        lin_forward(m, b.xout, b.h, w.down, N, F, C);
+        add_branch(b.xout, b.x2, c, (size_t)N * C);
+    }
+}
+
+/* c * dout into out, or dout itself for c = 1 */
+static const float *scaled(float *out, const float *dout, float c, size_t n) {
+    if (c == 1.0f) return dout;
+    for (size_t i = 0; i < n; i++) out[i] = c * dout[i];
+    return out;
+}
+
+void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
+                              void *ctx) {
+    const sp_spec *sp = &m->spec;
+    int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
+    size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    int p0, p1;
+    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
+    for (int i = p1 - p0 - 1; i >= 0; i--) {
+        const int blk = m->plan.pos[p0 + i];
+        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+        const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
+        blk_acts b = block_acts(m, a, i);
+        const float c = m->plan.scale[blk];
+        /* s->dres is dL/dxout and passes straight to x2 and x; the branches add onto it. A scaled
+         * branch gradient is staged in a buffer free at that point (datty before its own use,
+         * dln after the ln2 backward consumed it), as in gpt2's backward. */
+        const float *dout = scaled(s->datty, s->dres, c, NC);
+        memset(s->dfchg, 0, NF * sizeof(float));
+        lin_backward(m, s->dfchg, dw.down, dout, b.h, w.down, N, F, C);
+        memset(s->dfch, 0, 2 * NF * sizeof(float));
+        sp_swiglu_backward(s->dfch, s->dfchg, b.gu, N, F);
+        memset(s->dln, 0, NC * sizeof(float));
+        lin_backward(m, s->dln, dw.gu, s->dfch, b.ln2, w.gu, N, C, 2 * F);
+        sp_rmsnorm_backward(s->dres, dw.ln2, s->dln, b.x2, w.ln2, b.rstd2, N, C);
+        dout = scaled(s->dln, s->dres, c, NC);
+        memset(s->datty, 0, NC * sizeof(float));
+        lin_backward(m, s->datty, dw.o, dout, b.atty, w.o, N, C, C);
+        memset(s->dqkv, 0, 3 * NC * sizeof(float));
+        sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
+                              sp->n_head);
+        sp_rope_backward(s->dqkv, m->aux, B, T, C, sp->n_head); /* to the unrotated q, k */
+        memset(s->dln, 0, NC * sizeof(float));
+        lin_backward(m, s->dln, dw.qkv, s->dqkv, b.ln1, w.qkv, N, C, 3 * C);
+        sp_rmsnorm_backward(s->dres, dw.ln1, s->dln, b.x, w.ln1, b.rstd1, N, C);
+        if (done) done(ctx, blk);
+    }
+}
+
+float sp_llama_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {
+    const sp_spec *s = &m->spec;
+    int N = a->B * a->T, C = s->d_model, V = s->vocab;
+    const float *g = sp_model_globals(m, m->params);
+    sp_rmsnorm_forward(a->lnf, a->lnf_rstd, a->x + (size_t)a->n_exec * N * C,
+                       g + m->gt[SP_L_NORM].offset, N, C, (float)s->norm_eps);
+    lin_forward(m, a->probs, a->lnf, g + m->gt[head_tensor(m)].offset, N, C, V);
+    if (!targets) return 0.0f; /* raw logits, for sampling */
+    return m->obj->loss_forward(a->probs, a->losses, a->probs, targets, N, V);
+}
+
+void sp_llama_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
+                            float scale) {
+    const sp_spec *sp = &m->spec;
+    int N = a->B * a->T, C = sp->d_model, V = sp->vocab;
+    const float *g = sp_model_globals(m, m->params);
+    float *dg = sp_model_globals(m, m->grads);
+    size_t oh = m->gt[head_tensor(m)].offset, on = m->gt[SP_L_NORM].offset;
+    m->obj->loss_backward(s->dprobs, a->probs, targets, scale, N, V);
+    memset(s->dln, 0, (size_t)N * C * sizeof(float));
+    lin_backward(m, s->dln, dg + oh, s->dprobs, a->lnf, g + oh, N, C, V);
+    memset(s->dres, 0, (size_t)N * C * sizeof(float));
+    sp_rmsnorm_backward(s->dres, dg + on, s->dln, a->x + (size_t)a->n_exec * N * C, g + on,
+                        a->lnf_rstd, N, C);
+}
