@@ -92,12 +92,13 @@ void sp_tok_ids_free(sp_tok_ids *ids);
 /* the bytes of token id (*len 0 and NULL outside the vocabulary) */
 const char *sp_tok_piece(const sp_tok *t, int id, size_t *len);
 
-/* ---- the pieces of the GPT-2 tokenizer, for the unit test (src/io/bpe.c, src/io/json.c) ---- */
+/* ---- the pieces of the GPT-2 tokenizer, for the unit test (src/io/bpe.c) ---- */
 
-/* Calls fn(key, key_len, value, ctx) for each member of a flat JSON object of strings to
- * integers, keys unescaped to UTF-8 (\uXXXX with surrogate pairs). Strict: anything else, a
- * lone surrogate, a control character or trailing bytes is SP_EINPUT naming `what` and the byte
- * offset. */
+/* Calls fn(key, key_len, value, ctx) for each member of a JSON object of strings to integers, in
+ * document order, keys as UTF-8 (the strict reader of include/sprout/json.h: escapes, no
+ * duplicate names). Anything else (malformed JSON, not an object, a value that is not an integer
+ * in int64 range, no fraction or exponent), or fn's refusal, is SP_EINPUT in one line:
+ * "WHAT: line L, column C: why", at the offending character or value. */
 int sp_tok_json_object(const char *text, size_t n, const char *what,
                        int (*fn)(const char *key, size_t klen, int64_t value, void *ctx), void *ctx,
                        sp_err *err);

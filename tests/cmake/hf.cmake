@@ -9,3 +9,10 @@ add_test(NAME cli_hf
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/hf.sh $<TARGET_FILE:sprout>
                  $<TARGET_FILE:sp_hf_logits> ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 set_tests_properties(cli_hf PROPERTIES TIMEOUT 300 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+# The same for a GPT-2-vocabulary model: vocab.json/merges.txt = the package's files byte for
+# byte, logits through the PyTorch reference, import -> eval and sample bit for bit from the
+# checkpoint alone, refused tokenizer files (skipped, 77, without the package)
+add_test(NAME cli_hf_bpe COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/hf_bpe.sh
+                                 $<TARGET_FILE:sprout> $<TARGET_FILE:sp_hf_logits>)
+set_tests_properties(cli_hf_bpe PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
+                                           ENVIRONMENT "${SP_MPI_ENV}")

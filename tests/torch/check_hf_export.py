@@ -8,7 +8,9 @@
 - the PyTorch reference GPT-2 (tests/torch/gpt2_ref.py, HF semantics, head tied to wte) loaded by
   name from the safetensors dict gives sprout's logits on the first N windows of TOKENS:
   max|diff| / max|logit| <= 1e-5 (F32); the bf16 model's loss within 1% of sprout's fp32 loss;
-- the tokenizer files make GPT-2's byte-level BPE equal to sprout's byte tokenizer.
+- the tokenizer files: for vocab 256 they make GPT-2's byte-level BPE equal to sprout's byte
+  tokenizer; for vocab 50257 they are GPT-2's (50257 ids, <|endoftext|> = 50256 as bos, eos and
+  unk; the caller compares vocab.json and merges.txt with the package's files byte for byte).
 
 usage: /usr/bin/python3 check_hf_export.py DIR CKPT.h5 LOGITS.bin TOKENS N
 """
@@ -53,14 +55,33 @@ def bytes_to_unicode():
     return dict(zip(bs, map(chr, cs)))
 
 
-def check_tokenizer(d, seq_len):
+def check_tokenizer_config(d, seq_len, special):
+    tc = json.load(open(os.path.join(d, "tokenizer_config.json")))
+    assert tc["tokenizer_class"] == "GPT2Tokenizer" and tc["model_max_length"] == seq_len, tc
+    for k in ("bos_token", "eos_token", "unk_token"):
+        assert tc[k] == special, f"tokenizer_config.json: {k} = {tc[k]!r}, expected {special!r}"
+
+
+def check_gpt2_tokenizer(d, seq_len, cfg):
+    vocab = json.load(open(os.path.join(d, "vocab.json"), encoding="utf-8"))
+    assert sorted(vocab.values()) == list(range(50257)), "vocab.json: ids are not 0..50256"
+    assert vocab["<|endoftext|>"] == 50256
+    merges = open(os.path.join(d, "merges.txt"), encoding="utf-8").read().split("\n")
+    assert merges[0].startswith("#version") and len(merges) > 50000, "merges.txt"
+    check_tokenizer_config(d, seq_len, "<|endoftext|>")
+    assert cfg["bos_token_id"] == 50256 and cfg["eos_token_id"] == 50256, cfg
+
+
+def check_tokenizer(d, seq_len, cfg):
+    if cfg["vocab_size"] == 50257:
+        return check_gpt2_tokenizer(d, seq_len, cfg)
     vocab = json.load(open(os.path.join(d, "vocab.json"), encoding="utf-8"))
     b2u = bytes_to_unicode()
     assert vocab == {b2u[b]: b for b in range(256)}, "vocab.json is not bytes_to_unicode(b) -> b"
     merges = open(os.path.join(d, "merges.txt"), encoding="utf-8").read()
     assert merges == "#version: 0.2\n", f"merges.txt: {merges!r}"
-    tc = json.load(open(os.path.join(d, "tokenizer_config.json")))
-    assert tc["tokenizer_class"] == "GPT2Tokenizer" and tc["model_max_length"] == seq_len, tc
+    check_tokenizer_config(d, seq_len, None)
+    assert cfg["bos_token_id"] is None and cfg["eos_token_id"] is None, cfg
     # GPT2Tokenizer with no merges: each pre-token's UTF-8 bytes map through bytes_to_unicode and
     # every single character is a vocabulary entry, so token = byte whatever the pre-split
     text = "The jury said «ça va» — naïve 日本 \t\n\x00\x7f\"\\ end"
@@ -140,7 +161,7 @@ def main():
         print(f"f32 export: logits max-abs diff / max-abs {err:.2e} over {n} windows; "
               f"loss {loss.item():.6f} vs sprout {sprout_loss:.6f}")
         assert err <= 1e-5, "logits differ"
-    check_tokenizer(d, T)
+    check_tokenizer(d, T, cfg)
     print(f"check_hf_export: {d}: ok ({len(names)} tensors, {cfg['torch_dtype']})")
     return 0
 

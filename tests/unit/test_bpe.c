@@ -1,5 +1,5 @@
 /* The GPT-2 tokenizer's pieces on small handmade inputs: the strict JSON reader (escapes,
- * surrogate pairs, every refusal with its byte offset), and BPE merges by rank on a vocabulary
+ * surrogate pairs, every refusal with its line and column), and BPE merges by rank on a vocabulary
  * of the 256 byte tokens plus five merges (lowest rank first wherever it is, all occurrences
  * left to right, later rank for a repeated pair; short and long words), pre-tokenisation, invalid
  * UTF-8 as byte tokens, decoding, and the vocabulary errors. */
@@ -49,44 +49,49 @@ static void json_ok(tu_ctx *t) {
              "empty object");
 }
 
+/* each refused with the reason, the line and column, after the file's name */
 static void json_bad(tu_ctx *t) {
     static const struct {
         const char *text, *why;
-        size_t at;
+        int line, col;
     } k[] = {
-        {"", "expected '{'", 0},
-        {"[1]", "expected '{'", 0},
-        {"{\"a\":1,}", "trailing comma", 7},
-        {"{\"a\":1 \"b\":2}", "expected ',' or '}'", 7},
-        {"{\"a\" 1}", "expected ':'", 5},
-        {"{\"a\":01}", "leading zero", 5},
-        {"{\"a\":1.5}", "fraction", 6},
-        {"{\"a\":1e3}", "fraction", 6},
-        {"{\"a\":\"1\"}", "expected an integer", 5},
-        {"{\"\\ud83d\":1}", "high surrogate without its low half", 8},
-        {"{\"\\ud83d\\u0041\":1}", "high surrogate without its low half", 14},
-        {"{\"\\ude00\":1}", "lone low surrogate", 8},
-        {"{\"\\x\":1}", "unknown escape", 3},
-        {"{\"\\u12g4\":1}", "bad \\u escape", 4},
-        {"{\"a\tb\":1}", "control character", 3},
-        {"{\"\xff\":1}", "invalid UTF-8", 2},
-        {"{\"\xc0\xaf\":1}", "invalid UTF-8", 2},
-        {"{\"\xed\xa0\x80\":1}", "invalid UTF-8", 2},
-        {"{\"abc", "unterminated string", 5},
-        {"{\"a\":99999999999999999999}", "out of range", 5},
-        {"{} x", "trailing bytes", 3},
-        {"{\"a\":1}{}", "trailing bytes", 7},
+        {"", "unexpected end of input", 1, 1},
+        {"[1]", "expected an object of tokens to ids, not an array", 1, 1},
+        {"{\"a\":1,}", "trailing comma", 1, 8},
+        {"{\"a\":1 \"b\":2}", "expected ',' or '}'", 1, 8},
+        {"{\"a\" 1}", "expected ':'", 1, 6},
+        {"{\"a\":01}", "leading zero", 1, 7},
+        {"{\"a\":1.5}", "not a fraction or an exponent", 1, 6},
+        {"{\"a\":1e3}", "not a fraction or an exponent", 1, 6},
+        {"{\"a\":\"1\"}", "expected an integer id, not a string", 1, 6},
+        {"{\"a\":{}}", "expected an integer id, not an object", 1, 6},
+        {"{\"a\":null}", "expected an integer id, not null", 1, 6},
+        {"{\"\\ud83d\":1}", "high surrogate is not followed by a low one", 1, 9},
+        {"{\"\\ud83d\\u0041\":1}", "high surrogate is not followed by a low one", 1, 15},
+        {"{\"\\ude00\":1}", "lone low surrogate", 1, 9},
+        {"{\"\\x\":1}", "unknown escape", 1, 4},
+        {"{\"\\u12g4\":1}", "four hex digits", 1, 5},
+        {"{\"a\tb\":1}", "control character", 1, 4},
+        {"{\"\xff\":1}", "invalid UTF-8", 1, 3},
+        {"{\"\xc0\xaf\":1}", "invalid UTF-8", 1, 3},
+        {"{\"\xed\xa0\x80\":1}", "invalid UTF-8", 1, 3},
+        {"{\"abc", "unterminated string", 1, 6},
+        {"{\"a\":99999999999999999999}", "out of the int64 range", 1, 6},
+        {"{} x", "text after the JSON value", 1, 4},
+        {"{\"a\":1}{}", "text after the JSON value", 1, 8},
+        {"{\"a\":1,\"a\":2}", "duplicate member name \"a\"", 1, 8},
+        {"{\"a\": 1,\n \"b\": 2.5}", "not a fraction or an exponent", 2, 7},
     };
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
         got g = {0};
         sp_err err = {0};
         int rc = sp_tok_json_object(k[i].text, strlen(k[i].text), "v.json", collect, &g, &err);
-        char at[48];
-        snprintf(at, sizeof at, "at byte %zu", k[i].at);
+        char at[64];
+        snprintf(at, sizeof at, "v.json: line %d, column %d: ", k[i].line, k[i].col);
         tu_check(t,
-                 rc == SP_EINPUT && strstr(err.msg, k[i].why) && strstr(err.msg, at) &&
-                     !strncmp(err.msg, "v.json: ", 8),
-                 "bad JSON #%zu refused naming '%s' %s: rc %d '%s'", i, k[i].why, at, rc, err.msg);
+                 rc == SP_EINPUT && strstr(err.msg, k[i].why) &&
+                     !strncmp(err.msg, at, strlen(at)) && !strchr(err.msg, '\n'),
+                 "bad JSON #%zu refused as '%s%s': rc %d '%s'", i, at, k[i].why, rc, err.msg);
     }
 }
 
@@ -261,11 +266,22 @@ static void vocab_errors(tu_ctx *t) {
     rc = tk.kind->open(&tk, hf, &err);
     tu_check(t, rc == SP_EINPUT && strstr(err.msg, "each id 0..n-1"), "ids with a hole: %s",
              err.msg);
-    const char *dup = "{\"a\": 0, \"a\": 1}";
-    sp_buf df[2] = {{dup, strlen(dup)}, {bpe, strlen(bpe)}};
-    rc = tk.kind->open(&tk, df, &err);
-    tu_check(t, rc == SP_EINPUT && strstr(err.msg, "repeats an earlier token"),
-             "a repeated token string: %s", err.msg);
+    /* a repeated token string is a repeated name: the reader refuses it where it repeats */
+    static const struct {
+        const char *json, *want;
+    } bad[] = {
+        {"{\"a\": 0, \"a\": 1}", "encoder.json: line 1, column 10: duplicate member name \"a\""},
+        {"{\"a\": 70000}", "encoder.json: line 1, column 7: token id 70000 is outside 0..65535"},
+        {"{\"a\": 0,\n\"\\u0000\": 1}",
+         "encoder.json: line 2, column 11: token 1 is not a string of GPT-2 byte characters"},
+        {"{\"a\": 0, \"b\": 1.0}", "encoder.json: line 1, column 15: expected an integer id"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        sp_buf bf[2] = {{bad[i].json, strlen(bad[i].json)}, {bpe, strlen(bpe)}};
+        rc = tk.kind->open(&tk, bf, &err);
+        tu_check(t, rc == SP_EINPUT && !strncmp(err.msg, bad[i].want, strlen(bad[i].want)),
+                 "vocabulary #%zu refused as '%s': %s", i, bad[i].want, err.msg);
+    }
 }
 
 static void table(tu_ctx *t) {

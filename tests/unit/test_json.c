@@ -1,9 +1,11 @@
 /* The strict JSON reader (src/io/json.c): every value kind, escapes and surrogate pairs, exact
- * integers, nesting, and malformed input refused with its line and column. */
+ * integers, nesting, malformed input refused with its line and column, duplicate names in a
+ * large object, and where each value starts. */
 #include "sprout/json.h"
 #include "testutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,11 +141,61 @@ static void malformed(tu_ctx *t) {
     refuse(t, "[\"a\0\"]", 6, "control character");
 }
 
+/* duplicate names through the hash of an object's names: a large object, every pair of its
+ * names compared; the value positions (at) and sp_json_where */
+static void names_and_places(tu_ctx *t) {
+    enum { N = 3000 };
+    char *s = malloc((size_t)N * 16 + 64);
+    size_t n = 0;
+    s[n++] = '{';
+    for (int i = 0; i < N; i++) n += (size_t)sprintf(s + n, "%s\"k%d\": %d", i ? ", " : "", i, i);
+    s[n++] = '}';
+    sp_json_value *v = NULL;
+    sp_err err = {0};
+    int rc = sp_json_parse(s, n, &v, &err);
+    int ok = rc == SP_OK && v->n == N;
+    for (int i = 0; ok && i < N; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        ok = !strcmp(v->kids[i].key, key) && v->kids[i].i64 == i &&
+             (size_t)atoi(s + v->kids[i].at) == (size_t)i && s[v->kids[i].at - 2] == ':';
+    }
+    tu_check(t, ok, "%d distinct names in document order, each value at its place: %s", N, err.msg);
+    sp_json_free(v);
+    /* the same name again at the end, and in the middle: named where it repeats */
+    for (int at_end = 0; at_end < 2; at_end++) {
+        size_t m = n - 1, pos = m + 2;
+        m += (size_t)sprintf(s + m, ", \"k%d\": 0}", at_end ? N - 1 : 1234);
+        size_t line, col;
+        sp_json_where(s, m, pos, &line, &col);
+        char want[96];
+        snprintf(want, sizeof want, "line 1, column %zu: duplicate member name \"k%d\"", col,
+                 at_end ? N - 1 : 1234);
+        refuse(t, s, m, want);
+        tu_check(t, line == 1 && col == pos + 1, "sp_json_where on one line: column = byte + 1");
+    }
+    free(s);
+    /* a name with control characters stays one line in the message */
+    refuse(t, "{\"a\\nb\": 1, \"a\\nb\": 2}", 22, "duplicate member name \"a\\x0ab\"");
+    /* at and sp_json_where across lines */
+    const char *text = "{\"a\":\n  [1,\n   \"x\"]}";
+    v = parse(text);
+    const sp_json_value *a = v ? sp_json_get(v, "a") : NULL;
+    size_t line = 0, col = 0;
+    if (a && a->n == 2) sp_json_where(text, strlen(text), a->kids[1].at, &line, &col);
+    tu_check(t,
+             v && v->at == 0 && a && a->at == 8 && a->n == 2 && a->kids[0].at == 9 && line == 3 &&
+                 col == 4,
+             "value positions: line %zu, column %zu", line, col);
+    sp_json_free(v);
+}
+
 int main(void) {
     tu_ctx t = {0};
     values(&t);
     strings(&t);
     nesting(&t);
     malformed(&t);
+    names_and_places(&t);
     return tu_finish(&t, "unit_json");
 }
