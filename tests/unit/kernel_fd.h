@@ -113,7 +113,7 @@ static inline void test_elementwise(tu_ctx *t, const char *name, double (*f)(dou
     float *x = rnd(n, 2), *R = rnd(n, 1), *out = nan_buf(n), *d0 = rnd(n, 0.5f);
     float *d = fcopy(d0, n);
     ew_ctx c = {n, f, to_d(x, n), R};
-    double *ref = malloc(n * sizeof *ref);
+    double *ref = calloc(n, sizeof *ref);
     fwd(out, x, n);
     for (size_t i = 0; i < n; i++) ref[i] = f(c.x[i]);
     double e = rel_fd(out, ref, n);
