@@ -486,10 +486,11 @@ static int read_config_json(const char *dir, sp_spec *s, const sp_hf_kind **row,
     if (mt && mt->type != SP_JSON_NULL) {
         char q[200];
         if (mt->type != SP_JSON_STRING || !(hk = sp_hf_kind_by_type(mt->str))) {
-            rc = sp_err_set(err, SP_EINPUT, "%s: model_type: %s is not one sprout reads (%s)", path,
-                            mt->type == SP_JSON_STRING ? sp_cfg_quote(mt->str, q, sizeof q)
-                                                       : sp_json_type_name(mt->type),
-                            sp_hf_kind_types());
+            int str = mt->type == SP_JSON_STRING;
+            rc = sp_err_set(err, SP_EINPUT, "%s: model_type: %s%s%s is not one sprout reads (%s)",
+                            path, str ? "'" : "",
+                            str ? sp_cfg_quote(mt->str, q, sizeof q) : sp_json_type_name(mt->type),
+                            str ? "'" : "", sp_hf_kind_types());
             goto out;
         }
     }
