@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Hugging Face interchange of the llama block (docs/interop.md, "LLaMA").
-#  export: llama-tiny checkpoints (untied head; tied head; pp = 2, exported under mpirun -np 2)
+#  export: llama-tiny checkpoints (untied head; tied head; pp = 2 after a G_stack event, exported
+#    under mpirun -np 2)
 #    are read back by a plain Python safetensors reader into the PyTorch LlamaForCausalLM
 #    reference (tests/torch/check_hf_export.py): LlamaConfig fields, HF's separate q/k/v and
 #    gate/up tensors, lm_head.weight written untied and omitted tied, tensors equal to /model
@@ -21,16 +22,20 @@ source "$(dirname "$0")/hf_lib.sh"
 for i in $(seq 300); do echo "Line $i of the llama corpus: rotary weights go to transformers and back."; done >"$T/c.txt"
 "$SPROUT" prepare text "$T/c.txt" --out "$T/data" 2>/dev/null
 VAL=$T/data/val.bin
-common=(--set model.seq_len=32 --set model.d_model=64 --set model.n_layer=2 --set growth=[]
-        --set train.steps=4 --set train.global_batch=4 --set train.micro_batch=2
+common=(--set model.seq_len=32 --set model.d_model=64 --set train.steps=4 --set train.global_batch=4 --set train.micro_batch=2
         --set train.warmup_steps=2 --set eval.every=0 --set model.rope_theta=5000
         --set data.train="$T/data/train.bin" --set data.val="$VAL")
 CFG=$SRC/configs/llama-tiny.yaml
-"$SPROUT" train "$CFG" "${common[@]}" --set run.out="$T/u" 2>"$T/log" || { cat "$T/log"; exit 1; }
-"$SPROUT" train "$CFG" "${common[@]}" --set model.tie_head=true --set run.out="$T/t" 2>"$T/log" ||
+flat=(--set model.n_layer=2 --set growth=[])
+"$SPROUT" train "$CFG" "${common[@]}" "${flat[@]}" --set run.out="$T/u" 2>"$T/log" || { cat "$T/log"; exit 1; }
+"$SPROUT" train "$CFG" "${common[@]}" "${flat[@]}" --set model.tie_head=true --set run.out="$T/t" 2>"$T/log" ||
   { cat "$T/log"; exit 1; }
+# pp = 2 through llama-tiny's G_stack event (2 -> 4 blocks after 256 tokens)
 "${MPIEXEC[@]}" -n 2 "$SPROUT" train "$CFG" "${common[@]}" --set parallel.pipeline=2 \
-  --set run.out="$T/p" 2>"$T/log" || { cat "$T/log"; exit 1; }
+  --set 'growth[0].at_tokens=256' --set 'growth[0].pipeline=2' --set run.out="$T/p" 2>"$T/log" ||
+  { cat "$T/log"; exit 1; }
+"$SPROUT" inspect "$T/p" >"$T/out"
+grep -q "n_layer 4," "$T/out" && grep -q "growth stage 1" "$T/out" || die "run p is not past its growth event"
 ck() { echo "$T/$1/ckpt/$(cat "$T/$1/ckpt/latest")"; }
 
 # ---- export ----
@@ -42,7 +47,7 @@ check "$T/hf_u16" "$(ck u)" && ok "export bf16"
 check "$T/hf_t" "$(ck t)" && ok "export f32, tied head (no lm_head.weight)"
 "${MPIEXEC[@]}" -n 2 "$SPROUT" export "$T/p" --format hf "$T/hf_p" >"$T/out" 2>"$T/err" ||
   { cat "$T/err"; die "mpirun -np 2 export"; }
-check "$T/hf_p" "$(ck p)" && ok "export under mpirun -np 2 of a pp=2 checkpoint"
+check "$T/hf_p" "$(ck p)" && ok "export under mpirun -np 2 of a pp=2 checkpoint after G_stack"
 
 # ---- import round trip ----
 # eval batches by /config's train.micro_batch, which moves the last digit of the loss: an import
@@ -73,8 +78,14 @@ same "$(ck u)" "$T/imp_u.h5"
 same "$(ck t)" "$T/imp_t.h5"
 "$SPROUT" import "$T/hf_t" --out "$T/imp_def.h5" >/dev/null
 same "$(ck t)" "$T/imp_def.h5" noeval
-"${MPIEXEC[@]}" -n 2 "$SPROUT" import "$T/hf_p" --out "$T/imp_p.h5" --config "$T/p/config.yaml" >/dev/null
-same "$(ck p)" "$T/imp_p.h5"
+"${MPIEXEC[@]}" -n 2 "$SPROUT" import "$T/hf_p" --out "$T/imp_p.h5" --config "$T/p/config.yaml" \
+  --set growth=[] >/dev/null
+same "$(ck p)" "$T/imp_p.h5" noeval
+# its /config's growth event runs pp = 2: eval it on 2 ranks
+A=$("${MPIEXEC[@]}" -n 2 "$SPROUT" eval "$(ck p)" --data "$VAL")
+B=$("${MPIEXEC[@]}" -n 2 "$SPROUT" eval "$T/imp_p.h5" --data "$VAL")
+[ "$A" = "$B" ] || die "pp=2 import: eval '$A' vs '$B'"
+echo "  eval (mpirun -np 2): $B"
 "$SPROUT" inspect "$T/imp_def.h5" >"$T/out" || die "the imported checkpoint does not verify"
 grep -q "block llama, .*norm_eps 1e-05, rope_theta 5000, tie_head 1" "$T/out" || { cat "$T/out"; die "spec"; }
 $PY - "$T/imp_def.h5" <<'PY'
