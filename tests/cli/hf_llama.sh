@@ -8,8 +8,9 @@
 #    (bf16: RNE exactly), logits within 1e-5 of sprout's.
 #  import: export -> import gives the same /model, logits and `sprout eval` bit for bit, the
 #    spec's block llama, norm_eps, rope_theta and tie_head from config.json; LlamaModel names
-#    with rotary buffers and a tied model saved with its lm_head copy import.
-#  refusals: rope_scaling, num_key_value_heads != num_attention_heads, attention_bias, another
+#    with rotary buffers, a tied model saved with its lm_head copy and rope_theta inside
+#    rope_parameters (newer transformers) import.
+#  refusals: rope_scaling, a rope_parameters of another type or theta, num_key_value_heads != num_attention_heads, attention_bias, another
 #    model_type, a missing q_proj, a wrong-shape up_proj, an untied model without lm_head, a tied
 #    lm_head that is not embed_tokens, a config of another block: exit 2, one line naming the
 #    field or tensor, no file left.
@@ -102,10 +103,17 @@ same "$(ck u)" "$T/v_hub.h5"
 $PY "$SRC/tests/torch/hf_craft.py" "$T/hf_t" "$T/v_lm" lm_head
 "$SPROUT" import "$T/v_lm" --out "$T/v_lm.h5" --config "$T/t/config.yaml" >/dev/null
 same "$(ck t)" "$T/v_lm.h5"
-ok "LlamaModel names with inv_freq buffers, and a tied model saved with lm_head, import"
+# rope_theta 5000 only inside rope_parameters: the default 10000 would be wrong and rejected by
+# the config's model.rope_theta
+$PY "$SRC/tests/torch/hf_craft.py" "$T/hf_u" "$T/v_rp" rope_parameters
+"$SPROUT" import "$T/v_rp" --out "$T/v_rp.h5" --config "$T/u/config.yaml" >/dev/null
+same "$(ck u)" "$T/v_rp.h5"
+ok "LlamaModel names with inv_freq buffers, a tied model saved with lm_head, rope_parameters: import"
 
 # ---- refusals: exit 2, one line naming the field or tensor, nothing written ----
 bad_from hf_u cfg_rope_scaling "config.json: rope_scaling: an object is not supported"
+bad_from hf_u cfg_rope_type "config.json: rope_parameters.rope_type: \"llama3\" is not supported"
+bad_from hf_u cfg_rope_theta2 "config.json: rope_parameters.rope_theta: 10000.0 differs from rope_theta = 5000.0"
 bad_from hf_u cfg_kv_heads "config.json: num_key_value_heads: 2 differs from num_attention_heads = 4"
 bad_from hf_u cfg_attention_bias "config.json: attention_bias: true is not supported"
 bad_from hf_u cfg_model_type "config.json: model_type: 'mistral' is not one sprout reads (gpt2, llama)"
@@ -124,5 +132,5 @@ set -e
 [ $rc = 2 ] && grep -q "rope_theta = 5000.0 but the config's model.rope_theta is 10000.0" "$T/err" &&
   [ ! -e "$T/x.h5" ] || { cat "$T/err"; die "config of another rope_theta (rc $rc)"; }
 ls -a "$T" >"$T/ls"; grep -q '\.tmp' "$T/ls" && die "a temporary file is left"
-ok "bad imports: 10 faults, each exit 2 in one line naming the field or tensor, nothing left"
+ok "bad imports: 12 faults, each exit 2 in one line naming the field or tensor, nothing left"
 echo "cli_hf_llama: $pass passed, 0 failed"

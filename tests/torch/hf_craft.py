@@ -121,6 +121,13 @@ def main():
         del header["lm_head.weight"]
     elif case == "cfg_rope_scaling":
         cfg["rope_scaling"] = {"rope_type": "linear", "factor": 2.0}
+    elif case == "rope_parameters":  # newer transformers: the rotary settings in one object
+        cfg["rope_parameters"] = {"rope_type": "default", "rope_theta": cfg.pop("rope_theta")}
+        del cfg["rope_scaling"]
+    elif case == "cfg_rope_type":
+        cfg["rope_parameters"] = {"rope_type": "llama3", "rope_theta": cfg["rope_theta"], "factor": 8.0}
+    elif case == "cfg_rope_theta2":
+        cfg["rope_parameters"] = {"rope_type": "default", "rope_theta": 2 * cfg["rope_theta"]}
     elif case == "cfg_kv_heads":
         cfg["num_key_value_heads"] = cfg["num_attention_heads"] // 2
     elif case == "cfg_attention_bias":
