@@ -1,7 +1,8 @@
 /* Hugging Face interchange (docs/interop.md): `sprout export --format hf` and `sprout import`.
- * A sprout checkpoint's /model is already a GPT2LMHeadModel state dict by name and layout
- * (src/model/spec.c), so both directions copy tensors one to one; what this file adds is the
- * safetensors container, config.json and the tokenizer files. */
+ * A sprout checkpoint's /model is already its kind's HF state dict by name and layout
+ * (GPT2LMHeadModel, LlamaForCausalLM: src/model/kind_*.c), so both directions copy tensors one to
+ * one; what this file adds is the safetensors container, config.json (through the kind's row,
+ * hf_kind.h) and the tokenizer files. */
 #define _GNU_SOURCE /* renameat2 */
 #include "sprout/hf.h"
 
@@ -24,6 +25,7 @@
 #include "sprout/model.h"
 #include "sprout/tokenizer.h"
 #include "sprout/train.h"
+#include "hf_kind.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data are little-endian and are written from memory as they are"
@@ -181,22 +183,17 @@ static const hf_tokenizer *ckpt_tokenizer(const sp_spec *s, const sp_tok_files *
 
 /* ---- export ---- */
 
-static int write_config_json(const char *dir, const sp_spec *s, int bf16, const char *bos_eos,
-                             sp_err *err) {
-    char cfg[2048];
+/* config.json: the fields every kind has around its own (hk->write_config) */
+static int write_config_json(const char *dir, const sp_hf_kind *hk, const sp_spec *s, int bf16,
+                             const char *bos_eos, sp_err *err) {
+    char body[2048], cfg[2560];
+    hk->write_config(body, sizeof body, s);
     snprintf(cfg, sizeof cfg,
-             "{\n  \"architectures\": [\"GPT2LMHeadModel\"],\n  \"model_type\": \"gpt2\",\n"
-             "  \"vocab_size\": %d,\n  \"n_positions\": %d,\n  \"n_ctx\": %d,\n"
-             "  \"n_embd\": %d,\n  \"n_layer\": %d,\n  \"n_head\": %d,\n  \"n_inner\": %d,\n"
-             "  \"activation_function\": \"gelu_new\",\n  \"layer_norm_epsilon\": %g,\n"
-             "  \"resid_pdrop\": 0.0,\n  \"embd_pdrop\": 0.0,\n  \"attn_pdrop\": 0.0,\n"
-             "  \"initializer_range\": 0.02,\n  \"scale_attn_weights\": true,\n"
-             "  \"scale_attn_by_inverse_layer_idx\": false,\n"
-             "  \"reorder_and_upcast_attn\": false,\n  \"use_cache\": true,\n"
-             "  \"tie_word_embeddings\": true,\n  \"bos_token_id\": %s,\n"
-             "  \"eos_token_id\": %s,\n  \"torch_dtype\": \"%s\"\n}\n",
-             s->vocab, s->seq_len, s->seq_len, s->d_model, s->n_layer, s->n_head, s->d_ff,
-             (double)SP_LN_EPS, bos_eos, bos_eos, bf16 ? "bfloat16" : "float32");
+             "{\n  \"architectures\": [\"%s\"],\n  \"model_type\": \"%s\",\n"
+             "  \"vocab_size\": %d,\n%s  \"bos_token_id\": %s,\n  \"eos_token_id\": %s,\n"
+             "  \"torch_dtype\": \"%s\"\n}\n",
+             hk->arch, hk->model_type, s->vocab, body, bos_eos, bos_eos,
+             bf16 ? "bfloat16" : "float32");
     return write_text(dir, "config.json", cfg, err);
 }
 
@@ -254,7 +251,7 @@ out:
     return rc;
 }
 
-/* A checkpoint whose growth ramp is still running is not a plain GPT-2: new blocks' branches are
+/* A checkpoint whose growth ramp is still running is not a plain HF model: new blocks' branches are
  * scaled (random) or new channels masked (widen_zero, widen_random) at its step. */
 static int check_plain(const char *ckpt, const sp_spec *s, const sp_train_state *st, sp_err *err) {
     char *yaml = NULL;
@@ -283,7 +280,7 @@ static int check_plain(const char *ckpt, const sp_spec *s, const sp_train_state 
             if (c[b] != 1.0f)
                 rc = sp_err_set(err, SP_EINPUT,
                                 "%s: block %d has branch scale %g at step %lld (the %s ramp of "
-                                "growth event %d is running); a Hugging Face GPT-2 has no branch "
+                                "growth event %d is running); a Hugging Face model has no branch "
                                 "scales: export a checkpoint from after the ramp",
                                 ckpt, b, (double)c[b], (long long)st->step, gs.ev[k - 1].op, k - 1);
         free(c);
@@ -360,12 +357,12 @@ int sp_hf_export(const char *ckpt, const char *dir, int bf16, int force, const s
     int n = 0, rc, exists;
     if ((rc = split_dir(dir, clean, sizeof clean, parent, sizeof parent, err))) return rc;
     if ((rc = sp_ckpt_read_header(ckpt, &s, &st, err))) return rc;
-    /* the Hugging Face layout written here is GPT2LMHeadModel's */
-    if (s.kind != 0)
-        return sp_err_set(
-            err, SP_EINPUT,
-            "%s: model.block is %s; export --format hf writes gpt2 models only so far", ckpt,
-            sp_kind_of(&s)->name);
+    const sp_hf_kind *hk = sp_hf_kind_of(&s);
+    if (!hk)
+        return sp_err_set(err, SP_EINPUT,
+                          "%s: model.block is %s, which has no Hugging Face layout in sprout "
+                          "(export --format hf writes %s)",
+                          ckpt, sp_kind_of(&s)->name, sp_hf_kind_types());
     if ((rc = check_plain(ckpt, &s, &st, err))) return rc;
     if ((rc = sp_ckpt_read_tokenizer(ckpt, &tf, err))) return rc;
     int full = dir_state(clean, &exists, err);
@@ -406,7 +403,7 @@ int sp_hf_export(const char *ckpt, const char *dir, int bf16, int force, const s
                 "%s: the model's vocab %d is not the %u of its tokenizer %s: no tokenizer files "
                 "written",
                 ckpt, s.vocab, tf.kind->vocab, tf.kind->name);
-    if ((rc = write_config_json(tmp, &s, bf16, tok ? tok->bos_eos : "null", err)) ||
+    if ((rc = write_config_json(tmp, hk, &s, bf16, tok ? tok->bos_eos : "null", err)) ||
         (rc = write_safetensors(tmp, t, n, bf16, &st, err)) ||
         (tok && ((rc = tok->write(tmp, tok, &tf, err)) ||
                  (rc = write_tokenizer_config(tmp, &s, tok->special, err)))))
@@ -468,46 +465,12 @@ static int read_small(const char *path, size_t max, char **out, size_t *len, sp_
     return SP_OK;
 }
 
-/* config.json's integer field key (absent: def, or an error when def < 0) */
-static int cfg_int(const char *path, const sp_json_value *j, const char *key, int64_t def, int *out,
-                   sp_err *err) {
-    const sp_json_value *v = sp_json_get(j, key);
-    if (!v || (v->type == SP_JSON_NULL && def >= 0)) {
-        if (def < 0) return sp_err_set(err, SP_EINPUT, "%s: %s is missing", path, key);
-        *out = (int)def;
-        return SP_OK;
-    }
-    if (v->type != SP_JSON_NUMBER || !v->is_int || v->i64 < 1 || v->i64 > INT_MAX)
-        return sp_err_set(err, SP_EINPUT, "%s: %s must be a positive integer", path, key);
-    *out = (int)v->i64;
-    return SP_OK;
-}
-
-/* a config.json field whose value must be one sprout computes the same way (absent: the
- * transformers default, which is sprout's) */
-typedef struct cfg_rule {
-    const char *key;
-    sp_json_type type; /* of the accepted value */
-    const char *str1, *str2;
-    int bad_bool; /* for booleans: the value that is refused (1 true, 0 false) */
-    const char *why;
-} cfg_rule;
-
-static const cfg_rule k_cfg_rules[] = {
-    {"model_type", SP_JSON_STRING, "gpt2", NULL, -1, "sprout reads GPT-2 models"},
-    {"activation_function", SP_JSON_STRING, "gelu_new", "gelu_pytorch_tanh", -1,
-     "sprout's GELU is the tanh approximation"},
-    {"tie_word_embeddings", SP_JSON_TRUE, NULL, NULL, 0, "sprout ties the head to wte"},
-    {"scale_attn_weights", SP_JSON_TRUE, NULL, NULL, 0, "sprout scales attention by 1/sqrt(d)"},
-    {"scale_attn_by_inverse_layer_idx", SP_JSON_FALSE, NULL, NULL, 1,
-     "sprout does not scale attention by layer"},
-    {"add_cross_attention", SP_JSON_FALSE, NULL, NULL, 1, "sprout has no cross-attention"},
-};
-
-static int read_config_json(const char *dir, sp_spec *s, sp_err *err) {
+/* config.json into s, by the row of its model_type (absent: the first row, gpt2, as transformers
+ * saved before model_type) */
+static int read_config_json(const char *dir, sp_spec *s, const sp_hf_kind **row, sp_err *err) {
     char path[4400], *text = NULL;
     size_t len = 0;
-    memset(s, 0, sizeof *s); /* a gpt2 spec: kind 0, none of the other kinds' settings */
+    memset(s, 0, sizeof *s); /* none of the other kinds' settings */
     snprintf(path, sizeof path, "%s/config.json", dir);
     sp_json_value *j = NULL;
     int rc = read_small(path, CONFIG_MAX, &text, &len, err);
@@ -518,11 +481,27 @@ static int read_config_json(const char *dir, sp_spec *s, sp_err *err) {
         rc = sp_err_set(err, SP_EINPUT, "%s: not a JSON object", path);
         goto out;
     }
-    for (size_t i = 0; i < sizeof k_cfg_rules / sizeof k_cfg_rules[0]; i++) {
-        const cfg_rule *r = &k_cfg_rules[i];
+    const sp_json_value *mt = sp_json_get(j, "model_type");
+    const sp_hf_kind *hk = sp_hf_kinds[0];
+    if (mt && mt->type != SP_JSON_NULL) {
+        char q[200];
+        if (mt->type != SP_JSON_STRING || !(hk = sp_hf_kind_by_type(mt->str))) {
+            int str = mt->type == SP_JSON_STRING;
+            rc = sp_err_set(err, SP_EINPUT, "%s: model_type: %s%s%s is not one sprout reads (%s)",
+                            path, str ? "'" : "",
+                            str ? sp_cfg_quote(mt->str, q, sizeof q) : sp_json_type_name(mt->type),
+                            str ? "'" : "", sp_hf_kind_types());
+            goto out;
+        }
+    }
+    *row = hk;
+    s->kind = sp_kind_find(hk->kind);
+    for (int i = 0; i < hk->nrules; i++) {
+        const sp_hf_rule *r = &hk->rules[i];
         const sp_json_value *v = sp_json_get(j, r->key);
         if (!v || v->type == SP_JSON_NULL) continue;
-        int ok = r->type == SP_JSON_STRING
+        int ok = r->type == SP_JSON_NULL ? 0
+                 : r->type == SP_JSON_STRING
                      ? v->type == SP_JSON_STRING &&
                            (!strcmp(v->str, r->str1) || (r->str2 && !strcmp(v->str, r->str2)))
                      : (v->type == SP_JSON_TRUE || v->type == SP_JSON_FALSE) &&
@@ -536,32 +515,13 @@ static int read_config_json(const char *dir, sp_spec *s, sp_err *err) {
             goto out;
         }
     }
-    int inner = 0;
-    if ((rc = cfg_int(path, j, "vocab_size", -1, &s->vocab, err)) ||
-        (rc = cfg_int(path, j, "n_positions", -1, &s->seq_len, err)) ||
-        (rc = cfg_int(path, j, "n_embd", -1, &s->d_model, err)) ||
-        (rc = cfg_int(path, j, "n_layer", -1, &s->n_layer, err)) ||
-        (rc = cfg_int(path, j, "n_head", -1, &s->n_head, err)) ||
-        (rc = cfg_int(path, j, "n_inner", 0, &inner, err)))
-        goto out;
-    s->d_ff = inner ? inner : 4 * s->d_model;
-    int n_ctx = 0; /* a legacy alias of n_positions: absent or equal */
-    if ((rc = cfg_int(path, j, "n_ctx", 0, &n_ctx, err))) goto out;
-    if (n_ctx && n_ctx != s->seq_len) {
-        rc = sp_err_set(err, SP_EINPUT, "%s: n_ctx: %d differs from n_positions = %d", path, n_ctx,
-                        s->seq_len);
-        goto out;
-    }
-    const sp_json_value *eps = sp_json_get(j, "layer_norm_epsilon");
-    if (eps && eps->type != SP_JSON_NULL &&
-        (eps->type != SP_JSON_NUMBER || (float)eps->num != SP_LN_EPS)) {
-        char v[32];
-        snprintf(v, sizeof v, "%.9g", eps->num);
-        rc = sp_err_set(err, SP_EINPUT, "%s: layer_norm_epsilon: %s is not sprout's %g", path,
-                        eps->type == SP_JSON_NUMBER ? v : sp_json_type_name(eps->type),
-                        (double)SP_LN_EPS);
-        goto out;
-    }
+    int *dst[6] = {&s->vocab, &s->seq_len, &s->d_model, &s->n_head, &s->d_ff, &s->n_layer};
+    for (int i = 0; i < 6; i++)
+        if ((rc = sp_hf_cfg_int(path, j, hk->field[i],
+                                dst[i] == &s->d_ff && hk->ff_optional ? 0 : -1, dst[i], err)))
+            goto out;
+    if (!s->d_ff) s->d_ff = sp_kind_of(s)->default_d_ff(s->d_model);
+    if ((rc = hk->read_config(path, j, s, err))) goto out;
     if ((rc = sp_spec_check(s, err))) sp_err_wrap(err, "%s", path);
 out:
     sp_json_free(j);
@@ -627,24 +587,33 @@ static const char *shape_str(const int64_t *d, int nd, char *buf, size_t n) {
     return buf;
 }
 
-/* the name a header entry stands for among the expected ones: transformers writes
- * "transformer."-prefixed names from GPT2LMHeadModel and bare ones from GPT2Model */
-static int match_name(const char *name, const hf_tensor *t, int n) {
-    const char *bare = !strncmp(name, "transformer.", 12) ? name + 12 : name;
+/* a name less the kind's prefix, which transformers writes from the causal-LM model
+ * (GPT2LMHeadModel, LlamaForCausalLM) and leaves off from the bare one (GPT2Model, LlamaModel) */
+static const char *bare_name(const sp_hf_kind *hk, const char *name) {
+    size_t n = strlen(hk->prefix);
+    return !strncmp(name, hk->prefix, n) ? name + n : name;
+}
+
+/* the name a header entry stands for among the expected ones, with or without the prefix */
+static int match_name(const sp_hf_kind *hk, const char *name, const hf_tensor *t, int n) {
+    const char *bare = bare_name(hk, name);
     for (int i = 0; i < n; i++)
-        if (!strcmp(t[i].name + 12, bare)) return i;
+        if (!strcmp(bare_name(hk, t[i].name), bare)) return i;
     return -1;
 }
 
-/* the causal-mask buffers older transformers saved with each block (h.N.attn.bias,
- * h.N.attn.masked_bias): not parameters, rebuilt by every loader */
-static int legacy_buffer(const char *name) {
-    const char *p = !strncmp(name, "transformer.", 12) ? name + 12 : name;
-    if (strncmp(p, "h.", 2)) return 0;
-    p += 2;
+/* the per-block buffers older transformers saved (GPT-2's causal masks h.N.attn.bias, LLaMA's
+ * rotary inv_freq): not parameters, rebuilt by every loader */
+static int legacy_buffer(const sp_hf_kind *hk, const char *name) {
+    const char *p = bare_name(hk, name);
+    size_t n = strlen(hk->block);
+    if (strncmp(p, hk->block, n)) return 0;
+    p += n;
     if (*p < '0' || *p > '9') return 0;
     while (*p >= '0' && *p <= '9') p++;
-    return !strcmp(p, ".attn.bias") || !strcmp(p, ".attn.masked_bias");
+    for (const char *const *b = hk->buffers; b && *b; b++)
+        if (!strcmp(p, *b)) return 1;
+    return 0;
 }
 
 static int by_begin(const void *a, const void *b) {
@@ -711,8 +680,10 @@ static int parse_entry(const char *path, const sp_json_value *v, uint64_t data_l
 }
 
 /* Reads path into the expected tensors t[0..n) (their data pointers), checking the header
- * against them. lm_head.weight may be present (a model saved untied) and must then equal wte. */
-static int read_safetensors(const char *path, hf_tensor *t, int n, uint32_t *hash, sp_err *err) {
+ * against them. When the head is tied (not among t), hk->head may be present (a model saved
+ * untied) and must then equal the embedding, t[0]. */
+static int read_safetensors(const char *path, const sp_hf_kind *hk, hf_tensor *t, int n,
+                            uint32_t *hash, sp_err *err) {
     sp_json_value *j = NULL;
     st_entry *e = NULL, **order = NULL;
     char *head = NULL;
@@ -778,18 +749,18 @@ static int read_safetensors(const char *path, hf_tensor *t, int n, uint32_t *has
             continue;
         }
         /* whatever their dtype: they are never read */
-        if (legacy_buffer(v->key)) continue;
+        if (legacy_buffer(hk, v->key)) continue;
         st_entry *x = &e[ne];
         if ((rc = parse_entry(path, v, data_len, x, err))) goto out;
         order[ne++] = x;
-        int want = !strcmp(x->name, "lm_head.weight") ? 0 : match_name(x->name, t, n);
-        if (!strcmp(x->name, "lm_head.weight")) lm_head = ne - 1;
+        int want = match_name(hk, x->name, t, n);
+        if (want < 0 && !strcmp(x->name, hk->head)) want = 0, lm_head = ne - 1;
         x->want = want;
         if (want < 0) {
             char q[200];
             rc = sp_err_set(err, SP_EINPUT,
-                            "%s: tensor %s: unexpected (not in a GPT-2 of this config.json)", path,
-                            sp_cfg_quote(x->name, q, sizeof q));
+                            "%s: tensor %s: unexpected (not in a %s of this config.json)", path,
+                            sp_cfg_quote(x->name, q, sizeof q), hk->arch);
             goto out;
         }
         char a[96], b[96];
@@ -803,9 +774,8 @@ static int read_safetensors(const char *path, hf_tensor *t, int n, uint32_t *has
         if (lm_head == ne - 1) continue;
         if (seen[want]) {
             rc = sp_err_set(err, SP_EINPUT,
-                            "%s: tensor %s: given twice (with and without the "
-                            "transformer. prefix)",
-                            path, t[want].name);
+                            "%s: tensor %s: given twice (with and without the %s prefix)", path,
+                            t[want].name, hk->prefix);
             goto out;
         }
         seen[want] = 1;
@@ -845,14 +815,14 @@ static int read_safetensors(const char *path, hf_tensor *t, int n, uint32_t *has
         }
         float *dst = t[x->want].data;
         for (size_t k = 0; i < ne && k < cnt; k++) dst[k] = x->dt->get(buf, k);
-        /* an untied save: sprout's head is wte, so it must be wte */
+        /* an untied save of a tied model: the head is the embedding, so it must equal it */
         for (size_t k = 0; i == ne && k < cnt; k++) {
             float v = x->dt->get(buf, k);
             if (memcmp(&v, &dst[k], 4)) {
                 rc = sp_err_set(err, SP_EINPUT,
-                                "%s: tensor lm_head.weight: differs from transformer.wte.weight "
-                                "(element %zu); sprout ties the head to the embedding",
-                                path, k);
+                                "%s: tensor %s: differs from %s (element %zu); the model's head "
+                                "is tied to the embedding",
+                                path, hk->head, t[0].name, k);
                 goto out;
             }
         }
@@ -866,8 +836,9 @@ out:
 
 /* the /config of an imported checkpoint: cfg, or the defaults with spec s and no growth; cfg's
  * model before its first growth event must be s */
-static int import_config(const char *dir, const sp_spec *s, const sp_config *cfg, char **yaml,
-                         uint64_t *seed, int *subnet, sp_err *err) {
+static int import_config(const char *dir, const sp_hf_kind *hk, const sp_spec *s,
+                         const sp_config *cfg, char **yaml, uint64_t *seed, int *subnet,
+                         sp_err *err) {
     sp_config def;
     sp_grow_sched gs;
     memset(&def, 0, sizeof def);
@@ -879,7 +850,23 @@ static int import_config(const char *dir, const sp_spec *s, const sp_config *cfg
         def.model.vocab = s->vocab, def.model.seq_len = s->seq_len;
         def.model.d_model = s->d_model, def.model.n_head = s->n_head;
         def.model.d_ff = s->d_ff, def.model.n_layer = s->n_layer;
-        if ((rc = sp_cfg_validate(&def, err))) {
+        /* the kind and its hyper-parameters as the config keys (model.block, model.norm_eps...)
+         * that give them: through sp_cfg_set, which owns the config's strings */
+        char set[160];
+        snprintf(set, sizeof set, "model.block=%s", sp_kind_of(s)->name);
+        rc = sp_cfg_set(&def, set, err);
+        for (int i = 0; !rc && sp_kind_of(s)->hparams && i < sp_spec_nhparams; i++) {
+            const sp_spec_hparam *h = &sp_spec_hparams[i];
+            const char *at = (const char *)s + h->offset;
+            char v[40];
+            if (h->type == 'i')
+                snprintf(v, sizeof v, "%s", *(const int *)at ? "true" : "false");
+            else
+                sp_hf_num(*(const double *)at, v, sizeof v);
+            snprintf(set, sizeof set, "model.%s=%s", h->name, v);
+            rc = sp_cfg_set(&def, set, err);
+        }
+        if (rc || (rc = sp_cfg_validate(&def, err))) {
             rc = sp_err_wrap(err, "%s/config.json as a sprout config", dir);
             goto out;
         }
@@ -887,17 +874,40 @@ static int import_config(const char *dir, const sp_spec *s, const sp_config *cfg
     }
     if ((rc = sp_train_grow_schedule(cfg, &gs, &quiet, err))) goto out;
     sp_spec c0 = sp_grow_spec_at(&gs, 0);
-    const char *names[6] = {"vocab_size", "n_positions", "n_embd", "n_head", "n_inner", "n_layer"};
+    const char *when = gs.n ? " before its first growth event" : "";
+    if (c0.kind != s->kind) {
+        rc = sp_err_set(err, SP_EINPUT,
+                        "%s/config.json: model_type %s is a %s model but the config's "
+                        "model.block is %s",
+                        dir, hk->model_type, sp_kind_of(s)->name, sp_kind_of(&c0)->name);
+        goto out;
+    }
     const char *keys[6] = {"vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer"};
     int a[6] = {s->vocab, s->seq_len, s->d_model, s->n_head, s->d_ff, s->n_layer};
     int b[6] = {c0.vocab, c0.seq_len, c0.d_model, c0.n_head, c0.d_ff, c0.n_layer};
     for (int i = 0; i < 6; i++)
         if (a[i] != b[i]) {
-            rc = sp_err_set(
-                err, SP_EINPUT, "%s/config.json: %s = %d but the config's model.%s is %d%s", dir,
-                names[i], a[i], keys[i], b[i], gs.n ? " before its first growth event" : "");
+            rc = sp_err_set(err, SP_EINPUT,
+                            "%s/config.json: %s = %d but the config's model.%s is %d%s", dir,
+                            hk->field[i], a[i], keys[i], b[i], when);
             goto out;
         }
+    for (int i = 0; hk->hparam[0] && i < sp_spec_nhparams; i++) {
+        const sp_spec_hparam *h = &sp_spec_hparams[i];
+        const char *x = (const char *)s + h->offset, *y = (const char *)&c0 + h->offset;
+        char u[40], v[40];
+        if (h->type == 'i' ? *(const int *)x == *(const int *)y
+                           : *(const double *)x == *(const double *)y)
+            continue;
+        if (h->type == 'i')
+            snprintf(u, sizeof u, "%s", *(const int *)x ? "true" : "false"),
+                snprintf(v, sizeof v, "%s", *(const int *)y ? "true" : "false");
+        else
+            sp_hf_num(*(const double *)x, u, sizeof u), sp_hf_num(*(const double *)y, v, sizeof v);
+        rc = sp_err_set(err, SP_EINPUT, "%s/config.json: %s = %s but the config's model.%s is %s%s",
+                        dir, hk->hparam[i], u, h->name, v, when);
+        goto out;
+    }
     size_t len;
     if ((rc = sp_cfg_to_yaml(cfg, yaml, &len, err))) goto out;
     *seed = cfg->train.seed;
@@ -974,16 +984,17 @@ int sp_hf_import(const char *dir, const char *out, const sp_config *cfg, int for
     if (!force && stat(out, &sb) == 0)
         return sp_err_set(err, SP_EINPUT, "%s: exists (use --force to replace it)", out);
     sp_tok_files tf = {0};
-    if ((rc = read_config_json(dir, &s, err))) return rc;
+    const sp_hf_kind *hk = NULL;
+    if ((rc = read_config_json(dir, &s, &hk, err))) return rc;
     if ((rc = import_tokenizer(dir, &s, &tf, err))) return rc;
-    if ((rc = import_config(dir, &s, cfg, &yaml, &seed, &subnet, err))) goto out;
+    if ((rc = import_config(dir, hk, &s, cfg, &yaml, &seed, &subnet, err))) goto out;
     if ((rc = sp_model_create(&m, &s, 0, s.n_layer, 1, 1, err))) goto out;
     if (!(t = model_tensors(&m, &n))) {
         rc = sp_err_set(err, SP_ERUNTIME, "out of memory");
         goto out;
     }
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if ((rc = read_safetensors(path, t, n, &hash, err))) goto out;
+    if ((rc = read_safetensors(path, hk, t, n, &hash, err))) goto out;
     /* fresh AdamW state: zero moments (the arenas start zeroed) and step counts */
     memset(m.m, 0, m.numel * sizeof *m.m);
     memset(m.v, 0, m.numel * sizeof *m.v);

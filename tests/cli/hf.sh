@@ -15,13 +15,7 @@
 set -euo pipefail
 SPROUT=$1; LOGITS=$2; shift 2
 MPIEXEC=("$@")
-SRC=${SPROUT_SOURCE_DIR:?}
-PY=/usr/bin/python3
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-die() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/hf_lib.sh"
 
 for i in $(seq 300); do echo "Line $i of the export corpus: weights go to transformers and back."; done >"$T/c.txt"
 "$SPROUT" prepare text "$T/c.txt" --out "$T/data" 2>/dev/null
@@ -48,10 +42,6 @@ CKB=$T/b/ckpt/$(cat "$T/b/ckpt/latest")
 grep -q "growth stage 1" "$T/out" || die "run b is not past its growth event"
 
 # ---- export ----
-check() { # DIR CKPT
-  "$LOGITS" "$2" "$VAL" 4 "$T/logits.bin"
-  $PY "$SRC/tests/torch/check_hf_export.py" "$1" "$2" "$T/logits.bin" "$VAL" 4
-}
 "$SPROUT" export "$CKA" --format hf "$T/hf_a" >/dev/null
 check "$T/hf_a" "$CKA" && ok "export f32"
 "$SPROUT" export "$T/a" --format hf "$T/hf_a16" --dtype bfloat16 >/dev/null
@@ -144,17 +134,7 @@ PY
 ok "BF16, F16, Hub-style (bare names, mask buffers) and tied-lm_head imports"
 
 # ---- bad imports: exit 2, one line naming the tensor or field, nothing written ----
-bad() { # CASE EXPECTED-SUBSTRING
-  $PY "$SRC/tests/torch/hf_craft.py" "$T/hf_a" "$T/bad_$1" "$1"
-  set +e
-  "$SPROUT" import "$T/bad_$1" --out "$T/bad_$1.h5" 2>"$T/err" >/dev/null; local rc=$?
-  set -e
-  [ $rc = 2 ] || { cat "$T/err"; die "$1: exit $rc"; }
-  [ "$(wc -l <"$T/err")" = 1 ] || { cat "$T/err"; die "$1: not one line"; }
-  grep -qF -- "$2" "$T/err" || { cat "$T/err"; die "$1: the message does not name '$2'"; }
-  ls "$T" >"$T/ls"; grep -q "^bad_$1.h5" "$T/ls" && die "$1: a file is left"
-  echo "  $1: $(cat "$T/err")"
-}
+bad() { bad_from hf_a "$@"; } # CASE EXPECTED-SUBSTRING
 bad wrong_shape "tensor transformer.h.0.ln_1.weight: shape [32, 2] but config.json implies [64]"
 bad missing "tensor transformer.h.1.mlp.c_fc.bias: missing"
 bad unexpected "tensor transformer.h.7.ln_1.weight: unexpected"

@@ -16,3 +16,10 @@ add_test(NAME cli_hf_bpe COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/hf_bpe.sh
                                  $<TARGET_FILE:sprout> $<TARGET_FILE:sp_hf_logits>)
 set_tests_properties(cli_hf_bpe PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77
                                            ENVIRONMENT "${SP_MPI_ENV}")
+# The llama block (LlamaForCausalLM): export of untied, tied and grown pp = 2 (mpirun -np 2)
+# llama-tiny checkpoints read back into the PyTorch reference (logits within 1e-5, bf16 RNE),
+# import -> eval bit for bit, Hub-style variants, refused LlamaConfig fields and tensors
+add_test(NAME cli_hf_llama
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/hf_llama.sh $<TARGET_FILE:sprout>
+                 $<TARGET_FILE:sp_hf_logits> ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
+set_tests_properties(cli_hf_llama PROPERTIES TIMEOUT 300 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")

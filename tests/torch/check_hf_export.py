@@ -1,13 +1,17 @@
-"""Checks a `sprout export --format hf` directory against the checkpoint it came from.
+"""Checks a `sprout export --format hf` directory against the checkpoint it came from, by the
+checkpoint's block kind (/spec block: gpt2 or llama; KINDS below).
 
-- config.json carries every field transformers' GPT2Config needs for this model, with sprout's
-  semantics (gelu_new, eps 1e-5, no dropout, tied head);
+- config.json carries every field transformers' config class needs for this model (GPT2Config:
+  gelu_new, eps 1e-5, no dropout, tied head; LlamaConfig: the spec's rms_norm_eps, rope_theta and
+  tie_word_embeddings, k/v heads = heads, silu, no biases, no rope_scaling);
 - model.safetensors (read by tests/torch/safetensors_ref.py) holds exactly the HF names of
-  GPT2LMHeadModel less the tied lm_head.weight, in Conv1D layout, equal to the checkpoint's /model
-  (F32: bit for bit; BF16: bit for bit torch's round-to-nearest-even of the fp32 weights);
-- the PyTorch reference GPT-2 (tests/torch/gpt2_ref.py, HF semantics, head tied to wte) loaded by
-  name from the safetensors dict gives sprout's logits on the first N windows of TOKENS:
-  max|diff| / max|logit| <= 1e-5 (F32); the bf16 model's loss within 1% of sprout's fp32 loss;
+  GPT2LMHeadModel / LlamaForCausalLM (q_proj, k_proj, v_proj, gate_proj, up_proj as separate
+  tensors) less a tied lm_head.weight, equal to the checkpoint's /model (F32: bit for bit; BF16:
+  bit for bit torch's round-to-nearest-even of the fp32 weights);
+- the PyTorch reference of the kind (tests/torch/refs.py: gpt2_ref.py, llama_ref.py, HF
+  semantics) loaded by name from the safetensors dict gives sprout's logits on the first N
+  windows of TOKENS: max|diff| / max|logit| <= 1e-5 (F32); the bf16 model's loss within 1% of
+  sprout's fp32 loss;
 - the tokenizer files: for vocab 256 they make GPT-2's byte-level BPE equal to sprout's byte
   tokenizer; for vocab 50257 they are GPT-2's (50257 ids, <|endoftext|> = 50256 as bos, eos and
   unk; the caller compares vocab.json and merges.txt with the package's files byte for byte).
@@ -25,20 +29,62 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpt2_ref  # noqa: E402
+import llama_ref  # noqa: E402
+import refs  # noqa: E402
 import safetensors_ref  # noqa: E402
 
 # what GPT2Config reads for the architecture, and the values sprout's semantics fix
-CONFIG_FIELDS = ["architectures", "model_type", "vocab_size", "n_positions", "n_ctx", "n_embd",
+GPT2_FIELDS = ["architectures", "model_type", "vocab_size", "n_positions", "n_ctx", "n_embd",
                  "n_layer", "n_head", "n_inner", "activation_function", "layer_norm_epsilon",
                  "resid_pdrop", "embd_pdrop", "attn_pdrop", "initializer_range",
                  "scale_attn_weights", "scale_attn_by_inverse_layer_idx",
                  "reorder_and_upcast_attn", "tie_word_embeddings", "bos_token_id",
                  "eos_token_id", "torch_dtype"]
-FIXED = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+GPT2_FIXED = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
          "activation_function": "gelu_new", "layer_norm_epsilon": 1e-5, "resid_pdrop": 0.0,
          "embd_pdrop": 0.0, "attn_pdrop": 0.0, "scale_attn_weights": True,
          "scale_attn_by_inverse_layer_idx": False, "reorder_and_upcast_attn": False,
          "tie_word_embeddings": True}
+# LlamaConfig's
+LLAMA_FIELDS = ["architectures", "model_type", "vocab_size", "hidden_size", "intermediate_size",
+                "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+                "max_position_embeddings", "rms_norm_eps", "rope_theta", "rope_scaling",
+                "hidden_act", "attention_bias", "mlp_bias", "initializer_range",
+                "tie_word_embeddings", "bos_token_id", "eos_token_id", "torch_dtype"]
+LLAMA_FIXED = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+               "attention_bias": False, "mlp_bias": False, "rope_scaling": None,
+               "initializer_range": 0.02}
+
+
+def gpt2_want(sp):
+    return {"vocab_size": sp["vocab"], "n_positions": sp["seq_len"], "n_ctx": sp["seq_len"],
+            "n_embd": sp["d_model"], "n_head": sp["n_head"], "n_inner": sp["d_ff"],
+            "n_layer": sp["n_layer"]}
+
+
+def gpt2_names(sp):
+    return gpt2_ref.hf_names(gpt2_ref.Config(sp["vocab"], sp["seq_len"], sp["d_model"],
+                                             sp["n_head"], sp["n_layer"], sp["d_ff"]))
+
+
+def llama_want(sp):
+    return {"vocab_size": sp["vocab"], "max_position_embeddings": sp["seq_len"],
+            "hidden_size": sp["d_model"], "num_attention_heads": sp["n_head"],
+            "num_key_value_heads": sp["n_head"], "intermediate_size": sp["d_ff"],
+            "num_hidden_layers": sp["n_layer"], "rms_norm_eps": sp["norm_eps"],
+            "rope_theta": sp["rope_theta"], "tie_word_embeddings": bool(sp["tie_head"])}
+
+
+def llama_names(sp):
+    names = llama_ref.hf_names(llama_ref.LlamaConfig(sp["vocab"], sp["d_model"], sp["d_ff"],
+                                                     sp["n_layer"], sp["n_head"]))
+    # save_pretrained leaves out a tied head (the same tensor as embed_tokens)
+    return [n for n in names if not (sp["tie_head"] and n == "lm_head.weight")]
+
+
+# per block kind: config.json's fields, the fixed values, the spec's values, the tensor names
+KINDS = {"gpt2": (GPT2_FIELDS, GPT2_FIXED, gpt2_want, gpt2_names),
+         "llama": (LLAMA_FIELDS, LLAMA_FIXED, llama_want, llama_names)}
 
 
 def bytes_to_unicode():
@@ -97,26 +143,27 @@ def main():
     n = int(n)
     torch.set_num_threads(1)
     cfg = json.load(open(os.path.join(d, "config.json")))
-    missing = [k for k in CONFIG_FIELDS if k not in cfg]
-    assert not missing, f"config.json lacks {missing}"
-    for k, v in FIXED.items():
-        assert cfg[k] == v, f"config.json: {k} = {cfg[k]!r}, expected {v!r}"
     with h5py.File(ckpt, "r") as f:
-        sp = {k: int(f["spec"].attrs[k]) for k in
-              ("vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer")}
+        at = dict(f["spec"].attrs)
+        sp = {k: int(at[k]) for k in ("vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer")}
+        block = refs.block_of(at)
+        if block != "gpt2":
+            sp.update({k: refs.attr(at, k, float) for k in ("norm_eps", "rope_theta")},
+                      tie_head=refs.attr(at, "tie_head"))
         ref = {name: f["model"][name][()] for name in f["model"]}
-    want = {"vocab_size": sp["vocab"], "n_positions": sp["seq_len"], "n_ctx": sp["seq_len"],
-            "n_embd": sp["d_model"], "n_head": sp["n_head"], "n_inner": sp["d_ff"],
-            "n_layer": sp["n_layer"]}
-    for k, v in want.items():
+        model = refs.make_model(at).double()
+    fields, fixed, want_of, names_of = KINDS[block]
+    missing = [k for k in fields if k not in cfg]
+    assert not missing, f"config.json lacks {missing}"
+    for k, v in fixed.items():
+        assert cfg[k] == v, f"config.json: {k} = {cfg[k]!r}, expected {v!r}"
+    for k, v in want_of(sp).items():
         assert cfg[k] == v, f"config.json: {k} = {cfg[k]}, the checkpoint's spec says {v}"
-    gcfg = gpt2_ref.Config(sp["vocab"], sp["seq_len"], sp["d_model"], sp["n_head"],
-                           sp["n_layer"], sp["d_ff"])
 
     tensors, meta, hlen = safetensors_ref.read(os.path.join(d, "model.safetensors"))
     assert meta.get("format") == "pt", f"__metadata__ {meta}"
     assert hlen % 8 == 0, f"header length {hlen} is not a multiple of 8"
-    names = gpt2_ref.hf_names(gcfg)
+    names = names_of(sp)
     assert sorted(tensors) == sorted(names), \
         f"names: extra {sorted(set(tensors) - set(names))}, missing {sorted(set(names) - set(tensors))}"
     bf16 = cfg["torch_dtype"] == "bfloat16"
@@ -139,7 +186,6 @@ def main():
             assert np.array_equal(a.view(np.uint32), r.astype(np.float32).view(np.uint32)), \
                 f"{name}: differs from the checkpoint"
             weights[name] = a
-    model = gpt2_ref.GPT2(gcfg).double()
     gpt2_ref.load_group(model, {k: v.astype(np.float64) for k, v in weights.items()})
 
     raw = open(tokens, "rb").read()

@@ -1,4 +1,5 @@
-"""Makes a damaged or variant copy of a Hugging Face GPT-2 directory for tests/cli/hf.sh.
+"""Makes a damaged or variant copy of a Hugging Face GPT-2 or LLaMA directory for tests/cli/hf.sh
+and tests/cli/hf_llama.sh.
 
 usage: hf_craft.py SRC DST CASE     (CASE: see CASES; prints nothing, exit 0)
 Each case changes one thing of SRC's model.safetensors or config.json as struct/json/numpy
@@ -84,11 +85,12 @@ def main():
     elif case == "f16":
         header, data = retype(header, data, "<f2")
     elif case in ("lm_head", "lm_head_untied"):  # a save with the head as its own copy of wte
-        b, e = header["transformer.wte.weight"]["data_offsets"]
+        E = "transformer.wte.weight" if "transformer.wte.weight" in header else "model.embed_tokens.weight"
+        b, e = header[E]["data_offsets"]
         w = np.frombuffer(data[b:e], dtype="<f4").copy()
         if case == "lm_head_untied":
             w[5] += 1.0
-        header["lm_head.weight"] = {"dtype": "F32", "shape": header["transformer.wte.weight"]["shape"],
+        header["lm_head.weight"] = {"dtype": "F32", "shape": header[E]["shape"],
                                     "data_offsets": [len(data), len(data) + w.nbytes]}
         data = data + w.tobytes()
     elif case == "hub_style":  # as the Hub's gpt2 file: GPT2Model names, causal-mask buffers
@@ -103,6 +105,35 @@ def main():
             header[f"h.{i}.attn.masked_bias"] = {"dtype": "F32", "shape": [],
                                                  "data_offsets": [len(data), len(data) + 4]}
             data += np.array(-1e4, dtype="<f4").tobytes()
+    elif case == "llama_hub":  # LlamaModel names, older transformers' rotary inv_freq buffers
+        header = {k[len("model."):] if k.startswith("model.") else k: v for k, v in header.items()}
+        hd = cfg["hidden_size"] // cfg["num_attention_heads"]
+        inv = (1.0 / cfg["rope_theta"] ** (np.arange(0, hd, 2) / hd)).astype("<f4")
+        for i in range(cfg["num_hidden_layers"]):
+            header[f"layers.{i}.self_attn.rotary_emb.inv_freq"] = {
+                "dtype": "F32", "shape": [hd // 2], "data_offsets": [len(data), len(data) + inv.nbytes]}
+            data += inv.tobytes()
+    elif case == "missing_q_proj":
+        del header["model.layers.1.self_attn.q_proj.weight"]
+    elif case == "up_proj_shape":  # transposed: the same bytes, the wrong layout
+        header["model.layers.0.mlp.up_proj.weight"]["shape"].reverse()
+    elif case == "lm_head_missing":
+        del header["lm_head.weight"]
+    elif case == "cfg_rope_scaling":
+        cfg["rope_scaling"] = {"rope_type": "linear", "factor": 2.0}
+    elif case == "rope_parameters":  # newer transformers: the rotary settings in one object
+        cfg["rope_parameters"] = {"rope_type": "default", "rope_theta": cfg.pop("rope_theta")}
+        del cfg["rope_scaling"]
+    elif case == "cfg_rope_type":
+        cfg["rope_parameters"] = {"rope_type": "llama3", "rope_theta": cfg["rope_theta"], "factor": 8.0}
+    elif case == "cfg_rope_theta2":
+        cfg["rope_parameters"] = {"rope_type": "default", "rope_theta": 2 * cfg["rope_theta"]}
+    elif case == "cfg_kv_heads":
+        cfg["num_key_value_heads"] = cfg["num_attention_heads"] // 2
+    elif case == "cfg_attention_bias":
+        cfg["attention_bias"] = True
+    elif case == "cfg_model_type":
+        cfg["model_type"] = "mistral"
     elif case == "cfg_missing":
         del cfg["n_embd"]
     elif case == "cfg_relu":
