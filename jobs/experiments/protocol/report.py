@@ -113,7 +113,8 @@ class Report:
           f"growth events re-warm over {plan.W} steps. {p['ranks']} MPI ranks, "
           f"{b.get('run', {}).get('precision', 'fp32')}, every arm. Wall times are each run's "
           f"own (its final checkpoint's clock: an interrupted attempt counts up to the checkpoint "
-          f"it resumed from).")
+          f"it resumed from); they also count whatever else ran on the machine, so compare arms by "
+          f"FLOPs, and wall time only between runs made alone).")
         w(f"- **Validation split:** {self.q.data['split']}. Every choice (peak LR, τ, the arms "
           f"confirmed) is read on the tune part; every figure below on the report part, on the "
           f"whole of it, at the annealed end of each run.")
