@@ -90,6 +90,14 @@ int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o,
     memset(&cfg, 0, sizeof cfg);
     int rc = sp_trainer_from_ckpt(&tr, &cfg, ckpt, 1, MPI_COMM_SELF, err);
     if (rc) goto done;
+    /* generation continues text left to right: a masked model fills in positions instead */
+    if (!tr.obj->count_all) {
+        rc = sp_err_set(err, SP_EINPUT,
+                        "%s: sample does not apply to a masked-LM model (model.block %s, "
+                        "train.objective %s): it generates from causal models only",
+                        ckpt, tr.model.kind->name, tr.obj->name);
+        goto done;
+    }
     int T = tr.T, V = tr.model.spec.vocab;
     size_t plen = strlen(prompt);
     /* the prompt is encoded and the continuation decoded by the checkpoint's own tokenizer */
