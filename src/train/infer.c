@@ -214,8 +214,10 @@ int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t bat
             res->vocab = tr.model.spec.vocab;
             res->loss = sp_trainer_eval(&tr, &tok, w, &res->se);
             res->bytes = target_bytes(&tk, &tok, w, tr.T);
-            res->loss_per_byte =
-                res->bytes > 0 ? res->loss * (double)res->tokens / (double)res->bytes : NAN;
+            /* a masked loss is a mean over the selected positions, not over the windows' bytes */
+            res->loss_per_byte = res->bytes > 0 && tr.obj->count_all
+                                     ? res->loss * (double)res->tokens / (double)res->bytes
+                                     : NAN;
         }
         sp_data_close(&tok);
     }
