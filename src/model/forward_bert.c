@@ -127,8 +127,16 @@ void sp_bert_blocks_forward(const sp_model *m, sp_acts *a) {
     }
 }
 
-static void scale_by(float *x, float c, size_t n) {
-    if (c != 1.0f) sp_scale(x, n, c);
+/* Through a post-LN residual: s->dres holds dL/dLN(in) and gets dL/din, which passes unchanged
+ * to the residual input; s->dln gets c dL/din, the gradient of the branch output. */
+static void ln_residual_backward(sp_scratch *s, float *dw, float *db, const float *in,
+                                 const float *w, const float *mean, const float *rstd, float c,
+                                 int N, int C) {
+    size_t NC = (size_t)N * C;
+    memset(s->dln, 0, NC * sizeof(float));
+    sp_layernorm_backward(s->dln, dw, db, s->dres, in, w, mean, rstd, N, C);
+    memcpy(s->dres, s->dln, NC * sizeof(float));
+    if (c != 1.0f) sp_scale(s->dln, NC, c);
 }
 
 void sp_bert_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
@@ -144,23 +152,14 @@ void sp_bert_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_do
         const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
         blk_acts b = block_acts(m, a, i);
         const float c = m->plan.scale[blk];
-        /* s->dres = dL/dout. Each LayerNorm's input gradient lands in dln; it passes unchanged to
-         * the residual input (copied into dres) and, scaled by c in place, into the branch. */
-        memset(s->dln, 0, NC * sizeof(float));
-        sp_layernorm_backward(s->dln, dw.ln2w, dw.ln2b, s->dres, b.s2, w.ln2w, b.mean2, b.rstd2, N,
-                              C);
-        memcpy(s->dres, s->dln, NC * sizeof(float));
-        scale_by(s->dln, c, NC);
+        /* s->dres = dL/dout; the branches' input gradients add onto the residual's in dres */
+        ln_residual_backward(s, dw.ln2w, dw.ln2b, b.s2, w.ln2w, b.mean2, b.rstd2, c, N, C);
         memset(s->dfchg, 0, NF * sizeof(float));
         lin_backward(m, s->dfchg, dw.proj, dw.projb, s->dln, b.fcg, w.proj, N, F, C);
         memset(s->dfch, 0, NF * sizeof(float));
         sp_gelu_erf_backward(s->dfch, b.fc, s->dfchg, NF);
         lin_backward(m, s->dres, dw.fc, dw.fcb, s->dfch, b.h, w.fc, N, C, F);
-        memset(s->dln, 0, NC * sizeof(float));
-        sp_layernorm_backward(s->dln, dw.ln1w, dw.ln1b, s->dres, b.s1, w.ln1w, b.mean1, b.rstd1, N,
-                              C);
-        memcpy(s->dres, s->dln, NC * sizeof(float));
-        scale_by(s->dln, c, NC);
+        ln_residual_backward(s, dw.ln1w, dw.ln1b, b.s1, w.ln1w, b.mean1, b.rstd1, c, N, C);
         memset(s->datty, 0, NC * sizeof(float));
         lin_backward(m, s->datty, dw.o, dw.ob, s->dln, b.atty, w.o, N, C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
