@@ -14,3 +14,8 @@ set_tests_properties(torch_parity_bert torch_fd_check_bert
 sp_add_kind_suites(bert)
 # bert-tiny learns on Brown; eval reproduces the fixed eval masking; the refusals
 sp_add_script_test(cli_bert bert.sh 600)
+# a bert checkpoint of a 2-stage pipeline is BertForMaskedLM's state dict: bert_ref loaded from
+# /model, on the eval windows masked by bert_ref's own restatement of the masking, gets
+# `sprout eval`'s loss
+sp_add_script_test(ckpt_interop_bert ckpt_interop.sh 300 MPI)
+set_tests_properties(ckpt_interop_bert PROPERTIES ENVIRONMENT "${SP_MPI_ENV};SP_BLOCK=bert")
