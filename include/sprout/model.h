@@ -164,10 +164,10 @@ const char *sp_kind_names(void);
 /* Objectives as data (src/model/objectives.c): the loss over the head's logits. train.objective
  * names a row. The gradient of a step is normalised by the number of counted positions of the
  * whole step (every micro-batch of every replica): with count_all every position counts and that
- * is global_batch * seq_len, known without looking at the data. An objective that counts only
- * some positions (masked LM) makes the trainer sum count() over the replica's micro-batches of the
- * step and all-reduce it over the data-parallel communicator of the last stage before the step's
- * first backward, which needs it as the scale (docs/architecture.md, "Objectives"). */
+ * is global_batch * seq_len, known without looking at the data. For an objective that counts only
+ * some positions (masked LM) the count follows from the data and prepare's keys alone: every rank
+ * prepares all samples of the step and counts them before the first backward, which needs it as
+ * the scale, with no message (docs/architecture.md, "Objectives"). */
 typedef struct sp_objective {
     const char *name;
     /* logits [N,V] -> probs (softmax, may alias logits), per-position losses; the mean over the
