@@ -5,8 +5,10 @@
  * the weights, one step's plan, the gradients of one batch through that plan (shared gradients
  * summed as the trainer sums them), and those of an unshared copy that runs every position on a
  * block of its own.
- * With llama or llama_tied it writes the parity dump of a LLaMA model (untied or tied head).
- * usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr|llama|llama_tied] */
+ * With llama or llama_tied it writes the parity dump of a LLaMA model (untied or tied head), with
+ * bert that of a BERT model trained with the masked objective (the batches masked by the
+ * trainer's own masking; targets -1 where not selected, the loss their mean over the rest).
+ * usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr|llama|llama_tied|bert] */
 #include "sprout/train.h"
 
 #include <hdf5.h>
@@ -179,9 +181,11 @@ static int plan_dump(const char *out, const char *method) {
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     int bf16 = argc == 3 && !strcmp(argv[2], "bf16");
-    const char *kind = argc == 3 && !strncmp(argv[2], "llama", 5) ? argv[2] : NULL;
+    const char *kind =
+        argc == 3 && (!strncmp(argv[2], "llama", 5) || !strcmp(argv[2], "bert")) ? argv[2] : NULL;
+    int bert = kind && !strcmp(kind, "bert");
     if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr|llama|llama_tied]\n");
+        fprintf(stderr, "usage: sp_parity_dump OUT.h5 [bf16|apollo|raptr|llama|llama_tied|bert]\n");
         return 2;
     }
     if (argc == 3 && !bf16 && !kind) {
@@ -200,7 +204,14 @@ int main(int argc, char **argv) {
     sp_err err = {0};
     /* llama: d_ff 0 is 8d/3 rounded up to a multiple of 64 (128 here); a rope_theta other than the
      * default so a wrong base shows */
-    if (kind &&
+    /* bert: an eps other than the default so that a wrong one shows */
+    if (bert && (sp_cfg_set(&cfg, "model.block=bert", &err) ||
+                 sp_cfg_set(&cfg, "train.objective=masked", &err) ||
+                 sp_cfg_set(&cfg, "model.norm_eps=1e-6", &err))) {
+        fprintf(stderr, "sp_parity_dump: %s\n", err.msg);
+        return 1;
+    }
+    if (kind && !bert &&
         (sp_cfg_set(&cfg, "model.block=llama", &err) ||
          sp_cfg_set(&cfg, "model.rope_theta=500", &err) ||
          sp_cfg_set(&cfg, "model.norm_eps=1e-6", &err) ||
@@ -240,6 +251,10 @@ int main(int argc, char **argv) {
         tr.inp[i] = (int32_t)(sp_rng_u64(11, SP_RNG_TEST, 0, i) % (uint64_t)V);
         tr.tgt[i] = (int32_t)(sp_rng_u64(11, SP_RNG_TEST, 1, i) % (uint64_t)V);
     }
+    /* a masked objective: the inputs masked, the targets their selected originals */
+    for (int b = 0; m->obj->prepare && b < B; b++)
+        m->obj->prepare(11, 0, (uint64_t)b, tr.inp + (size_t)b * T, tr.tgt + (size_t)b * T, T, V);
+    float norm = (float)m->obj->count(tr.tgt, (int)N);
     hsize_t bt[2] = {(hsize_t)B, (hsize_t)T}, btv[3] = {(hsize_t)B, (hsize_t)T, (hsize_t)V};
     put(f, "batch/inputs", 2, bt, 1, tr.inp);
     put(f, "batch/targets", 2, bt, 1, tr.tgt);
@@ -251,7 +266,7 @@ int main(int argc, char **argv) {
     hsize_t one = 1;
     put(f, "out/loss", 1, &one, 0, &loss);
     memset(m->grads, 0, m->numel * sizeof(float));
-    sp_model_head_backward(m, &tr.acts[0], &tr.scratch, tr.tgt, 1.0f / (float)N);
+    sp_model_head_backward(m, &tr.acts[0], &tr.scratch, tr.tgt, 1.0f / norm);
     sp_model_blocks_backward(m, &tr.acts[0], &tr.scratch, NULL, NULL);
     sp_model_embed_backward(m, &tr.acts[0], &tr.scratch, tr.inp);
     put_model(f, "grad", m, m->grads);

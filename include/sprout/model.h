@@ -117,6 +117,17 @@ typedef struct sp_kind {
      * attributes); 0: the kind has none of them and they stay 0 */
     int hparams;
     int ff_in; /* sections of d_ff the MLP's first product writes (gate | up: 2) */
+    /* model.norm_eps = 0 gives this (kinds with hparams); always_tied: model.tie_head is fixed
+     * to a tied head (auto or true only) */
+    double default_norm_eps;
+    int always_tied;
+    /* the train.objective the kind trains with (a row of the objective table): a causal block
+     * cannot learn a masked objective sensibly, nor a bidirectional one a causal objective */
+    const char *objective;
+    /* stored activations beyond the blocks': embed_ln, the embedding sum and its LayerNorm
+     * statistics (sp_acts.emb*); head_transform, the head's dense output and its GELU
+     * (sp_acts.hpre, hact) before the final norm */
+    int embed_ln, head_transform;
     /* model.d_ff = 0 gives this */
     int (*default_d_ff)(int d_model);
     /* the tensor tables for a spec, in slab order (offsets are filled by the caller); the
@@ -153,10 +164,10 @@ const char *sp_kind_names(void);
 /* Objectives as data (src/model/objectives.c): the loss over the head's logits. train.objective
  * names a row. The gradient of a step is normalised by the number of counted positions of the
  * whole step (every micro-batch of every replica): with count_all every position counts and that
- * is global_batch * seq_len, known without looking at the data. An objective that counts only
- * some positions (masked LM) makes the trainer sum count() over the replica's micro-batches of the
- * step and all-reduce it over the data-parallel communicator of the last stage before the step's
- * first backward, which needs it as the scale (docs/architecture.md, "Objectives"). */
+ * is global_batch * seq_len, known without looking at the data. For an objective that counts only
+ * some positions (masked LM) the count follows from the data and prepare's keys alone: every rank
+ * prepares all samples of the step and counts them before the first backward, which needs it as
+ * the scale, with no message (docs/architecture.md, "Objectives"). */
 typedef struct sp_objective {
     const char *name;
     /* logits [N,V] -> probs (softmax, may alias logits), per-position losses; the mean over the
@@ -169,11 +180,18 @@ typedef struct sp_objective {
     int count_all; /* every position counts */
     /* counted positions among targets[N] */
     int64_t (*count)(const int32_t *targets, int N);
+    /* NULL, or what turns a window into the model's input and targets: inp[T] holds the window's
+     * T tokens and is rewritten in place, tgt[T] is overwritten. (step, k) are the global step
+     * (SP_MLM_EVAL_STEP for evaluation) and sample (or evaluation window) index, so the result
+     * does not depend on the layout; vocab is the model's. Returns the counted positions. */
+    int (*prepare)(uint64_t seed, uint64_t step, uint64_t k, int32_t *inp, int32_t *tgt, int T,
+                   int vocab);
     const char *eval; /* what eval reports, for messages and docs */
 } sp_objective;
 extern const sp_objective sp_objectives[];
 extern const int sp_nobjectives;
 int sp_objective_find(const char *name); /* -1 if none */
+const char *sp_objective_names(void);    /* "causal, masked" for messages */
 
 int sp_spec_check(const sp_spec *s, sp_err *err);
 /* the kind's tensor tables laid out for spec s: n = the kind's nbt or ngt entries */
@@ -331,6 +349,8 @@ typedef struct sp_acts {
     float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *x2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fchg;                                         /* per block, strided by the sizes below */
     float *lnf, *lnf_mean, *lnf_rstd, *probs, *losses; /* head only */
+    float *emb, *emb_mean, *emb_rstd; /* sp_kind.embed_ln: the summed embeddings, their stats */
+    float *hpre, *hact;               /* sp_kind.head_transform, head only: dense out, its GELU */
     size_t bytes;
 } sp_acts;
 

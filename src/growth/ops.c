@@ -11,8 +11,12 @@
 /* block kinds by row of the kind table (src/model/kinds.c) */
 #define K_GPT2  (1u << 0)
 #define K_LLAMA (1u << 1)
+#define K_BERT  (1u << 2)
 /* the depth maps move whole blocks: they apply to every kind */
-#define K_DEPTH (K_GPT2 | K_LLAMA)
+#define K_DEPTH (K_GPT2 | K_LLAMA | K_BERT)
+/* the kinds on which an identity-initialised block is the identity: pre-norm ones. A post-LN
+ * block (bert) ends in a LayerNorm, and LN(x + 0) != x. */
+#define K_PRENORM (K_GPT2 | K_LLAMA)
 
 /* ---- depth maps: new block j of L from l old blocks ---- */
 
@@ -57,9 +61,9 @@ const sp_grow_op sp_grow_ops[] = {
     {"decoalesce_depth", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_interpolate, 0, NULL},
     /* zero: exactly, the copies' projections onto the residual stream being 0 (gpt2: c_proj w
      * and b of both branches; llama: o_proj and down_proj); random: exactly while its branch
-     * scale is 0 */
-    {"zero", SP_OP_DEPTH, 0, 0, K_DEPTH, K_DEPTH, map_zero, 0, NULL},
-    {"random", SP_OP_DEPTH, 0, 1, K_DEPTH, K_DEPTH, map_random, 0, NULL},
+     * scale is 0; on bert both run (bert zeroes its two output denses) without preserving */
+    {"zero", SP_OP_DEPTH, 0, 0, K_DEPTH, K_PRENORM, map_zero, 0, NULL},
+    {"random", SP_OP_DEPTH, 0, 1, K_DEPTH, K_PRENORM, map_random, 0, NULL},
     {"coalesce_depth", SP_OP_DEPTH, 1, 0, K_DEPTH, 0, map_coalesce, 0, NULL},
     /* the width splits preserve the function up to fp32 rounding, widen_zero and widen_random
      * while their new channels are masked out; gpt2 only: their axis roles, LayerNorm masks and

@@ -52,7 +52,7 @@ const sp_cfg_key sp_cfg_keys[] = {
     KINT(model, d_ff, "0", 0, I32), /* 0 = 4*d_model */
     KINT(model, n_layer, "6", 1, I32),
     KSTR(model, block, "gpt2", 64, NULL),            /* the kind table: src/model/kinds.c */
-    KDBL(model, norm_eps, "1.0e-5", 0, 1, 1, 1),     /* llama: RMSNorm's eps */
+    KDBL(model, norm_eps, "0", 0, 1, 0, 1),          /* 0: the kind's (llama 1e-5, bert 1e-12) */
     KDBL(model, rope_theta, "10000", 1, 1e30, 1, 1), /* llama: rotary base */
     KSTR(model, tie_head, "auto", 64, "auto|true|false"),
     KSTR(data, train, "data/brown/train.bin", PATHLEN, NULL),

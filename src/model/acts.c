@@ -39,6 +39,13 @@ static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, carve *c) {
     a->lnf_rstd = take(c, nh * N);
     a->probs = take(c, nh * N * s->vocab);
     a->losses = take(c, nh * N);
+    const sp_kind *k = sp_kind_of(s);
+    size_t ne = k->embed_ln ? 1 : 0, nt = k->head_transform ? nh : 0;
+    a->emb = take(c, ne * N * C);
+    a->emb_mean = take(c, ne * N);
+    a->emb_rstd = take(c, ne * N);
+    a->hpre = take(c, nt * N * C);
+    a->hact = take(c, nt * N * C);
 }
 
 /* a zeroed big buffer of `bytes`, in the memory of spare (spare_bytes; NULL: fresh) */
@@ -64,14 +71,14 @@ int sp_acts_create_in(sp_acts *a, const sp_model *m, int B, int T, sp_acts *spar
 }
 
 /* Every buffer carved for a stage is at most (nb + 1) x B x T x the widest per-token row (3C, F,
- * the vocab, or n_head x T attention scores), and there are fewer than 24 of them. When that bound
+ * the vocab, or n_head x T attention scores), and there are fewer than 32 of them. When that bound
  * passes 2^60 bytes the size_t products would overflow: the answer is then SIZE_MAX. */
 static int sizes_overflow(const sp_spec *s, int nb, int B, int T) {
     double w = 3.0 * s->d_model;
     if (2.0 * s->d_ff > w) w = 2.0 * s->d_ff;
     if (s->vocab > w) w = s->vocab;
     if ((double)s->n_head * T > w) w = (double)s->n_head * T;
-    return 24.0 * 4.0 * ((double)nb + 1) * B * (double)T * w >= 0x1p60;
+    return 32.0 * 4.0 * ((double)nb + 1) * B * (double)T * w >= 0x1p60;
 }
 
 size_t sp_acts_bytes(const sp_spec *s, int nb, int has_head, int B, int T) {

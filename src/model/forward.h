@@ -55,4 +55,47 @@ void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
                               void *ctx);
 void sp_llama_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp);
 
+/* BERT's tensors in the order of its block slab and of its globals slab (kind_bert.c) */
+enum {
+    SP_B_Q,
+    SP_B_K,
+    SP_B_V,
+    SP_B_QB,
+    SP_B_KB,
+    SP_B_VB,
+    SP_B_O,
+    SP_B_OB,
+    SP_B_LN1W,
+    SP_B_LN1B,
+    SP_B_FC,
+    SP_B_FCB,
+    SP_B_PROJ,
+    SP_B_PROJB,
+    SP_B_LN2W,
+    SP_B_LN2B,
+    SP_BERT_NT
+};
+enum {
+    SP_B_WTE,
+    SP_B_WPE,
+    SP_B_TTE,
+    SP_B_ELNW,
+    SP_B_ELNB,
+    SP_B_HD,
+    SP_B_HDB,
+    SP_B_HLNW,
+    SP_B_HLNB,
+    SP_B_HB,
+    SP_BERT_NG
+};
+
+void sp_bert_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);
+void sp_bert_blocks_forward(const sp_model *m, sp_acts *a);
+float sp_bert_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets);
+void sp_bert_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
+                           float scale);
+void sp_bert_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
+                             void *ctx);
+void sp_bert_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp);
+
 #endif

@@ -4,9 +4,9 @@
 
 #include <string.h>
 
-extern const sp_kind sp_kind_gpt2, sp_kind_llama;
+extern const sp_kind sp_kind_gpt2, sp_kind_llama, sp_kind_bert;
 
-const sp_kind *const sp_kinds[] = {&sp_kind_gpt2, &sp_kind_llama};
+const sp_kind *const sp_kinds[] = {&sp_kind_gpt2, &sp_kind_llama, &sp_kind_bert};
 const int sp_nkinds = (int)(sizeof sp_kinds / sizeof sp_kinds[0]);
 
 int sp_kind_find(const char *name) {

@@ -81,7 +81,7 @@ int sp_spec_check(const sp_spec *s, sp_err *err) {
                           s->rope_theta);
     if (k->hparams && s->tie_head != 0 && s->tie_head != 1)
         return sp_err_set(err, SP_EINPUT, "model.tie_head: %d is not 0 or 1", s->tie_head);
-    if (k->hparams && (s->d_model / s->n_head) % 2)
+    if (k->aux_floats && (s->d_model / s->n_head) % 2)
         return sp_err_set(err, SP_EINPUT,
                           "model.n_head: the head size %d must be even for rotary embeddings",
                           s->d_model / s->n_head);

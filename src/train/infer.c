@@ -90,6 +90,14 @@ int sp_sample_run(const char *ckpt, const char *prompt, const sp_sample_opts *o,
     memset(&cfg, 0, sizeof cfg);
     int rc = sp_trainer_from_ckpt(&tr, &cfg, ckpt, 1, MPI_COMM_SELF, err);
     if (rc) goto done;
+    /* generation continues text left to right: a masked model fills in positions instead */
+    if (!tr.obj->count_all) {
+        rc = sp_err_set(err, SP_EINPUT,
+                        "%s: sample does not apply to a masked-LM model (model.block %s, "
+                        "train.objective %s): it generates from causal models only",
+                        ckpt, tr.model.kind->name, tr.obj->name);
+        goto done;
+    }
     int T = tr.T, V = tr.model.spec.vocab;
     size_t plen = strlen(prompt);
     /* the prompt is encoded and the continuation decoded by the checkpoint's own tokenizer */
@@ -206,8 +214,10 @@ int sp_eval_run(const char *ckpt, const char *data, int64_t windows, int64_t bat
             res->vocab = tr.model.spec.vocab;
             res->loss = sp_trainer_eval(&tr, &tok, w, &res->se);
             res->bytes = target_bytes(&tk, &tok, w, tr.T);
-            res->loss_per_byte =
-                res->bytes > 0 ? res->loss * (double)res->tokens / (double)res->bytes : NAN;
+            /* a masked loss is a mean over the selected positions, not over the windows' bytes */
+            res->loss_per_byte = res->bytes > 0 && tr.obj->count_all
+                                     ? res->loss * (double)res->tokens / (double)res->bytes
+                                     : NAN;
         }
         sp_data_close(&tok);
     }

@@ -24,10 +24,15 @@ int sp_train_target_spec(const sp_config *cfg, sp_spec *s, sp_err *err) {
                           cfg->model.block, sp_kind_names());
     const char *t = cfg->model.tie_head;
     int tie = !strcmp(t, "true") ? 1 : !strcmp(t, "false") ? 0 : -1;
-    if (k->hparams) {
-        s->norm_eps = cfg->model.norm_eps;
+    if (k->always_tied && tie == 0) {
+        return sp_err_set(err, SP_EINPUT, "%s: model.tie_head: %s's head is always tied", src,
+                          k->name);
+    } else if (k->hparams) {
+        /* norm_eps 0: the kind's (llama 1e-5, bert 1e-12, Hugging Face's defaults) */
+        s->norm_eps = cfg->model.norm_eps > 0 ? cfg->model.norm_eps : k->default_norm_eps;
         s->rope_theta = cfg->model.rope_theta;
-        s->tie_head = tie >= 0 ? tie : 0; /* auto: untied, LlamaForCausalLM's default */
+        /* auto: untied, LlamaForCausalLM's default, unless the kind is always tied */
+        s->tie_head = k->always_tied ? 1 : tie >= 0 ? tie : 0;
     } else if (tie == 0) {
         return sp_err_set(err, SP_EINPUT, "%s: model.tie_head: %s's head is always tied", src,
                           k->name);

@@ -2,6 +2,7 @@
  * data-parallel gradient reduction, global-norm clipping and AdamW. */
 #include "sprout/growth.h"
 #include "sprout/kernels.h"
+#include "sprout/mlm.h"
 #include "sprout/redist.h"
 #include "sprout/train.h"
 
@@ -201,14 +202,25 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     if (sp_train_grow_schedule(cfg, &tr->gs, &quiet, err) || sp_subnet_resolve(cfg, &tr->sn, err))
         return err->code;
     int obj = sp_objective_find(cfg->train.objective);
+    const char *src = cfg->source ? cfg->source : "config";
     if (obj < 0)
-        return sp_err_set(err, SP_EINPUT, "%s: train.objective: '%s' is not an objective (causal)",
-                          cfg->source ? cfg->source : "config", cfg->train.objective);
+        return sp_err_set(err, SP_EINPUT, "%s: train.objective: '%s' is not an objective (%s)", src,
+                          cfg->train.objective, sp_objective_names());
     tr->obj = &sp_objectives[obj];
-    if (!tr->obj->count_all) /* the count's reduction (sp_trainer_step) is not built yet */
+    int kind = sp_kind_find(cfg->model.block);
+    /* a causal block cannot be trained to fill in masked tokens it sees the future of, and a
+     * bidirectional one would read the next token it is asked to predict */
+    if (kind >= 0 && strcmp(sp_kinds[kind]->objective, tr->obj->name))
         return sp_err_set(err, SP_EINPUT,
-                          "%s: train.objective: '%s' is not supported by the trainer yet",
-                          cfg->source ? cfg->source : "config", cfg->train.objective);
+                          "%s: train.objective: '%s' does not apply to model.block %s, which "
+                          "trains with '%s'",
+                          src, tr->obj->name, sp_kinds[kind]->name, sp_kinds[kind]->objective);
+    if (tr->obj->prepare && cfg->model.vocab < SP_MLM_NSPECIAL + 1)
+        return sp_err_set(
+            err, SP_EINPUT,
+            "%s: model.vocab: %lld leaves no ordinary token beside the %d special ids "
+            "of train.objective %s",
+            src, (long long)cfg->model.vocab, SP_MLM_NSPECIAL, tr->obj->name);
     tr->st.subnet_stage = tr->st.plan_step = tr->sn.method ? 0 : -1;
     /* In this order, each before anything large is allocated: the shapes of every layout; the
      * data (a file that cannot serve the config, too few tokens for seq_len or a larger vocab,
@@ -219,6 +231,13 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
         if (sp_data_open(&tr->train, cfg->data.train, err)) return sp_err_wrap(err, "data.train");
         tr->have_train = 1;
         if (sp_data_check_vocab(&tr->train, cfg->model.vocab, err)) return err->code;
+        if (tr->obj->prepare && (int64_t)tr->train.vocab + SP_MLM_NSPECIAL > cfg->model.vocab)
+            return sp_err_set(err, SP_EINPUT,
+                              "%s: model.vocab: %lld is too small for train.objective %s: the "
+                              "data's %u token ids and the %d special ids [MASK] [CLS] [SEP] [PAD] "
+                              "after them need %lld",
+                              src, (long long)cfg->model.vocab, tr->obj->name, tr->train.vocab,
+                              SP_MLM_NSPECIAL, (long long)tr->train.vocab + SP_MLM_NSPECIAL);
         if (sp_data_open(&tr->val, cfg->data.val, err)) return sp_err_wrap(err, "data.val");
         tr->have_val = 1;
         if (sp_data_check_vocab(&tr->val, cfg->model.vocab, err) ||
@@ -286,16 +305,33 @@ static void fill_batch(sp_trainer *tr, int64_t t, int64_t s0, int32_t *inp0, int
         uint64_t k = (uint64_t)(s0 + i);
         if (tr->have_train) {
             sp_data_train_sample(&tr->train, tr->st.seed, (uint64_t)t, k, T, inp, tgt);
-            continue;
+        } else {
+            for (int j = 0; j <= T; j++) {
+                int32_t tok = (int32_t)(sp_rng_u64(tr->st.seed, SP_RNG_DATA, (uint64_t)t,
+                                                   k * (uint64_t)(T + 1) + (uint64_t)j) %
+                                        (uint64_t)V);
+                if (j < T) inp[j] = tok;
+                if (j > 0) tgt[j - 1] = tok;
+            }
         }
-        for (int j = 0; j <= T; j++) {
-            int32_t tok = (int32_t)(sp_rng_u64(tr->st.seed, SP_RNG_DATA, (uint64_t)t,
-                                               k * (uint64_t)(T + 1) + (uint64_t)j) %
-                                    (uint64_t)V);
-            if (j < T) inp[j] = tok;
-            if (j > 0) tgt[j - 1] = tok;
-        }
+        /* the masking is keyed by the same global (step, sample): layout-free, restart-exact */
+        if (tr->obj->prepare) tr->obj->prepare(tr->st.seed, (uint64_t)t, k, inp, tgt, T, V);
     }
+}
+
+/* The counted positions of step t over all its global_batch samples. Every rank masks every
+ * sample of the step itself: the count follows from the data and the masking keys alone, so it is
+ * the same on every layout without a message, and costs one token read and one counter draw per
+ * position, small beside the step. The step's slot 0 buffers are free before its schedule runs. */
+static int64_t step_count(sp_trainer *tr, int64_t t) {
+    int64_t gb = tr->cfg->train.global_batch, n = 0;
+    if (tr->obj->count_all) return gb * tr->T;
+    int32_t *inp = tr->inp, *tgt = tr->tgt;
+    for (int64_t k0 = 0; k0 < gb; k0 += tr->mb) {
+        fill_batch(tr, t, k0, inp, tgt);
+        n += tr->obj->count(tgt, tr->mb * tr->T);
+    }
+    return n;
 }
 
 void sp_trainer_allreduce(float *x, size_t n, MPI_Comm comm) {
@@ -366,7 +402,9 @@ static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
                 fill_batch(tr, t, ((int64_t)tr->dp_rank * tr->n_micro + a.mb) * tr->mb, inp, tgt);
             if (first) sp_model_embed_forward(m, acts, inp);
             sp_model_blocks_forward(m, acts);
-            if (last) loss_sum += (double)sp_model_head_forward(m, acts, tgt) * (double)mbT;
+            if (last)
+                loss_sum += (double)sp_model_head_forward(m, acts, tgt) *
+                            (double)m->obj->count(tgt, (int)mbT);
             break;
         case SP_ACT_SEND_ACT:
             /* the stage's output: x[0] itself when the plan runs none of its blocks */
@@ -406,12 +444,12 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     const sp_grid *g = &tr->grid;
     sp_model *m = &tr->model;
     int64_t gb = cfg->train.global_batch;
-    /* the loss is normalised by the step's counted positions; with count_all (causal) that is
-     * every position, known without the data. An objective counting fewer (masked LM) must sum
-     * obj->count over the replica's micro-batches and all-reduce it here, over the last stage's
-     * data-parallel communicator, before the first backward uses the scale. */
-    float scale = 1.0f / (float)(gb * tr->T);
+    /* the loss is normalised by the step's counted positions, before the first backward uses
+     * the scale: with count_all (causal) every position; otherwise (masked LM) every rank counts
+     * the whole step's masks itself (step_count) */
     int64_t t = tr->st.step;
+    int64_t count = step_count(tr, tr->st.data_cursor);
+    float scale = count > 0 ? 1.0f / (float)count : 0.0f;
     if (tr->sn.method) sp_trainer_plan(tr, t, 1); /* the network this step runs */
     memset(m->grads, 0, m->numel * sizeof(float));
     /* the weights changed since the last step (optimizer, load, growth): one refresh of their
@@ -455,7 +493,7 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
         tr->st.plan_step = tr->st.step;
         sp_trainer_plan(tr, t, 0); /* evaluation after the step runs the full network */
     }
-    return (float)(red[1] / (double)(gb * tr->T));
+    return count > 0 ? (float)(red[1] / (double)count) : 0.0f;
 }
 
 /* Bootstrap over windows: the standard deviation of the mean loss of R resamples of the n window
@@ -486,6 +524,7 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, 
     if (n_windows <= 0 || n_windows > avail) n_windows = avail;
     int64_t nbatch = (n_windows + tr->mb - 1) / tr->mb;
     double sum = 0;
+    int64_t counted = 0;
     /* each window's mean loss, for the standard error: filled on the last stage of each replica
      * for its own windows, summed over the ranks */
     double *wl = se ? calloc((size_t)(n_windows > 0 ? n_windows : 1), sizeof *wl) : NULL;
@@ -495,9 +534,14 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, 
         int64_t w0 = b * tr->mb;
         int B = (int)(n_windows - w0 < tr->mb ? n_windows - w0 : tr->mb);
         size_t NC = (size_t)B * T * (size_t)m->spec.d_model;
-        for (int i = 0; (first || last) && i < B; i++)
-            sp_data_eval_window(tok, sp_data_eval_pick(avail, n_windows, w0 + i), T,
-                                tr->inp + (size_t)i * T, tr->tgt + (size_t)i * T);
+        for (int i = 0; (first || last) && i < B; i++) {
+            int32_t *inp = tr->inp + (size_t)i * T, *tgt = tr->tgt + (size_t)i * T;
+            sp_data_eval_window(tok, sp_data_eval_pick(avail, n_windows, w0 + i), T, inp, tgt);
+            /* window i is masked the same way for every evaluation (mlm.h) */
+            if (tr->obj->prepare)
+                tr->obj->prepare(tr->st.seed, SP_MLM_EVAL_STEP, (uint64_t)(w0 + i), inp, tgt, T,
+                                 m->spec.vocab);
+        }
         /* a short last batch: the activation strides shrink with B and still fit */
         a->B = B;
         if (first)
@@ -506,17 +550,22 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, 
             MPI_Recv(a->x, (int)NC, MPI_FLOAT, g->stage - 1, 0, g->pipe, MPI_STATUS_IGNORE);
         sp_model_blocks_forward(m, a);
         if (last) {
-            sum += (double)sp_model_head_forward(m, a, tr->tgt) * B * T;
+            int64_t nc = m->obj->count(tr->tgt, B * T);
+            sum += (double)sp_model_head_forward(m, a, tr->tgt) * (double)nc;
+            counted += nc;
             for (int i = 0; wl && i < B; i++) {
                 double ws = 0;
+                int64_t wc = m->obj->count(tr->tgt + (size_t)i * T, T);
+                /* rows that do not count hold loss 0 */
                 for (int t = 0; t < T; t++) ws += a->losses[(size_t)i * T + t];
-                wl[w0 + i] = ws / T;
+                wl[w0 + i] = wc > 0 ? ws / (double)wc : 0.0;
             }
         } else
             MPI_Send(a->x + (size_t)a->n_exec * NC, (int)NC, MPI_FLOAT, g->stage + 1, 0, g->pipe);
         a->B = B0;
     }
-    MPI_Allreduce(MPI_IN_PLACE, &sum, 1, MPI_DOUBLE, MPI_SUM, tr->comm);
+    double red[2] = {sum, (double)counted};
+    MPI_Allreduce(MPI_IN_PLACE, red, 2, MPI_DOUBLE, MPI_SUM, tr->comm);
     if (se) {
         *se = NAN;
         if (wl && MPI_Allreduce(MPI_IN_PLACE, wl, (int)n_windows, MPI_DOUBLE, MPI_SUM, tr->comm) ==
@@ -524,5 +573,5 @@ double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, 
             *se = bootstrap_se(wl, n_windows);
         free(wl);
     }
-    return n_windows > 0 ? sum / ((double)n_windows * T) : NAN;
+    return n_windows > 0 && red[1] > 0 ? red[0] / red[1] : NAN;
 }

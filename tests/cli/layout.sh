@@ -16,9 +16,9 @@ trap 'rm -rf "$T"' EXIT
 for i in $(seq 300); do echo "Sentence number $i: the quick brown fox jumps over the lazy dog."; done >"$T/c.txt"
 "$SPROUT" prepare text "$T/c.txt" --out "$T/data" 2>/dev/null
 cat >"$T/cfg.yaml" <<YAML
-model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 8, block: $KIND}
+model: {vocab: $VOCAB, seq_len: 32, d_model: 32, n_head: 2, n_layer: 8, block: $KIND}
 data: {train: $T/data/train.bin, val: $T/data/val.bin}
-train: {steps: 20, global_batch: 16, micro_batch: 2, lr: 3.0e-3, warmup_steps: 5, seed: 4242}
+train: {objective: $OBJECTIVE, steps: 20, global_batch: 16, micro_batch: 2, lr: 3.0e-3, warmup_steps: 5, seed: 4242}
 eval: {every: 10, batches: 2}
 run: {log_every: 1, precision: $PREC}
 YAML

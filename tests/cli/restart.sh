@@ -15,9 +15,9 @@ trap 'rm -rf "$T"' EXIT
 for i in $(seq 300); do echo "Line $i: a small corpus for restart tests, with words and digits $((i * 7))."; done >"$T/c.txt"
 "$SPROUT" prepare text "$T/c.txt" --out "$T/data" 2>/dev/null
 cat >"$T/cfg.yaml" <<YAML
-model: {vocab: 256, seq_len: 32, d_model: 32, n_head: 2, n_layer: 4, block: $KIND}
+model: {vocab: $VOCAB, seq_len: 32, d_model: 32, n_head: 2, n_layer: 4, block: $KIND}
 data: {train: $T/data/train.bin, val: $T/data/val.bin}
-train: {steps: 20, global_batch: 8, micro_batch: 2, lr: 3.0e-3, warmup_steps: 4, seed: 99}
+train: {objective: $OBJECTIVE, steps: 20, global_batch: 8, micro_batch: 2, lr: 3.0e-3, warmup_steps: 4, seed: 99}
 eval: {every: 10, batches: 2}
 run: {log_every: 1, precision: $PREC}
 checkpoint: {every: 10, keep: 5}
@@ -58,7 +58,7 @@ rc=$?
 grep -q "model.n_layer = 4 but the config says 3" "$T/H.log" && [ "$rc" = 2 ] ||
   { echo "FAIL: spec mismatch (rc $rc)"; cat "$T/H.log"; fail=1; }
 # another block kind is refused by name
-tr K 1 1 --resume "$T/A/ckpt/step_00000010.h5" --set model.block="$OTHER_KIND"
+tr K 1 1 --resume "$T/A/ckpt/step_00000010.h5" --set model.block="$OTHER_KIND" "${OTHER_SETS[@]}"
 rc=$?
 grep -q "model.block = $KIND but the config says $OTHER_KIND" "$T/K.log" && [ "$rc" = 2 ] ||
   { echo "FAIL: block kind mismatch (rc $rc)"; cat "$T/K.log"; fail=1; }

@@ -12,13 +12,7 @@ set_tests_properties(torch_parity_llama torch_parity_llama_tied torch_fd_check_l
 # layout invariance, bit-exact restart and live depth growth through a pipeline change once more
 # on the LLaMA block (SP_BLOCK, read by tests/cli/kind.sh), with the fp32 guarantees of the gpt2
 # runs (mpi_layout_invariance, mpi_restart, mpi_growth_restart)
-foreach(t restart:restart layout_invariance:layout growth_restart:growth)
-  string(REPLACE ":" ";" parts ${t})
-  list(GET parts 0 name)
-  list(GET parts 1 script)
-  sp_add_script_test(mpi_${name}_llama ${script}.sh 900 MPI)
-  set_tests_properties(mpi_${name}_llama PROPERTIES ENVIRONMENT "${SP_MPI_ENV};SP_BLOCK=llama")
-endforeach()
+sp_add_kind_suites(llama)
 # a 2-step llama training under valgrind (no invalid access, no uninitialised read, no leak)
 if(SP_VALGRIND AND NOT CMAKE_BUILD_TYPE STREQUAL "Asan")
   sp_add_script_test(valgrind_train_llama valgrind.sh 600)

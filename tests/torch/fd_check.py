@@ -8,7 +8,11 @@ sprout (/grad in the parity dump written by tests/parity_dump.c). For every tens
 random unit direction d:
 
     fd = (L(p + h d) - L(p - h d)) / 2h     in float64, h = 1e-4, Richardson-extrapolated
-    |fd - <g_sprout, d>| <= 1e-4 * max(|<g_sprout, d>|, 1e-3 * |g_sprout|)
+    |fd - <g_sprout, d>| <= 1e-4 * max(|<g_sprout, d>|, 1e-3 * |g_sprout|, 1e-6 * G)
+
+G the largest gradient norm of a tensor of the model: a gradient that is 0 in exact arithmetic
+(bert's attention key bias, whose shift softmax ignores) is fp32 rounding noise in sprout, and is
+measured against the model's gradients rather than against itself.
 
 Also checks the reference's own autograd against the same differences at 1e-7.
 
@@ -51,6 +55,7 @@ def main():
         with torch.no_grad():
             return model(inputs, targets)[1].item()
 
+    gnorm = max(float(g.norm()) for g in sprout_grads.values())
     gen = torch.Generator().manual_seed(1)
     h = 1e-4
     passed = failed = 0
@@ -71,7 +76,7 @@ def main():
         fd = (4 * est[1] - est[0]) / 3
         g_s = float((sprout_grads[name] * d).sum())
         g_r = float((ref_grads[name] * d).sum())
-        scale = max(abs(g_s), 1e-3 * float(sprout_grads[name].norm()))
+        scale = max(abs(g_s), 1e-3 * float(sprout_grads[name].norm()), 1e-6 * gnorm)
         rel = abs(fd - g_s) / scale
         ok = rel <= 1e-4 and abs(fd - g_r) <= 1e-7 * max(abs(g_r), 1e-3)
         if rel > worst[0]:

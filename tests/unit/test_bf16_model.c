@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* wide enough that bf16 products round visibly, small enough for a unit test: a gpt2 and a
- * llama model (untied head) of one shape */
+/* wide enough that bf16 products round visibly, small enough for a unit test: a gpt2, a llama
+ * model (untied head) and a bert model of one shape (bert's loss here is the next-token one over
+ * every position: the same function in both precisions is all this compares) */
 static const sp_spec k_specs[] = {{96, 32, 64, 4, 256, 3, 0, 0, 0, 0},
-                                  {96, 32, 64, 4, 256, 3, 1, 0, 1e-5, 10000}};
+                                  {96, 32, 64, 4, 256, 3, 1, 0, 1e-5, 10000},
+                                  {96, 32, 64, 4, 256, 3, 2, 1, 1e-12, 10000}};
 enum { B = 4, T_ = 32 };
 
 /* loss of one batch, gradients of the mean loss left in m->grads */
@@ -88,9 +90,13 @@ static void check_kind(tu_ctx *t, sp_gemm *g, const sp_spec *spec) {
         size_t base = b < 0 ? 0 : (size_t)(sp_model_block(&m, m.grads, b) - m.grads);
         for (int j = 0; j < nt; j++) {
             size_t o = base + ti[j].offset;
-            double c = cosine(m.grads + o, g32 + o, ti[j].numel);
             char name[96];
             sp_spec_hf_name(name, sizeof name, &m.spec, b, &ti[j]);
+            /* bert's attention key bias has gradient 0 in exact arithmetic (softmax ignores a
+             * shift of every key): in fp32 and bf16 alike it is rounding noise, with no direction
+             * to compare */
+            if (strstr(name, "attention.self.key.bias")) continue;
+            double c = cosine(m.grads + o, g32 + o, ti[j].numel);
             tu_check(t, c >= 0.999, "%s: gradient cosine %.6f < 0.999", name, c);
             if (c < worst) worst = c, snprintf(worst_name, sizeof worst_name, "%s", name);
         }

@@ -233,7 +233,7 @@ static void test_extremes(tu_ctx *t) {
         {"model: {n_layer: 2}\ngrowth:\n  - {at_step: 1, op: coalesce_depth, factor: 9}\n",
          "growth[0].factor: coalesce_depth averages at most 8 blocks into one, not 9"},
         /* the block kind and the operator's table row */
-        {"model: {block: bert}\n", "model.block: 'bert' is not a block kind (gpt2, llama)"},
+        {"model: {block: t5}\n", "model.block: 't5' is not a block kind (gpt2, llama, bert)"},
         {"growth:\n  - {at_step: 1, op: Stack}\n",
          "growth[0].op: 'Stack' is not a growth operator (stack, direct"},
         /* factor auto with nothing dividing the depth: an event that would change nothing */

@@ -231,6 +231,34 @@ static void test_kinds(tu_ctx *t) {
              sp_objective_find("causal") == 0 && sp_objective_find("masked ") < 0 &&
                  sp_objectives[0].count_all,
              "objective table");
+    /* bert: 16 block and 10 global tensors in HF's [out, in], the fused q|k|v weights then their
+     * biases, the two output denses as G_zero's tensors, four gains per block, position and
+     * token type lookups, the head tied to word_embeddings (not a lookup), the masked objective;
+     * an odd head size is fine (no rotary table) */
+    int bi = sp_kind_find("bert"), mi = sp_objective_find("masked");
+    sp_spec bs = {17, 8, 18, 2, 0, 2, bi, 1, 1e-12, 10000};
+    bs.d_ff = sp_kinds[bi]->default_d_ff(bs.d_model);
+    nb = sp_spec_block_tensors(&bs, bt), ng = sp_spec_global_tensors(&bs, gt);
+    zeros = gains = 0;
+    for (int j = 0; j < nb; j++) zeros += bt[j].zero_id, gains += bt[j].gain;
+    sp_spec_hf_name(name, sizeof name, &bs, 1, &bt[10]);
+    char gname[128];
+    sp_spec_hf_name(gname, sizeof gname, &bs, -1, &gt[9]);
+    tu_check(t,
+             bi == 2 && nb == 16 && ng == 10 && zeros == 4 && gains == 2 && bs.d_ff == 72 &&
+                 !strcmp(name, "bert.encoder.layer.1.intermediate.dense.weight") &&
+                 bt[10].dims[0] == 72 && bt[10].dims[1] == 18 && bt[1].offset == 18 * 18 &&
+                 bt[3].offset == 3 * 18 * 18 && !gt[0].lookup && gt[1].lookup && gt[2].lookup &&
+                 gt[2].dims[0] == 1 && !strcmp(gname, "cls.predictions.bias") &&
+                 gt[9].numel == 17 && sp_spec_check(&bs, NULL) == SP_OK,
+             "bert tables: %d block, %d global tensors, '%s', '%s'", nb, ng, name, gname);
+    tu_check(t,
+             mi == 1 && !sp_objectives[mi].count_all && sp_objectives[mi].prepare &&
+                 !strcmp(sp_kinds[bi]->objective, "masked") &&
+                 !strcmp(sp_kinds[0]->objective, "causal") &&
+                 !strcmp(sp_kinds[li]->objective, "causal") && sp_kinds[bi]->always_tied &&
+                 sp_kinds[bi]->default_norm_eps == 1e-12 && sp_kinds[li]->default_norm_eps == 1e-5,
+             "bert: objective row and kind fields");
 }
 
 int main(void) {
