@@ -97,6 +97,10 @@ const char *sp_gemm_isa(const sp_gemm *g) {
     (void)g;
     return "none";
 }
+uint16_t *sp_gemm_buf(sp_gemm *g, int slot, size_t n) {
+    (void)g, (void)slot, (void)n;
+    return NULL;
+}
 void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
                  float beta, float *C, int ldc) {
     (void)g;
@@ -119,7 +123,7 @@ typedef struct prim {
     dnnl_memory_t a, b, c; /* their data handles are set at every call */
 } prim;
 
-#define NBUF 6 /* bf16 buffers: 0, 1 pack sp_gemm_run's operands; the rest: sp_gemm_buf */
+#define NBUF 7 /* bf16 buffers: 0, 1 pack sp_gemm_run's operands; the rest: sp_gemm_buf */
 
 struct sp_gemm {
     dnnl_engine_t eng;

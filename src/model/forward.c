@@ -77,9 +77,12 @@ static void linear_forward(const sp_model *m, float *out, const float *inp, cons
     sp_matmul_forward(m->gemm, out, inp, W, w16(m, W), b, N, C, OC);
 }
 
+/* dinp = dout @ W^T (overwritten: no zeroing pass before it; beta 0 and a zeroed dinp with beta 1
+ * give the same bits in OpenBLAS and oneDNN), dW += inp^T @ dout, db += sum dout */
 static void linear_backward(const sp_model *m, float *dinp, float *dW, float *db, const float *dout,
                             const float *inp, const float *W, int N, int C, int OC) {
-    sp_matmul_backward(m->gemm, dinp, dW, db, dout, inp, W, w16(m, W), N, C, OC);
+    sp_matmul_backward_ex(m->gemm, dinp, 0.0f, dW, db, dout, SP_MAT(inp, C),
+                          (sp_mat){W, w16(m, W), OC}, N, C, OC);
 }
 
 /* ---- the fade-in mask ---- */
@@ -227,29 +230,24 @@ void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_do
         /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
          * branch gradients are added onto it in place. The branch outputs see c * dres (times
          * the residual mask with output masks); when that is not dres itself it is staged in a
-         * scratch buffer that is free at that point (datty is zeroed again below before its own
-         * use, dln is consumed by the ln2 backward before the attn-proj backward and zeroed
-         * again after it). The masks of fc and qkv are applied in place to dfch and dqkv, which
-         * hold the gradient at the masked output and are read only after that. */
+         * scratch buffer that is free at that point (datty is overwritten below by its own
+         * product, dln is consumed by the ln2 backward before the attn-proj backward and
+         * overwritten after it). The masks of fc and qkv are applied in place to dfch and dqkv,
+         * which hold the gradient at the masked output and are read only after that. */
         const float *dout = branch_dout(m, s->datty, s->dres, c, N); /* [N,C] */
-        memset(s->dfchg, 0, NF * sizeof(float));
         linear_backward(m, s->dfchg, dw.fcproj_w, dw.fcproj_b, dout, b.fchg, w.fcproj_w, N, F, C);
-        memset(s->dfch, 0, NF * sizeof(float));
-        sp_gelu_backward(s->dfch, b.fch, s->dfchg, NF);
+        sp_gelu_backward_set(s->dfch, b.fch, s->dfchg, NF);
         mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
-        memset(s->dln, 0, NC * sizeof(float));
         linear_backward(m, s->dln, dw.fc_w, dw.fc_b, s->dfch, b.ln2, w.fc_w, N, C, F);
         norm_backward(m, s->dres, dw.ln2_w, dw.ln2_b, s->dln, b.x2, w.ln2_w, b.ln2_mean, b.ln2_rstd,
                       N);
         dout = branch_dout(m, s->dln, s->dres, c, N);
-        memset(s->datty, 0, NC * sizeof(float));
         linear_backward(m, s->datty, dw.attproj_w, dw.attproj_b, dout, b.atty, w.attproj_w, N, C,
                         C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
                               sp->n_head);
         mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
-        memset(s->dln, 0, NC * sizeof(float));
         linear_backward(m, s->dln, dw.qkv_w, dw.qkv_b, s->dqkv, b.ln1, w.qkv_w, N, C, 3 * C);
         norm_backward(m, s->dres, dw.ln1_w, dw.ln1_b, s->dln, b.x, w.ln1_w, b.ln1_mean, b.ln1_rstd,
                       N);
