@@ -32,7 +32,8 @@ void sp_gemm_free(sp_gemm *g);
 const char *sp_gemm_isa(const sp_gemm *g);
 
 /* An operand: fp32 values f, row-major with leading dimension ld, and optionally the same values
- * already rounded to bf16 in h (contiguous: only used when ld equals the row length). */
+ * already rounded to bf16 in h (contiguous: only used when ld equals the row length). In a bf16
+ * context f may be NULL: the operand then exists only in bf16 (h contiguous). */
 typedef struct sp_mat {
     const float *f;
     const uint16_t *h;
@@ -98,6 +99,10 @@ void sp_mask_cols_backward(float *dinp, const float *dout, int N, int OC, int n_
 /* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL; w16: w's bf16 copy or NULL) */
 void sp_matmul_forward(sp_gemm *g, float *out, const float *inp, const float *w,
                        const uint16_t *w16, const float *bias, int N, int C, int OC);
+/* the same with the operands as sp_mat (inp's ld C, w's OC; an activation stored in bf16 only has
+ * f NULL) */
+void sp_matmul_forward_ex(sp_gemm *g, float *out, sp_mat inp, sp_mat w, const float *bias, int N,
+                          int C, int OC);
 /* dinp[N,C] += dout @ w^T;  dw[C,OC] += inp^T @ dout;  dbias[OC] += sum_n dout
  * (dinp, dbias may be NULL to skip) */
 void sp_matmul_backward(sp_gemm *g, float *dinp, float *dw, float *dbias, const float *dout,

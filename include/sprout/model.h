@@ -116,7 +116,8 @@ typedef struct sp_kind {
     /* the spec's norm_eps, rope_theta and tie_head are this kind's (config keys, /spec
      * attributes); 0: the kind has none of them and they stay 0 */
     int hparams;
-    int ff_in; /* sections of d_ff the MLP's first product writes (gate | up: 2) */
+    int ff_in;  /* sections of d_ff the MLP's first product writes (gate | up: 2) */
+    int acts16; /* its forward writes sp_acts' ln1h, ln2h, fchgh, lnfh in a bf16 run */
     /* model.d_ff = 0 gives this */
     int (*default_d_ff)(int d_model);
     /* the tensor tables for a spec, in slab order (offsets are filled by the caller); the
@@ -331,8 +332,16 @@ typedef struct sp_acts {
     float *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *x2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fchg;                                         /* per block, strided by the sizes below */
     float *lnf, *lnf_mean, *lnf_rstd, *probs, *losses; /* head only */
+    /* A bf16 run of a kind with acts16: the activations read only as product operands (ln1,
+     * ln2, fchg, lnf) are written in bf16 by their producer and stored only so (their fp32
+     * pointers are then NULL): half their memory, and no rounding pass before each product.
+     * stage: the producer's fp32 tile before rounding (sp_acts_stage_floats). */
+    uint16_t *ln1h, *ln2h, *fchgh, *lnfh;
+    float *stage;
     size_t bytes;
 } sp_acts;
+/* fp32 values a producer writes per tile before rounding them to bf16: ~32 KiB, cache-resident */
+#define SP_ACTS_STAGE 8192
 
 /* Backward scratch shared by all micro-batches of a stage. */
 typedef struct sp_scratch {

@@ -281,6 +281,27 @@ static const uint16_t *packed(sp_gemm *g, int slot, sp_mat X, int rows, int cols
     return d;
 }
 
+/* element (r, c) of a stored operand [rows, cols]: from its bf16 copy x when it has one */
+static float elem(sp_mat X, const uint16_t *x, int r, int c, int cols) {
+    return x ? sp_bf16_to_f32(x[(size_t)r * cols + c]) : X.f[(size_t)r * X.ld + c];
+}
+
+/* the product by plain loops, for an operand stored only in bf16 when oneDNN failed (out of memory
+ * for a primitive): never on a normal run, so simplicity over speed */
+static void gemm_loops(int ta, int tb, int M, int N, int K, float alpha, sp_mat A,
+                       const uint16_t *a, sp_mat B, const uint16_t *b, float beta, float *C,
+                       int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++)
+                s += (ta ? elem(A, a, k, i, M) : elem(A, a, i, k, K)) *
+                     (tb ? elem(B, b, j, k, K) : elem(B, b, k, j, N));
+            float *c = &C[(size_t)i * ldc + j];
+            *c = alpha * s + (beta != 0.0f ? *c : 0.0f);
+        }
+}
+
 void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
                  float beta, float *C, int ldc) {
     if (!g || M == 0 || N == 0 || K == 0) {
@@ -296,7 +317,11 @@ void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, s
     k.bd[0] = K, k.bd[1] = N, k.bs[0] = tb ? 1 : N, k.bs[1] = tb ? K : 1;
     k.cd[0] = M, k.cd[1] = N, k.cs[0] = ldc, k.cs[1] = 1;
     /* out of memory for scratch or a primitive: the product is still computed, in fp32 */
-    if (!a || !b || execute(g, &k, a, b, C)) sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
+    if (a && b && !execute(g, &k, a, b, C)) return;
+    if (A.f && B.f)
+        sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
+    else
+        gemm_loops(ta, tb, M, N, K, alpha, A, A.f ? NULL : a, B, B.f ? NULL : b, beta, C, ldc);
 }
 
 int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, const uint16_t *A,

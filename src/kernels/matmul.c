@@ -10,9 +10,8 @@
 /* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL)
  * The bias is broadcast into out first and sgemm accumulates with beta = 1: OpenBLAS makes a
  * pass over C for beta = 0 anyway, so the bias costs no extra pass. */
-void sp_matmul_forward(sp_gemm *g, float *restrict out, const float *restrict inp,
-                       const float *restrict w, const uint16_t *w16, const float *restrict bias,
-                       int N, int C, int OC) {
+void sp_matmul_forward_ex(sp_gemm *g, float *restrict out, sp_mat inp, sp_mat w,
+                          const float *restrict bias, int N, int C, int OC) {
     float beta = 0.0f;
     if (bias) {
         for (int n = 0; n < N; n++) {
@@ -21,7 +20,13 @@ void sp_matmul_forward(sp_gemm *g, float *restrict out, const float *restrict in
         }
         beta = 1.0f;
     }
-    sp_gemm_run(g, 0, 0, N, OC, C, 1.0f, SP_MAT(inp, C), (sp_mat){w, w16, OC}, beta, out, OC);
+    sp_gemm_run(g, 0, 0, N, OC, C, 1.0f, inp, w, beta, out, OC);
+}
+
+void sp_matmul_forward(sp_gemm *g, float *restrict out, const float *restrict inp,
+                       const float *restrict w, const uint16_t *w16, const float *restrict bias,
+                       int N, int C, int OC) {
+    sp_matmul_forward_ex(g, out, SP_MAT(inp, C), (sp_mat){w, w16, OC}, bias, N, C, OC);
 }
 
 /* dbias[OC] += sum_n dout[n,:], rows outer and channels inner so the inner loop vectorises;

@@ -62,6 +62,7 @@ const sp_kind sp_kind_gpt2 = {
     .hf_block = "transformer.h.%d.%s",
     .hparams = 0,
     .ff_in = 1,
+    .acts16 = 1,
     .default_d_ff = default_d_ff,
     .block_tensors = block_tensors,
     .global_tensors = global_tensors,
