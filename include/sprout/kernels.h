@@ -43,6 +43,9 @@ typedef struct sp_mat {
 /* C[M,N] = alpha op(A) op(B) + beta C, op = transpose when ta / tb; beta is 0 or 1 */
 void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
                  float beta, float *C, int ldc);
+/* C[M,N] = op(A) op(B) + bias[N] on every row */
+void sp_gemm_run_bias(sp_gemm *g, int ta, int tb, int M, int N, int K, sp_mat A, sp_mat B,
+                      const float *bias, float *C, int ldc);
 /* bf16 context only: batch products C[i] = alpha A[i] B[i] + beta C[i] of bf16 operands with
  * explicit strides over (batch, row, column): A [batch, M, K], B [batch, K, N], C fp32
  * [batch, M, N] (a transposed view is a swapped stride). 0 on success, -1 when oneDNN failed

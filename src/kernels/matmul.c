@@ -7,20 +7,13 @@
  * the bias gradient ~ (ROWS + N/ROWS) eps instead of N eps */
 #define DB_ROWS 32
 
-/* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL)
- * The bias is broadcast into out first and sgemm accumulates with beta = 1: OpenBLAS makes a
- * pass over C for beta = 0 anyway, so the bias costs no extra pass. */
+/* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL) */
 void sp_matmul_forward_ex(sp_gemm *g, float *restrict out, sp_mat inp, sp_mat w,
                           const float *restrict bias, int N, int C, int OC) {
-    float beta = 0.0f;
-    if (bias) {
-        for (int n = 0; n < N; n++) {
-            float *o = out + (size_t)n * OC;
-            for (int j = 0; j < OC; j++) o[j] = bias[j];
-        }
-        beta = 1.0f;
-    }
-    sp_gemm_run(g, 0, 0, N, OC, C, 1.0f, inp, w, beta, out, OC);
+    if (bias)
+        sp_gemm_run_bias(g, 0, 0, N, OC, C, inp, w, bias, out, OC);
+    else
+        sp_gemm_run(g, 0, 0, N, OC, C, 1.0f, inp, w, 0.0f, out, OC);
 }
 
 void sp_matmul_forward(sp_gemm *g, float *restrict out, const float *restrict inp,
