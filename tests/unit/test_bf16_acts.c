@@ -5,7 +5,8 @@
  *  - sp_matmul_backward_ex with dinp_beta 0 over a NaN-filled dinp gives the bits of a zeroed
  *    dinp with beta 1, in fp32 and in bf16; its bias sum in bf16 (fused with the rounding of dout)
  *    is the fp32 one; an operand given only in bf16 gives the product of its fp32 original;
- *  - sp_gelu_backward_set is memset + sp_gelu_backward.
+ *  - sp_gelu_backward_set is memset + sp_gelu_backward;
+ *  - the bias added by the product (sp_matmul_forward_ex) equals broadcast + beta 1 bit for bit.
  * "Bit for bit" for an overwritten buffer is up to the sign of a zero: 0 + (-0) is +0.
  * The bf16 parts skip (with the reason) where oneDNN refuses the context. */
 #include "sprout/kernels.h"
@@ -137,6 +138,25 @@ static void check_backward(tu_ctx *t, sp_gemm *g, const char *prec) {
     free(db0), free(db1), free(w16), free(inp16);
 }
 
+/* sp_matmul_forward's bias added by the product (sp_gemm_run_bias) vs broadcast + beta 1 */
+static void check_forward(tu_ctx *t, sp_gemm *g, const char *prec) {
+    enum { N = 64, C = 1536, OC = 96 }; /* a long K, as the MLP's second product */
+    float *inp = malloc(N * C * sizeof(float)), *w = malloc(C * OC * sizeof(float));
+    float *bias = malloc(OC * sizeof(float)), *o0 = malloc(N * OC * sizeof(float));
+    float *o1 = malloc(N * OC * sizeof(float));
+    uint16_t *w16 = malloc(C * OC * sizeof *w16);
+    fill(inp, N * C, 10), fill(w, C * OC, 11), fill(bias, OC, 12);
+    sp_to_bf16(w16, w, C * OC);
+    sp_mat W = {w, g ? w16 : NULL, OC};
+    for (int n = 0; n < N; n++) memcpy(o0 + n * OC, bias, OC * sizeof(float));
+    sp_gemm_run(g, 0, 0, N, OC, C, 1.0f, SP_MAT(inp, C), W, 1.0f, o0, OC);
+    for (int i = 0; i < N * OC; i++) o1[i] = NAN;
+    sp_matmul_forward_ex(g, o1, SP_MAT(inp, C), W, bias, N, C, OC);
+    tu_check(t, !memcmp(o0, o1, N * OC * sizeof(float)),
+             "%s: bias added by the product differs from broadcast + beta 1", prec);
+    free(inp), free(w), free(bias), free(o0), free(o1), free(w16);
+}
+
 static void check_gelu(tu_ctx *t) {
     enum { n = 1000 };
     float x[n], d[n], a[n], b[n];
@@ -153,11 +173,13 @@ int main(void) {
     sp_gemm *g = NULL;
     check_gelu(&t);
     check_backward(&t, NULL, "fp32");
+    check_forward(&t, NULL, "fp32");
     if (sp_gemm_create(&g, 1, &err)) {
         printf("bf16 parts skipped: %s\n", err.msg);
         return tu_finish(&t, "bf16_acts");
     }
     check_backward(&t, g, "bf16");
+    check_forward(&t, g, "bf16");
     check_acts(&t, g);
     sp_gemm_free(g);
     return tu_finish(&t, "bf16_acts");
