@@ -32,7 +32,8 @@ void sp_gemm_free(sp_gemm *g);
 const char *sp_gemm_isa(const sp_gemm *g);
 
 /* An operand: fp32 values f, row-major with leading dimension ld, and optionally the same values
- * already rounded to bf16 in h (contiguous: only used when ld equals the row length). */
+ * already rounded to bf16 in h (contiguous: only used when ld equals the row length). In a bf16
+ * context f may be NULL: the operand then exists only in bf16 (h contiguous). */
 typedef struct sp_mat {
     const float *f;
     const uint16_t *h;
@@ -42,6 +43,9 @@ typedef struct sp_mat {
 /* C[M,N] = alpha op(A) op(B) + beta C, op = transpose when ta / tb; beta is 0 or 1 */
 void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
                  float beta, float *C, int ldc);
+/* C[M,N] = op(A) op(B) + bias[N] on every row */
+void sp_gemm_run_bias(sp_gemm *g, int ta, int tb, int M, int N, int K, sp_mat A, sp_mat B,
+                      const float *bias, float *C, int ldc);
 /* bf16 context only: batch products C[i] = alpha A[i] B[i] + beta C[i] of bf16 operands with
  * explicit strides over (batch, row, column): A [batch, M, K], B [batch, K, N], C fp32
  * [batch, M, N] (a transposed view is a swapped stride). 0 on success, -1 when oneDNN failed
@@ -49,7 +53,9 @@ void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, s
 int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, const uint16_t *A,
                     const int64_t as[3], const uint16_t *B, const int64_t bs[3], float beta,
                     float *C, const int64_t cs[3]);
-/* bf16 scratch buffer `slot` (2..5; 0 and 1 are sp_gemm_run's) of at least n values, owned by
+/* the slot of sp_matmul_backward's rounded dout (attention uses 2..5) */
+#define SP_GEMM_SLOT_DOUT 6
+/* bf16 scratch buffer `slot` (2..6; 0 and 1 are sp_gemm_run's) of at least n values, owned by
  * the context and grown on demand; NULL when out of memory (or in fp32) */
 uint16_t *sp_gemm_buf(sp_gemm *g, int slot, size_t n);
 /* dst[i] = src[i] rounded to bf16 (nearest even; fp32 subnormals to a signed zero, as the
@@ -96,11 +102,20 @@ void sp_mask_cols_backward(float *dinp, const float *dout, int N, int OC, int n_
 /* out[N,OC] = inp[N,C] @ w[C,OC] + bias[OC]  (bias may be NULL; w16: w's bf16 copy or NULL) */
 void sp_matmul_forward(sp_gemm *g, float *out, const float *inp, const float *w,
                        const uint16_t *w16, const float *bias, int N, int C, int OC);
+/* the same with the operands as sp_mat (inp's ld C, w's OC; an activation stored in bf16 only has
+ * f NULL) */
+void sp_matmul_forward_ex(sp_gemm *g, float *out, sp_mat inp, sp_mat w, const float *bias, int N,
+                          int C, int OC);
 /* dinp[N,C] += dout @ w^T;  dw[C,OC] += inp^T @ dout;  dbias[OC] += sum_n dout
  * (dinp, dbias may be NULL to skip) */
 void sp_matmul_backward(sp_gemm *g, float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, const uint16_t *w16, int N, int C,
                         int OC);
+/* The same with the operands as sp_mat (an activation stored in bf16 only: f NULL, h set; w's
+ * ld is OC, inp's C) and dinp = dout @ w^T + dinp_beta dinp (dinp_beta 0 or 1: 0 spares the
+ * caller zeroing dinp first) */
+void sp_matmul_backward_ex(sp_gemm *g, float *dinp, float dinp_beta, float *dw, float *dbias,
+                           const float *dout, sp_mat inp, sp_mat w, int N, int C, int OC);
 
 /* Causal multi-head self-attention.
  * qkv [B,T,3C]: q | k | v sections, each head-major (head h = channels h*hd .. h*hd+hd-1)
@@ -125,6 +140,8 @@ void sp_attention_backward_ex(sp_gemm *g, float *dqkv, const float *dout, const 
 void sp_gelu_forward(float *out, const float *inp, size_t n);
 /* dinp += dout * gelu'(inp) */
 void sp_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* dinp = dout * gelu'(inp): overwrites, so dinp need not be zeroed */
+void sp_gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
 
 /* out[i] = a[i] + b[i] */
 void sp_residual_forward(float *out, const float *a, const float *b, size_t n);

@@ -116,7 +116,6 @@ typedef struct sp_kind {
     /* the spec's norm_eps, rope_theta and tie_head are this kind's (config keys, /spec
      * attributes); 0: the kind has none of them and they stay 0 */
     int hparams;
-    int ff_in; /* sections of d_ff the MLP's first product writes (gate | up: 2) */
     /* model.norm_eps = 0 gives this (kinds with hparams); always_tied: model.tie_head is fixed
      * to a tied head (auto or true only) */
     double default_norm_eps;
@@ -128,6 +127,8 @@ typedef struct sp_kind {
      * statistics (sp_acts.emb*); head_transform, the head's dense output and its GELU
      * (sp_acts.hpre, hact) before the final norm */
     int embed_ln, head_transform;
+    int ff_in;  /* sections of d_ff the MLP's first product writes (gate | up: 2) */
+    int acts16; /* its forward writes sp_acts' ln1h, ln2h, fchgh, lnfh in a bf16 run */
     /* model.d_ff = 0 gives this */
     int (*default_d_ff)(int d_model);
     /* the tensor tables for a spec, in slab order (offsets are filled by the caller); the
@@ -351,8 +352,16 @@ typedef struct sp_acts {
     float *lnf, *lnf_mean, *lnf_rstd, *probs, *losses; /* head only */
     float *emb, *emb_mean, *emb_rstd; /* sp_kind.embed_ln: the summed embeddings, their stats */
     float *hpre, *hact;               /* sp_kind.head_transform, head only: dense out, its GELU */
+    /* A bf16 run of a kind with acts16: the activations read only as product operands (ln1,
+     * ln2, fchg, lnf) are written in bf16 by their producer and stored only so (their fp32
+     * pointers are then NULL): half their memory, and no rounding pass before each product.
+     * stage: the producer's fp32 tile before rounding (sp_acts_stage_floats). */
+    uint16_t *ln1h, *ln2h, *fchgh, *lnfh;
+    float *stage;
     size_t bytes;
 } sp_acts;
+/* fp32 values a producer writes per tile before rounding them to bf16: ~32 KiB, cache-resident */
+#define SP_ACTS_STAGE 8192
 
 /* Backward scratch shared by all micro-batches of a stage. */
 typedef struct sp_scratch {

@@ -77,6 +77,12 @@ static void sgemm(int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp
                 K, alpha, A.f, A.ld, B.f, B.ld, beta, C, ldc);
 }
 
+/* C[M,N] = bias broadcast over the rows: sgemm then accumulates onto it with beta = 1 (OpenBLAS
+ * makes a pass over C for beta = 0 anyway, so the bias costs no extra pass there) */
+static void broadcast(float *C, int ldc, const float *bias, int M, int N) {
+    for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+}
+
 #ifndef SP_HAVE_DNNL
 
 struct sp_gemm {
@@ -97,10 +103,20 @@ const char *sp_gemm_isa(const sp_gemm *g) {
     (void)g;
     return "none";
 }
+uint16_t *sp_gemm_buf(sp_gemm *g, int slot, size_t n) {
+    (void)g, (void)slot, (void)n;
+    return NULL;
+}
 void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
                  float beta, float *C, int ldc) {
     (void)g;
     sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
+}
+void sp_gemm_run_bias(sp_gemm *g, int ta, int tb, int M, int N, int K, sp_mat A, sp_mat B,
+                      const float *bias, float *C, int ldc) {
+    (void)g;
+    broadcast(C, ldc, bias, M, N);
+    sgemm(ta, tb, M, N, K, 1.0f, A, B, 1.0f, C, ldc);
 }
 
 #else
@@ -111,15 +127,16 @@ typedef struct pkey {
     int nd;
     dnnl_dims_t ad, as, bd, bs, cd, cs;
     float alpha, beta;
+    int bias; /* C = op(A) op(B) + bias[N] broadcast over the rows (nd 2, beta 0) */
 } pkey;
 
 typedef struct prim {
     pkey k;
     dnnl_primitive_t p;
-    dnnl_memory_t a, b, c; /* their data handles are set at every call */
+    dnnl_memory_t a, b, c, bias; /* their data handles are set at every call; bias may be NULL */
 } prim;
 
-#define NBUF 6 /* bf16 buffers: 0, 1 pack sp_gemm_run's operands; the rest: sp_gemm_buf */
+#define NBUF 7 /* bf16 buffers: 0, 1 pack sp_gemm_run's operands; the rest: sp_gemm_buf */
 
 struct sp_gemm {
     dnnl_engine_t eng;
@@ -185,6 +202,7 @@ void sp_gemm_free(sp_gemm *g) {
         dnnl_memory_destroy(g->cache[i].a);
         dnnl_memory_destroy(g->cache[i].b);
         dnnl_memory_destroy(g->cache[i].c);
+        if (g->cache[i].bias) dnnl_memory_destroy(g->cache[i].bias);
     }
     free(g->cache);
     for (int i = 0; i < NBUF; i++) free(g->buf[i]);
@@ -217,18 +235,21 @@ static prim *get_prim(sp_gemm *g, const pkey *k) {
         if (!grown) return NULL;
         g->cache = grown, g->cap = cap;
     }
-    dnnl_memory_desc_t ad, bd, cd;
+    dnnl_memory_desc_t ad, bd, cd, biasd;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t po = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_matmul_desc_t md;
-    prim q = {*k, NULL, NULL, NULL, NULL};
+    prim q = {*k, NULL, NULL, NULL, NULL, NULL};
+    dnnl_dims_t bias_dims = {1, k->cd[1]};
     float alpha = k->alpha;
     int ok =
         dnnl_memory_desc_init_by_strides(&ad, k->nd, k->ad, dnnl_bf16, k->as) == dnnl_success &&
         dnnl_memory_desc_init_by_strides(&bd, k->nd, k->bd, dnnl_bf16, k->bs) == dnnl_success &&
         dnnl_memory_desc_init_by_strides(&cd, k->nd, k->cd, dnnl_f32, k->cs) == dnnl_success &&
-        dnnl_matmul_desc_init(&md, &ad, &bd, NULL, &cd) == dnnl_success &&
+        (!k->bias ||
+         dnnl_memory_desc_init_by_tag(&biasd, 2, bias_dims, dnnl_f32, dnnl_ab) == dnnl_success) &&
+        dnnl_matmul_desc_init(&md, &ad, &bd, k->bias ? &biasd : NULL, &cd) == dnnl_success &&
         dnnl_primitive_attr_create(&attr) == dnnl_success;
     if (ok && alpha != 1.0f)
         ok = dnnl_primitive_attr_set_output_scales(attr, 1, 0, &alpha) == dnnl_success;
@@ -236,11 +257,13 @@ static prim *get_prim(sp_gemm *g, const pkey *k) {
         ok = dnnl_post_ops_create(&po) == dnnl_success &&
              dnnl_post_ops_append_sum(po, k->beta) == dnnl_success &&
              dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
-    ok = ok && dnnl_primitive_desc_create(&pd, &md, attr, g->eng, NULL) == dnnl_success &&
-         dnnl_primitive_create(&q.p, pd) == dnnl_success &&
-         dnnl_memory_create(&q.a, &ad, g->eng, DNNL_MEMORY_NONE) == dnnl_success &&
-         dnnl_memory_create(&q.b, &bd, g->eng, DNNL_MEMORY_NONE) == dnnl_success &&
-         dnnl_memory_create(&q.c, &cd, g->eng, DNNL_MEMORY_NONE) == dnnl_success;
+    ok =
+        ok && dnnl_primitive_desc_create(&pd, &md, attr, g->eng, NULL) == dnnl_success &&
+        dnnl_primitive_create(&q.p, pd) == dnnl_success &&
+        dnnl_memory_create(&q.a, &ad, g->eng, DNNL_MEMORY_NONE) == dnnl_success &&
+        dnnl_memory_create(&q.b, &bd, g->eng, DNNL_MEMORY_NONE) == dnnl_success &&
+        dnnl_memory_create(&q.c, &cd, g->eng, DNNL_MEMORY_NONE) == dnnl_success &&
+        (!k->bias || dnnl_memory_create(&q.bias, &biasd, g->eng, DNNL_MEMORY_NONE) == dnnl_success);
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
@@ -248,21 +271,26 @@ static prim *get_prim(sp_gemm *g, const pkey *k) {
         if (q.p) dnnl_primitive_destroy(q.p);
         if (q.a) dnnl_memory_destroy(q.a);
         if (q.b) dnnl_memory_destroy(q.b);
+        if (q.c) dnnl_memory_destroy(q.c);
         return NULL;
     }
     g->cache[g->n] = q;
     return &g->cache[g->n++];
 }
 
-static int execute(sp_gemm *g, const pkey *k, const uint16_t *a, const uint16_t *b, float *c) {
+static int execute(sp_gemm *g, const pkey *k, const uint16_t *a, const uint16_t *b,
+                   const float *bias, float *c) {
     prim *q = get_prim(g, k);
     if (!q) return -1;
     dnnl_memory_set_data_handle(q->a, (void *)a);
     dnnl_memory_set_data_handle(q->b, (void *)b);
     dnnl_memory_set_data_handle(q->c, c);
-    dnnl_exec_arg_t args[3] = {
-        {DNNL_ARG_SRC, q->a}, {DNNL_ARG_WEIGHTS, q->b}, {DNNL_ARG_DST, q->c}};
-    if (dnnl_primitive_execute(q->p, g->stream, 3, args) != dnnl_success) return -1;
+    if (q->bias) dnnl_memory_set_data_handle(q->bias, (void *)bias);
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, q->a},
+                               {DNNL_ARG_WEIGHTS, q->b},
+                               {DNNL_ARG_DST, q->c},
+                               {DNNL_ARG_BIAS, q->bias}};
+    if (dnnl_primitive_execute(q->p, g->stream, q->bias ? 4 : 3, args) != dnnl_success) return -1;
     return dnnl_stream_wait(g->stream) == dnnl_success ? 0 : -1;
 }
 
@@ -277,9 +305,32 @@ static const uint16_t *packed(sp_gemm *g, int slot, sp_mat X, int rows, int cols
     return d;
 }
 
-void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
-                 float beta, float *C, int ldc) {
+/* element (r, c) of a stored operand [rows, cols]: from its bf16 copy x when it has one */
+static float elem(sp_mat X, const uint16_t *x, int r, int c, int cols) {
+    return x ? sp_bf16_to_f32(x[(size_t)r * cols + c]) : X.f[(size_t)r * X.ld + c];
+}
+
+/* the product by plain loops, for an operand stored only in bf16 when oneDNN failed (out of memory
+ * for a primitive): never on a normal run, so simplicity over speed */
+static void gemm_loops(int ta, int tb, int M, int N, int K, float alpha, sp_mat A,
+                       const uint16_t *a, sp_mat B, const uint16_t *b, float beta, float *C,
+                       int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++)
+                s += (ta ? elem(A, a, k, i, M) : elem(A, a, i, k, K)) *
+                     (tb ? elem(B, b, j, k, K) : elem(B, b, k, j, N));
+            float *c = &C[(size_t)i * ldc + j];
+            *c = alpha * s + (beta != 0.0f ? *c : 0.0f);
+        }
+}
+
+/* the product with bias (NULL: none; then alpha and beta as given, else 1 and 0) */
+static void run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
+                float beta, const float *bias, float *C, int ldc) {
     if (!g || M == 0 || N == 0 || K == 0) {
+        if (bias) broadcast(C, ldc, bias, M, N), beta = 1.0f;
         sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
         return;
     }
@@ -287,12 +338,29 @@ void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, s
     const uint16_t *b = packed(g, 1, B, tb ? N : K, tb ? K : N);
     pkey k;
     memset(&k, 0, sizeof k); /* the key is compared as bytes */
-    k.nd = 2, k.alpha = alpha, k.beta = beta;
+    k.nd = 2, k.alpha = alpha, k.beta = beta, k.bias = bias != NULL;
     k.ad[0] = M, k.ad[1] = K, k.as[0] = ta ? 1 : K, k.as[1] = ta ? M : 1;
     k.bd[0] = K, k.bd[1] = N, k.bs[0] = tb ? 1 : N, k.bs[1] = tb ? K : 1;
     k.cd[0] = M, k.cd[1] = N, k.cs[0] = ldc, k.cs[1] = 1;
+    if (a && b && !execute(g, &k, a, b, bias, C)) return;
     /* out of memory for scratch or a primitive: the product is still computed, in fp32 */
-    if (!a || !b || execute(g, &k, a, b, C)) sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
+    if (bias) broadcast(C, ldc, bias, M, N), beta = 1.0f;
+    if (A.f && B.f)
+        sgemm(ta, tb, M, N, K, alpha, A, B, beta, C, ldc);
+    else
+        gemm_loops(ta, tb, M, N, K, alpha, A, A.f ? NULL : a, B, B.f ? NULL : b, beta, C, ldc);
+}
+
+void sp_gemm_run(sp_gemm *g, int ta, int tb, int M, int N, int K, float alpha, sp_mat A, sp_mat B,
+                 float beta, float *C, int ldc) {
+    run(g, ta, tb, M, N, K, alpha, A, B, beta, NULL, C, ldc);
+}
+
+/* bf16: oneDNN adds the bias to the fp32 accumulator as it writes C, which spares the pass that
+ * broadcasts it into C first (the same single fp32 add of the same two values) */
+void sp_gemm_run_bias(sp_gemm *g, int ta, int tb, int M, int N, int K, sp_mat A, sp_mat B,
+                      const float *bias, float *C, int ldc) {
+    run(g, ta, tb, M, N, K, 1.0f, A, B, 0.0f, bias, C, ldc);
 }
 
 int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, const uint16_t *A,
@@ -306,7 +374,7 @@ int sp_gemm_batched(sp_gemm *g, int batch, int M, int N, int K, float alpha, con
         k.ad[i] = ad[i], k.bd[i] = bd[i], k.cd[i] = cd[i];
         k.as[i] = as[i], k.bs[i] = bs[i], k.cs[i] = cs[i];
     }
-    return execute(g, &k, A, B, C);
+    return execute(g, &k, A, B, NULL, C);
 }
 
 #endif

@@ -17,24 +17,36 @@ static float *take(carve *c, size_t n) {
     return p;
 }
 
-/* Run twice: once with base NULL to size, once to assign. */
-static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, carve *c) {
+/* n bf16 values */
+static uint16_t *take16(carve *c, size_t n) {
+    return (uint16_t *)take(c, (n + 1) / 2);
+}
+
+/* an operand-only activation of n values: fp32 in *f, or with half bf16 only in *h */
+static void take_operand(carve *c, int half, size_t n, float **f, uint16_t **h) {
+    *f = half ? NULL : take(c, n);
+    *h = half ? take16(c, n) : NULL;
+}
+
+/* Run twice: once with base NULL to size, once to assign. half: store the operand-only
+ * activations in bf16 (sp_acts). */
+static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, int half, carve *c) {
     size_t N = (size_t)a->B * a->T, C = s->d_model, F = s->d_ff, nb = (size_t)a->nb;
     a->x = take(c, (nb + 1) * N * C);
-    a->ln1 = take(c, nb * N * C);
+    take_operand(c, half, nb * N * C, &a->ln1, &a->ln1h);
     a->ln1_mean = take(c, nb * N);
     a->ln1_rstd = take(c, nb * N);
     a->qkv = take(c, nb * N * 3 * C);
     a->att = take(c, nb * (size_t)a->B * s->n_head * a->T * a->T);
     a->atty = take(c, nb * N * C);
     a->x2 = take(c, nb * N * C);
-    a->ln2 = take(c, nb * N * C);
+    take_operand(c, half, nb * N * C, &a->ln2, &a->ln2h);
     a->ln2_mean = take(c, nb * N);
     a->ln2_rstd = take(c, nb * N);
     a->fch = take(c, nb * N * F * (size_t)sp_kind_of(s)->ff_in); /* gate | up for llama */
-    a->fchg = take(c, nb * N * F);
+    take_operand(c, half, nb * N * F, &a->fchg, &a->fchgh);
     size_t nh = has_head ? 1 : 0;
-    a->lnf = take(c, nh * N * C);
+    take_operand(c, half, nh * N * C, &a->lnf, &a->lnfh);
     a->lnf_mean = take(c, nh * N);
     a->lnf_rstd = take(c, nh * N);
     a->probs = take(c, nh * N * s->vocab);
@@ -46,6 +58,8 @@ static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, carve *c) {
     a->emb_rstd = take(c, ne * N);
     a->hpre = take(c, nt * N * C);
     a->hact = take(c, nt * N * C);
+    /* a LayerNorm tile is whole rows: at least one */
+    a->stage = half ? take(c, C > SP_ACTS_STAGE ? C : SP_ACTS_STAGE) : NULL;
 }
 
 /* a zeroed big buffer of `bytes`, in the memory of spare (spare_bytes; NULL: fresh) */
@@ -59,14 +73,15 @@ static float *buffer(size_t bytes, float *spare, size_t spare_bytes, sp_err *err
 int sp_acts_create_in(sp_acts *a, const sp_model *m, int B, int T, sp_acts *spare, sp_err *err) {
     memset(a, 0, sizeof *a);
     a->B = B, a->T = T, a->nb = a->n_exec = m->hi - m->lo;
+    int half = m->gemm && sp_kind_of(&m->spec)->acts16;
     carve c = {0};
-    carve_acts(a, &m->spec, m->has_head, &c);
+    carve_acts(a, &m->spec, m->has_head, half, &c);
     a->bytes = c.used * sizeof(float);
     c.base = buffer(a->bytes, spare ? spare->x : NULL, spare ? spare->bytes : 0, err);
     if (spare) memset(spare, 0, sizeof *spare);
     if (!c.base) return err->code;
     c.used = 0;
-    carve_acts(a, &m->spec, m->has_head, &c);
+    carve_acts(a, &m->spec, m->has_head, half, &c);
     return SP_OK;
 }
 
@@ -85,7 +100,7 @@ size_t sp_acts_bytes(const sp_spec *s, int nb, int has_head, int B, int T) {
     if (sizes_overflow(s, nb, B, T)) return SIZE_MAX;
     sp_acts a = {.B = B, .T = T, .nb = nb};
     carve c = {0};
-    carve_acts(&a, s, has_head, &c);
+    carve_acts(&a, s, has_head, 0, &c); /* fp32: a bound for bf16 too */
     return c.used * sizeof(float);
 }
 

@@ -52,34 +52,46 @@ static blk_params block_params(const sp_model *m, float *slab) {
     return p;
 }
 
-/* pointers to block i's (local index) stored activations */
+/* pointers to block i's (local index) stored activations; ln1, ln2 and fchg are in bf16 only
+ * (ln1h, ln2h, fchgh, the fp32 pointers NULL) when the acts are (sp_acts) */
 typedef struct blk_acts {
     float *x, *ln1, *ln1_mean, *ln1_rstd, *qkv, *att, *atty, *x2, *ln2, *ln2_mean, *ln2_rstd, *fch,
         *fchg, *xout;
+    uint16_t *ln1h, *ln2h, *fchgh;
 } blk_acts;
+
+/* p + off, NULL staying NULL (an activation stored in the other precision) */
+#define AT(p, off) ((p) ? (p) + (off) : NULL)
 
 static blk_acts block_acts(const sp_model *m, const sp_acts *a, int i) {
     const sp_spec *s = &m->spec;
     size_t N = (size_t)a->B * a->T, C = s->d_model, F = s->d_ff;
     size_t A = (size_t)a->B * s->n_head * a->T * a->T, k = (size_t)i;
     blk_acts b = {
-        a->x + k * N * C,       a->ln1 + k * N * C,     a->ln1_mean + k * N, a->ln1_rstd + k * N,
-        a->qkv + k * N * 3 * C, a->att + k * A,         a->atty + k * N * C, a->x2 + k * N * C,
-        a->ln2 + k * N * C,     a->ln2_mean + k * N,    a->ln2_rstd + k * N, a->fch + k * N * F,
-        a->fchg + k * N * F,    a->x + (k + 1) * N * C,
+        a->x + k * N * C,       AT(a->ln1, k * N * C),   a->ln1_mean + k * N,
+        a->ln1_rstd + k * N,    a->qkv + k * N * 3 * C,  a->att + k * A,
+        a->atty + k * N * C,    a->x2 + k * N * C,       AT(a->ln2, k * N * C),
+        a->ln2_mean + k * N,    a->ln2_rstd + k * N,     a->fch + k * N * F,
+        AT(a->fchg, k * N * F), a->x + (k + 1) * N * C,  AT(a->ln1h, k * N * C),
+        AT(a->ln2h, k * N * C), AT(a->fchgh, k * N * F),
     };
     return b;
 }
 
-/* one linear layer: out[N,OC] = inp[N,C] @ W + b */
-static void linear_forward(const sp_model *m, float *out, const float *inp, const float *W,
-                           const float *b, int N, int C, int OC) {
-    sp_matmul_forward(m->gemm, out, inp, W, w16(m, W), b, N, C, OC);
+/* one linear layer: out[N,OC] = inp[N,C] @ W + b; inp in fp32 (inp) or bf16 only (inp16) */
+static void linear_forward(const sp_model *m, float *out, const float *inp, const uint16_t *inp16,
+                           const float *W, const float *b, int N, int C, int OC) {
+    sp_matmul_forward_ex(m->gemm, out, (sp_mat){inp, inp16, C}, (sp_mat){W, w16(m, W), OC}, b, N, C,
+                         OC);
 }
 
+/* dinp = dout @ W^T (overwritten: no zeroing pass before it; beta 0 and a zeroed dinp with beta 1
+ * give the same bits in OpenBLAS and oneDNN), dW += inp^T @ dout, db += sum dout */
 static void linear_backward(const sp_model *m, float *dinp, float *dW, float *db, const float *dout,
-                            const float *inp, const float *W, int N, int C, int OC) {
-    sp_matmul_backward(m->gemm, dinp, dW, db, dout, inp, W, w16(m, W), N, C, OC);
+                            const float *inp, const uint16_t *inp16, const float *W, int N, int C,
+                            int OC) {
+    sp_matmul_backward_ex(m->gemm, dinp, 0.0f, dW, db, dout, (sp_mat){inp, inp16, C},
+                          (sp_mat){W, w16(m, W), OC}, N, C, OC);
 }
 
 /* ---- the fade-in mask ---- */
@@ -101,6 +113,37 @@ static void norm_forward(const sp_model *m, float *out, float *mean, float *rstd
                                     m->plan.mask_c);
     else
         sp_layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+}
+
+/* The operand-only activations written in bf16 by their producer (acts16): the producer runs on
+ * tiles of ~SP_ACTS_STAGE values into a->stage, rounded from there while cache-resident, so the
+ * values are bit for bit those sp_gemm_run would round from an fp32 copy. out16 NULL: fp32. */
+static void norm_forward16(const sp_model *m, sp_acts *a, float *out, uint16_t *out16, float *mean,
+                           float *rstd, const float *inp, const float *w, const float *b, int N) {
+    int C = m->spec.d_model;
+    if (!out16) {
+        norm_forward(m, out, mean, rstd, inp, w, b, N);
+        return;
+    }
+    int R = C < SP_ACTS_STAGE ? SP_ACTS_STAGE / C : 1; /* whole rows per tile */
+    for (int r0 = 0; r0 < N; r0 += R) {
+        int n = N - r0 < R ? N - r0 : R;
+        size_t o = (size_t)r0 * C;
+        norm_forward(m, a->stage, mean + r0, rstd + r0, inp + o, w, b, n);
+        sp_to_bf16(out16 + o, a->stage, (size_t)n * C);
+    }
+}
+
+static void gelu_forward16(sp_acts *a, float *out, uint16_t *out16, const float *inp, size_t n) {
+    if (!out16) {
+        sp_gelu_forward(out, inp, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i += SP_ACTS_STAGE) {
+        size_t k = n - i < SP_ACTS_STAGE ? n - i : SP_ACTS_STAGE;
+        sp_gelu_forward(a->stage, inp + i, k);
+        sp_to_bf16(out16 + i, a->stage, k);
+    }
 }
 
 static void norm_backward(const sp_model *m, float *dinp, float *dw, float *db, const float *dout,
@@ -160,19 +203,19 @@ void sp_gpt2_blocks_forward(const sp_model *m, sp_acts *a) {
         const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
         const float c = m->plan.scale[blk];
         blk_acts b = block_acts(m, a, i);
-        norm_forward(m, b.ln1, b.ln1_mean, b.ln1_rstd, b.x, w.ln1_w, w.ln1_b, N);
-        linear_forward(m, b.qkv, b.ln1, w.qkv_w, w.qkv_b, N, C, 3 * C);
+        norm_forward16(m, a, b.ln1, b.ln1h, b.ln1_mean, b.ln1_rstd, b.x, w.ln1_w, w.ln1_b, N);
+        linear_forward(m, b.qkv, b.ln1, b.ln1h, w.qkv_w, w.qkv_b, N, C, 3 * C);
         mask_out(m, b.qkv, N, C, m->plan.mask_d, 3); /* q, k, v sections of C each */
         sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
         /* the projection is written to x2 and the residual added in place: one pass fewer */
-        linear_forward(m, b.x2, b.atty, w.attproj_w, w.attproj_b, N, C, C);
+        linear_forward(m, b.x2, b.atty, NULL, w.attproj_w, w.attproj_b, N, C, C);
         mask_out(m, b.x2, N, C, m->plan.mask_d, 1);
         add_branch(b.x2, b.x, c, (size_t)N * C);
-        norm_forward(m, b.ln2, b.ln2_mean, b.ln2_rstd, b.x2, w.ln2_w, w.ln2_b, N);
-        linear_forward(m, b.fch, b.ln2, w.fc_w, w.fc_b, N, C, F);
+        norm_forward16(m, a, b.ln2, b.ln2h, b.ln2_mean, b.ln2_rstd, b.x2, w.ln2_w, w.ln2_b, N);
+        linear_forward(m, b.fch, b.ln2, b.ln2h, w.fc_w, w.fc_b, N, C, F);
         mask_out(m, b.fch, N, F, m->plan.mask_f, 1); /* before GELU, which keeps 0 at 0 */
-        sp_gelu_forward(b.fchg, b.fch, (size_t)N * F);
-        linear_forward(m, b.xout, b.fchg, w.fcproj_w, w.fcproj_b, N, F, C);
+        gelu_forward16(a, b.fchg, b.fchgh, b.fch, (size_t)N * F);
+        linear_forward(m, b.xout, b.fchg, b.fchgh, w.fcproj_w, w.fcproj_b, N, F, C);
         mask_out(m, b.xout, N, C, m->plan.mask_d, 1);
         add_branch(b.xout, b.x2, c, (size_t)N * C);
     }
@@ -182,12 +225,13 @@ float sp_gpt2_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets
     const sp_spec *s = &m->spec;
     int N = a->B * a->T, C = s->d_model, V = s->vocab;
     const float *g = sp_model_globals(m, m->params);
-    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->x + (size_t)a->n_exec * N * C,
-                 g + m->gt[SP_LNF_W].offset, g + m->gt[SP_LNF_B].offset, N);
+    norm_forward16(m, a, a->lnf, a->lnfh, a->lnf_mean, a->lnf_rstd,
+                   a->x + (size_t)a->n_exec * N * C, g + m->gt[SP_LNF_W].offset,
+                   g + m->gt[SP_LNF_B].offset, N);
     /* tied head: logits[N,V] = lnf[N,C] @ wte[V,C]^T */
     const float *wte = g + m->gt[SP_WTE].offset;
-    sp_gemm_run(m->gemm, 0, 1, N, V, C, 1.0f, SP_MAT(a->lnf, C), (sp_mat){wte, w16(m, wte), C},
-                0.0f, a->probs, V);
+    sp_gemm_run(m->gemm, 0, 1, N, V, C, 1.0f, (sp_mat){a->lnf, a->lnfh, C},
+                (sp_mat){wte, w16(m, wte), C}, 0.0f, a->probs, V);
     if (!targets) return 0.0f; /* probs hold raw logits: the sampler applies its temperature */
     return m->obj->loss_forward(a->probs, a->losses, a->probs, targets, N, V);
 }
@@ -201,8 +245,8 @@ void sp_gpt2_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t
     m->obj->loss_backward(s->dprobs, a->probs, targets, scale, N, V);
     /* dwte[V,C] += dlogits^T @ lnf ;  dlnf[N,C] = dlogits @ wte */
     const float *wte = g + m->gt[SP_WTE].offset;
-    sp_gemm_run(m->gemm, 1, 0, V, C, N, 1.0f, SP_MAT(s->dprobs, V), SP_MAT(a->lnf, C), 1.0f,
-                dg + m->gt[SP_WTE].offset, C);
+    sp_gemm_run(m->gemm, 1, 0, V, C, N, 1.0f, SP_MAT(s->dprobs, V), (sp_mat){a->lnf, a->lnfh, C},
+                1.0f, dg + m->gt[SP_WTE].offset, C);
     sp_gemm_run(m->gemm, 0, 0, N, C, V, 1.0f, SP_MAT(s->dprobs, V), (sp_mat){wte, w16(m, wte), C},
                 0.0f, s->dln, C);
     memset(s->dres, 0, (size_t)N * C * sizeof(float));
@@ -227,30 +271,27 @@ void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_do
         /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
          * branch gradients are added onto it in place. The branch outputs see c * dres (times
          * the residual mask with output masks); when that is not dres itself it is staged in a
-         * scratch buffer that is free at that point (datty is zeroed again below before its own
-         * use, dln is consumed by the ln2 backward before the attn-proj backward and zeroed
-         * again after it). The masks of fc and qkv are applied in place to dfch and dqkv, which
-         * hold the gradient at the masked output and are read only after that. */
+         * scratch buffer that is free at that point (datty is overwritten below by its own
+         * product, dln is consumed by the ln2 backward before the attn-proj backward and
+         * overwritten after it). The masks of fc and qkv are applied in place to dfch and dqkv,
+         * which hold the gradient at the masked output and are read only after that. */
         const float *dout = branch_dout(m, s->datty, s->dres, c, N); /* [N,C] */
-        memset(s->dfchg, 0, NF * sizeof(float));
-        linear_backward(m, s->dfchg, dw.fcproj_w, dw.fcproj_b, dout, b.fchg, w.fcproj_w, N, F, C);
-        memset(s->dfch, 0, NF * sizeof(float));
-        sp_gelu_backward(s->dfch, b.fch, s->dfchg, NF);
+        linear_backward(m, s->dfchg, dw.fcproj_w, dw.fcproj_b, dout, b.fchg, b.fchgh, w.fcproj_w, N,
+                        F, C);
+        sp_gelu_backward_set(s->dfch, b.fch, s->dfchg, NF);
         mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
-        memset(s->dln, 0, NC * sizeof(float));
-        linear_backward(m, s->dln, dw.fc_w, dw.fc_b, s->dfch, b.ln2, w.fc_w, N, C, F);
+        linear_backward(m, s->dln, dw.fc_w, dw.fc_b, s->dfch, b.ln2, b.ln2h, w.fc_w, N, C, F);
         norm_backward(m, s->dres, dw.ln2_w, dw.ln2_b, s->dln, b.x2, w.ln2_w, b.ln2_mean, b.ln2_rstd,
                       N);
         dout = branch_dout(m, s->dln, s->dres, c, N);
-        memset(s->datty, 0, NC * sizeof(float));
-        linear_backward(m, s->datty, dw.attproj_w, dw.attproj_b, dout, b.atty, w.attproj_w, N, C,
-                        C);
+        linear_backward(m, s->datty, dw.attproj_w, dw.attproj_b, dout, b.atty, NULL, w.attproj_w, N,
+                        C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
                               sp->n_head);
         mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
-        memset(s->dln, 0, NC * sizeof(float));
-        linear_backward(m, s->dln, dw.qkv_w, dw.qkv_b, s->dqkv, b.ln1, w.qkv_w, N, C, 3 * C);
+        linear_backward(m, s->dln, dw.qkv_w, dw.qkv_b, s->dqkv, b.ln1, b.ln1h, w.qkv_w, N, C,
+                        3 * C);
         norm_backward(m, s->dres, dw.ln1_w, dw.ln1_b, s->dln, b.x, w.ln1_w, b.ln1_mean, b.ln1_rstd,
                       N);
         if (done) done(ctx, blk);

@@ -46,11 +46,15 @@ static void lin_forward(const sp_model *m, float *out, const float *inp, const f
 }
 
 /* dinp[N,IC] += dout W;  dW[OC,IC] += dout^T inp */
+/* dinp = dout @ W (overwritten, beta 0: no zeroing pass before it), dW += dout^T @ inp; in bf16
+ * dout is rounded once for both products */
 static void lin_backward(const sp_model *m, float *dinp, float *dW, const float *dout,
                          const float *inp, const float *W, int N, int IC, int OC) {
-    sp_gemm_run(m->gemm, 0, 0, N, IC, OC, 1.0f, SP_MAT(dout, OC), (sp_mat){W, w16(m, W), IC}, 1.0f,
-                dinp, IC);
-    sp_gemm_run(m->gemm, 1, 0, OC, IC, N, 1.0f, SP_MAT(dout, OC), SP_MAT(inp, IC), 1.0f, dW, IC);
+    uint16_t *d16 = m->gemm ? sp_gemm_buf(m->gemm, SP_GEMM_SLOT_DOUT, (size_t)N * OC) : NULL;
+    if (d16) sp_to_bf16(d16, dout, (size_t)N * OC);
+    sp_mat d = {dout, d16, OC};
+    sp_gemm_run(m->gemm, 0, 0, N, IC, OC, 1.0f, d, (sp_mat){W, w16(m, W), IC}, 0.0f, dinp, IC);
+    sp_gemm_run(m->gemm, 1, 0, OC, IC, N, 1.0f, d, SP_MAT(inp, IC), 1.0f, dW, IC);
 }
 
 /* the head's matrix: lm_head, or embed_tokens when tied */
@@ -123,21 +127,17 @@ void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
          * branch gradient is staged in a buffer free at that point (datty before its own use,
          * dln after the ln2 backward consumed it), as in gpt2's backward. */
         const float *dout = scaled(s->datty, s->dres, c, NC);
-        memset(s->dfchg, 0, NF * sizeof(float));
         lin_backward(m, s->dfchg, dw.down, dout, b.h, w.down, N, F, C);
         memset(s->dfch, 0, 2 * NF * sizeof(float));
         sp_swiglu_backward(s->dfch, s->dfchg, b.gu, N, F);
-        memset(s->dln, 0, NC * sizeof(float));
         lin_backward(m, s->dln, dw.gu, s->dfch, b.ln2, w.gu, N, C, 2 * F);
         sp_rmsnorm_backward(s->dres, dw.ln2, s->dln, b.x2, w.ln2, b.rstd2, N, C);
         dout = scaled(s->dln, s->dres, c, NC);
-        memset(s->datty, 0, NC * sizeof(float));
         lin_backward(m, s->datty, dw.o, dout, b.atty, w.o, N, C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
                               sp->n_head);
         sp_rope_backward(s->dqkv, m->aux, B, T, C, sp->n_head); /* to the unrotated q, k */
-        memset(s->dln, 0, NC * sizeof(float));
         lin_backward(m, s->dln, dw.qkv, s->dqkv, b.ln1, w.qkv, N, C, 3 * C);
         sp_rmsnorm_backward(s->dres, dw.ln1, s->dln, b.x, w.ln1, b.rstd1, N, C);
         if (done) done(ctx, blk);
@@ -163,7 +163,6 @@ void sp_llama_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
     float *dg = sp_model_globals(m, m->grads);
     size_t oh = m->gt[head_tensor(m)].offset, on = m->gt[SP_L_NORM].offset;
     m->obj->loss_backward(s->dprobs, a->probs, targets, scale, N, V);
-    memset(s->dln, 0, (size_t)N * C * sizeof(float));
     lin_backward(m, s->dln, dg + oh, s->dprobs, a->lnf, g + oh, N, C, V);
     memset(s->dres, 0, (size_t)N * C * sizeof(float));
     sp_rmsnorm_backward(s->dres, dg + on, s->dln, a->x + (size_t)a->n_exec * N * C, g + on,

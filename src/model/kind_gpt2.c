@@ -64,6 +64,7 @@ const sp_kind sp_kind_gpt2 = {
     .ff_in = 1,
     .always_tied = 1,
     .objective = "causal",
+    .acts16 = 1,
     .default_d_ff = default_d_ff,
     .block_tensors = block_tensors,
     .global_tensors = global_tensors,
