@@ -32,9 +32,17 @@ typedef struct sp_hf_kind {
     /* buffers older transformers saved with each block (the name after "<block><i>"), not
      * parameters: skipped by import; NULL-terminated */
     const char *const *buffers;
+    /* the same for the model's global buffers (the name after the prefix); NULL-terminated */
+    const char *const *global_buffers;
     /* the head's name: in a tied model's file it may be present and must equal the embedding
      * (global tensor 0); untied, it is one of the kind's tensors */
     const char *head;
+    /* a second name some saves give one of the kind's tensors ({alias, tensor}, BERT's decoder
+     * bias): may be present and must equal it; {NULL}: none */
+    const char *alias[2];
+    /* the ids the kind's objective reserves after the tokenizer's vocabulary (BERT's [MASK]
+     * [CLS] [SEP] [PAD], docs/data.md): the tokenizer is the one of vocab_size - n_special */
+    int n_special;
     /* config.json's names of vocab, seq_len, d_model, n_head, d_ff, n_layer */
     const char *field[6];
     int ff_optional; /* d_ff's field may be absent or null: the kind's default d_ff */
