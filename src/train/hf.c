@@ -1,8 +1,8 @@
 /* Hugging Face interchange (docs/interop.md): `sprout export --format hf` and `sprout import`.
  * A sprout checkpoint's /model is already its kind's HF state dict by name and layout
- * (GPT2LMHeadModel, LlamaForCausalLM: src/model/kind_*.c), so both directions copy tensors one to
- * one; what this file adds is the safetensors container, config.json (through the kind's row,
- * hf_kind.h) and the tokenizer files. */
+ * (GPT2LMHeadModel, LlamaForCausalLM, BertForMaskedLM: src/model/kind_*.c), so both directions
+ * copy tensors one to one; what this file adds is the safetensors container, config.json
+ * (through the kind's row, hf_kind.h) and the tokenizer files. */
 #define _GNU_SOURCE /* renameat2 */
 #include "sprout/hf.h"
 

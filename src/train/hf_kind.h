@@ -1,9 +1,9 @@
 /* The Hugging Face side of a block kind (docs/interop.md): one row per kind, each in its own
  * file (hf_<kind>.c), listed in hf_kinds.c. hf.c knows no kind by name: whatever differs between
- * GPT2LMHeadModel and LlamaForCausalLM (config.json, the names' prefix, the head) is a field of
- * the kind's row. The tensors themselves need no map: checkpoints already name every tensor by
- * its HF name in HF's layout, and the fused slab sections (llama's q | k | v, gate | up) are
- * separate tensors of the kind's table, so each is its own HF tensor both ways. */
+ * GPT2LMHeadModel, LlamaForCausalLM and BertForMaskedLM (config.json, the names' prefix, the head)
+ * is a field of the kind's row. The tensors themselves need no map: checkpoints already name every
+ * tensor by its HF name in HF's layout, and the fused slab sections (llama's q | k | v, gate | up)
+ * are separate tensors of the kind's table, so each is its own HF tensor both ways. */
 #ifndef SP_TRAIN_HF_KIND_H
 #define SP_TRAIN_HF_KIND_H
 
