@@ -1,6 +1,7 @@
 /* sprout's logits on the first N evaluation windows of a token file, for the export round trip
  * (tests/torch/check_hf_export.py): the checkpoint's weights in one full stage, the windows of
- * `sprout eval` (window i = tokens [i*T, i*T+T)), raw float32 [N, T, vocab] little-endian.
+ * `sprout eval` (window i = tokens [i*T, i*T+T)), raw float32 [N, T, vocab] little-endian. A
+ * masked model's are its MLM head's on the unmasked window (the head without targets).
  * usage: sp_hf_logits CKPT TOKENS N OUT.bin */
 #include "sprout/ckpt.h"
 #include "sprout/data.h"

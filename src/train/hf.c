@@ -1,8 +1,8 @@
 /* Hugging Face interchange (docs/interop.md): `sprout export --format hf` and `sprout import`.
  * A sprout checkpoint's /model is already its kind's HF state dict by name and layout
- * (GPT2LMHeadModel, LlamaForCausalLM: src/model/kind_*.c), so both directions copy tensors one to
- * one; what this file adds is the safetensors container, config.json (through the kind's row,
- * hf_kind.h) and the tokenizer files. */
+ * (GPT2LMHeadModel, LlamaForCausalLM, BertForMaskedLM: src/model/kind_*.c), so both directions
+ * copy tensors one to one; what this file adds is the safetensors container, config.json
+ * (through the kind's row, hf_kind.h) and the tokenizer files. */
 #define _GNU_SOURCE /* renameat2 */
 #include "sprout/hf.h"
 
@@ -173,10 +173,12 @@ static int write_stored_vocab(const char *dir, const hf_tokenizer *row, const sp
 
 /* The row of the tokenizer the checkpoint records (sp_ckpt_read_tokenizer: by id; a file from
  * before /tokenizer is a byte model); NULL when there is none, or when the model's vocabulary
- * is not the tokenizer's (HF would take token ids the model does not have, or the reverse). */
-static const hf_tokenizer *ckpt_tokenizer(const sp_spec *s, const sp_tok_files *tf) {
+ * is not the tokenizer's and the kind's special ids (HF would take token ids the model does not
+ * have, or the reverse). */
+static const hf_tokenizer *ckpt_tokenizer(const sp_hf_kind *hk, const sp_spec *s,
+                                          const sp_tok_files *tf) {
     for (size_t i = 0; i < sizeof k_tokenizers / sizeof k_tokenizers[0]; i++)
-        if (k_tokenizers[i].id == tf->kind->id && (int)tf->kind->vocab == s->vocab)
+        if (k_tokenizers[i].id == tf->kind->id && (int)tf->kind->vocab + hk->n_special == s->vocab)
             return &k_tokenizers[i];
     return NULL;
 }
@@ -397,12 +399,13 @@ int sp_hf_export(const char *ckpt, const char *dir, int bf16, int force, const s
     mode_t um = umask(0);
     umask(um);
     (void)chmod(tmp, 0777 & ~um);
-    const hf_tokenizer *tok = ckpt_tokenizer(&s, &tf);
+    const hf_tokenizer *tok = ckpt_tokenizer(hk, &s, &tf);
     if (!tok)
         sp_warn(log,
-                "%s: the model's vocab %d is not the %u of its tokenizer %s: no tokenizer files "
-                "written",
-                ckpt, s.vocab, tf.kind->vocab, tf.kind->name);
+                "%s: the model's vocab %d is not the %u of its tokenizer %s%s: no tokenizer "
+                "files written",
+                ckpt, s.vocab, tf.kind->vocab, tf.kind->name,
+                hk->n_special ? " and the kind's special ids" : "");
     if ((rc = write_config_json(tmp, hk, &s, bf16, tok ? tok->bos_eos : "null", err)) ||
         (rc = write_safetensors(tmp, t, n, bf16, &st, err)) ||
         (tok && ((rc = tok->write(tmp, tok, &tf, err)) ||
@@ -606,6 +609,8 @@ static int match_name(const sp_hf_kind *hk, const char *name, const hf_tensor *t
  * rotary inv_freq): not parameters, rebuilt by every loader */
 static int legacy_buffer(const sp_hf_kind *hk, const char *name) {
     const char *p = bare_name(hk, name);
+    for (const char *const *b = hk->global_buffers; b && *b; b++)
+        if (!strcmp(p, *b)) return 1;
     size_t n = strlen(hk->block);
     if (strncmp(p, hk->block, n)) return 0;
     p += n;
@@ -738,7 +743,9 @@ static int read_safetensors(const char *path, const sp_hf_kind *hk, hf_tensor *t
         rc = sp_err_set(err, SP_ERUNTIME, "out of memory");
         goto out;
     }
-    int lm_head = -1;
+    /* second names of expected tensors, read last and compared with them: the tied head (of
+     * the embedding, t[0]) and the kind's alias */
+    int copy[2] = {-1, -1};
     for (size_t i = 0; i < j->n; i++) {
         const sp_json_value *v = &j->kids[i];
         if (!strcmp(v->key, "__metadata__")) {
@@ -754,7 +761,10 @@ static int read_safetensors(const char *path, const sp_hf_kind *hk, hf_tensor *t
         if ((rc = parse_entry(path, v, data_len, x, err))) goto out;
         order[ne++] = x;
         int want = match_name(hk, x->name, t, n);
-        if (want < 0 && !strcmp(x->name, hk->head)) want = 0, lm_head = ne - 1;
+        if (want < 0 && !strcmp(x->name, hk->head)) want = 0, copy[0] = ne - 1;
+        if (want < 0 && hk->alias[0] && !strcmp(bare_name(hk, x->name), hk->alias[0]) &&
+            (want = match_name(hk, hk->alias[1], t, n)) >= 0)
+            copy[1] = ne - 1;
         x->want = want;
         if (want < 0) {
             char q[200];
@@ -771,7 +781,7 @@ static int read_safetensors(const char *path, const sp_hf_kind *hk, hf_tensor *t
                             shape_str(t[want].dims, t[want].ndim, b, sizeof b));
             goto out;
         }
-        if (lm_head == ne - 1) continue;
+        if (copy[0] == ne - 1 || copy[1] == ne - 1) continue;
         if (seen[want]) {
             rc = sp_err_set(err, SP_EINPUT,
                             "%s: tensor %s: given twice (with and without the %s prefix)", path,
@@ -802,11 +812,11 @@ static int read_safetensors(const char *path, const sp_hf_kind *hk, hf_tensor *t
         rc = sp_err_set(err, SP_ERUNTIME, "out of memory reading %s", path);
         goto out;
     }
-    /* every tensor into its slab; lm_head once more at the end (i == ne), to be compared with
-     * wte, which is read by then */
-    for (int i = 0; i <= ne; i++) {
-        int at = i < ne ? i : lm_head;
-        if (at < 0 || i == lm_head) continue;
+    /* every tensor into its slab; the copies at the end (i >= ne), to be compared with the
+     * tensors they name, which are read by then */
+    for (int i = 0; i < ne + 2; i++) {
+        int at = i < ne ? i : copy[i - ne];
+        if (at < 0 || (i < ne && (i == copy[0] || i == copy[1]))) continue;
         st_entry *x = &e[at];
         size_t bytes = (size_t)(x->end - x->begin), cnt = bytes / (size_t)x->dt->bytes;
         if (pread(fd, buf, bytes, (off_t)(8 + hlen + x->begin)) != (ssize_t)bytes) {
@@ -816,13 +826,13 @@ static int read_safetensors(const char *path, const sp_hf_kind *hk, hf_tensor *t
         float *dst = t[x->want].data;
         for (size_t k = 0; i < ne && k < cnt; k++) dst[k] = x->dt->get(buf, k);
         /* an untied save of a tied model: the head is the embedding, so it must equal it */
-        for (size_t k = 0; i == ne && k < cnt; k++) {
+        for (size_t k = 0; i >= ne && k < cnt; k++) {
             float v = x->dt->get(buf, k);
             if (memcmp(&v, &dst[k], 4)) {
-                rc = sp_err_set(err, SP_EINPUT,
-                                "%s: tensor %s: differs from %s (element %zu); the model's head "
-                                "is tied to the embedding",
-                                path, hk->head, t[0].name, k);
+                rc = sp_err_set(err, SP_EINPUT, "%s: tensor %s: differs from %s (element %zu); %s",
+                                path, x->name, t[x->want].name, k,
+                                i == ne ? "the model's head is tied to the embedding"
+                                        : "both names are one tensor");
                 goto out;
             }
         }
@@ -921,17 +931,20 @@ out:
 /* The tokenizer of an imported model, by config.json's vocab_size: a row of k_tokenizers whose
  * tokenizer has that vocabulary, its files read from DIR under HF's names and checked by opening
  * them. Any other vocabulary has no tokenizer sprout could sample or evaluate with. */
-static int import_tokenizer(const char *dir, const sp_spec *s, sp_tok_files *tf, sp_err *err) {
+static int import_tokenizer(const char *dir, const sp_hf_kind *hk, const sp_spec *s,
+                            sp_tok_files *tf, sp_err *err) {
     memset(tf, 0, sizeof *tf);
     const hf_tokenizer *row = NULL;
     for (size_t i = 0; i < sizeof k_tokenizers / sizeof k_tokenizers[0]; i++)
-        if ((int)sp_tok_by_id(k_tokenizers[i].id)->vocab == s->vocab) row = &k_tokenizers[i];
+        if ((int)sp_tok_by_id(k_tokenizers[i].id)->vocab + hk->n_special == s->vocab)
+            row = &k_tokenizers[i];
     if (!row)
         return sp_err_set(err, SP_EINPUT,
                           "%s/config.json: vocab_size %d is no tokenizer sprout has: it imports "
-                          "256 (its byte tokenizer) or 50257 (GPT-2's BPE, with vocab.json and "
-                          "merges.txt)",
-                          dir, s->vocab);
+                          "%d (its byte tokenizer) or %d (GPT-2's BPE, with vocab.json and "
+                          "merges.txt)%s",
+                          dir, s->vocab, 256 + hk->n_special, 50257 + hk->n_special,
+                          hk->n_special ? ", the kind's special ids included" : "");
     tf->kind = sp_tok_by_id(row->id);
     char path[4400];
     for (int i = 0; i < tf->kind->nfiles; i++) {
@@ -986,7 +999,7 @@ int sp_hf_import(const char *dir, const char *out, const sp_config *cfg, int for
     sp_tok_files tf = {0};
     const sp_hf_kind *hk = NULL;
     if ((rc = read_config_json(dir, &s, &hk, err))) return rc;
-    if ((rc = import_tokenizer(dir, &s, &tf, err))) return rc;
+    if ((rc = import_tokenizer(dir, hk, &s, &tf, err))) return rc;
     if ((rc = import_config(dir, hk, &s, cfg, &yaml, &seed, &subnet, err))) goto out;
     if ((rc = sp_model_create(&m, &s, 0, s.n_layer, 1, 1, err))) goto out;
     if (!(t = model_tensors(&m, &n))) {

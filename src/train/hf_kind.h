@@ -1,9 +1,9 @@
 /* The Hugging Face side of a block kind (docs/interop.md): one row per kind, each in its own
  * file (hf_<kind>.c), listed in hf_kinds.c. hf.c knows no kind by name: whatever differs between
- * GPT2LMHeadModel and LlamaForCausalLM (config.json, the names' prefix, the head) is a field of
- * the kind's row. The tensors themselves need no map: checkpoints already name every tensor by
- * its HF name in HF's layout, and the fused slab sections (llama's q | k | v, gate | up) are
- * separate tensors of the kind's table, so each is its own HF tensor both ways. */
+ * GPT2LMHeadModel, LlamaForCausalLM and BertForMaskedLM (config.json, the names' prefix, the head)
+ * is a field of the kind's row. The tensors themselves need no map: checkpoints already name every
+ * tensor by its HF name in HF's layout, and the fused slab sections (llama's q | k | v, gate | up)
+ * are separate tensors of the kind's table, so each is its own HF tensor both ways. */
 #ifndef SP_TRAIN_HF_KIND_H
 #define SP_TRAIN_HF_KIND_H
 
@@ -32,9 +32,17 @@ typedef struct sp_hf_kind {
     /* buffers older transformers saved with each block (the name after "<block><i>"), not
      * parameters: skipped by import; NULL-terminated */
     const char *const *buffers;
+    /* the same for the model's global buffers (the name after the prefix); NULL-terminated */
+    const char *const *global_buffers;
     /* the head's name: in a tied model's file it may be present and must equal the embedding
      * (global tensor 0); untied, it is one of the kind's tensors */
     const char *head;
+    /* a second name some saves give one of the kind's tensors ({alias, tensor}, BERT's decoder
+     * bias): may be present and must equal it; {NULL}: none */
+    const char *alias[2];
+    /* the ids the kind's objective reserves after the tokenizer's vocabulary (BERT's [MASK]
+     * [CLS] [SEP] [PAD], docs/data.md): the tokenizer is the one of vocab_size - n_special */
+    int n_special;
     /* config.json's names of vocab, seq_len, d_model, n_head, d_ff, n_layer */
     const char *field[6];
     int ff_optional; /* d_ff's field may be absent or null: the kind's default d_ff */

@@ -6,10 +6,9 @@
 
 #include "hf_kind.h"
 
-extern const sp_hf_kind sp_hf_gpt2, sp_hf_llama;
+extern const sp_hf_kind sp_hf_gpt2, sp_hf_llama, sp_hf_bert;
 
-/* bert (BertForMaskedLM, model_type "bert"): its row comes with its kind, in hf_bert.c */
-const sp_hf_kind *const sp_hf_kinds[] = {&sp_hf_gpt2, &sp_hf_llama};
+const sp_hf_kind *const sp_hf_kinds[] = {&sp_hf_gpt2, &sp_hf_llama, &sp_hf_bert};
 const int sp_hf_nkinds = (int)(sizeof sp_hf_kinds / sizeof sp_hf_kinds[0]);
 
 const sp_hf_kind *sp_hf_kind_of(const sp_spec *s) {

@@ -1,4 +1,4 @@
-# Shared by tests/cli/hf.sh and hf_llama.sh (sourced after SPROUT, LOGITS and MPIEXEC are set):
+# Shared by tests/cli/hf.sh, hf_llama.sh and hf_bert.sh (sourced after SPROUT and LOGITS are set):
 # the scratch directory, the pass count, and the export check and bad-import case of both.
 set -euo pipefail
 SRC=${SPROUT_SOURCE_DIR:?}
@@ -27,4 +27,27 @@ bad_from() { # FROM CASE EXPECTED-SUBSTRING
   grep -qF -- "$3" "$T/err" || { cat "$T/err"; die "$2: the message does not name '$3'"; }
   ls "$T" >"$T/ls"; grep -q "^bad_$2.h5" "$T/ls" && die "$2: a file is left"
   echo "  $2: $(cat "$T/err")"
+}
+
+# eval batches by /config's train.micro_batch, which moves the last digit of the loss: an import
+# is compared by eval with the trained config, by logits and /model otherwise
+same() { # CKPT IMPORTED [noeval]   (needs $VAL)
+  $PY - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+assert sorted(a["model"]) == sorted(b["model"]), (sorted(a["model"]), sorted(b["model"]))
+for k in a["model"]:
+    assert np.array_equal(a["model"][k][()].view(np.uint32), b["model"][k][()].view(np.uint32)), k
+for k in ("block", "vocab", "seq_len", "d_model", "n_head", "d_ff", "n_layer", "norm_eps",
+          "rope_theta", "tie_head"):
+    assert a["spec"].attrs[k] == b["spec"].attrs[k], (k, a["spec"].attrs[k], b["spec"].attrs[k])
+assert b["train"].attrs["step"] == 0
+PY
+  "$LOGITS" "$1" "$VAL" 4 "$T/l1.bin" && "$LOGITS" "$2" "$VAL" 4 "$T/l2.bin"
+  cmp "$T/l1.bin" "$T/l2.bin" || die "$2: logits differ"
+  [ $# = 3 ] && return 0
+  local A B
+  A=$("$SPROUT" eval "$1" --data "$VAL"); B=$("$SPROUT" eval "$2" --data "$VAL")
+  [ "$A" = "$B" ] || die "$2: eval '$A' vs '$B'"
+  echo "  eval: $B"
 }

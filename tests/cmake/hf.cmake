@@ -23,3 +23,9 @@ add_test(NAME cli_hf_llama
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/hf_llama.sh $<TARGET_FILE:sprout>
                  $<TARGET_FILE:sp_hf_logits> ${MPIEXEC_EXECUTABLE} ${MPIEXEC_PREFLAGS})
 set_tests_properties(cli_hf_llama PROPERTIES TIMEOUT 300 PROCESSORS 2 ENVIRONMENT "${SP_MPI_ENV}")
+# The bert block (BertForMaskedLM): a small bert-tiny checkpoint exported (f32, bf16) and read back
+# into the PyTorch reference (the MLM head's logits within 1e-5), import -> eval bit for bit,
+# older saves' buffers and decoder copies, refused BertConfig fields and tensors
+add_test(NAME cli_hf_bert COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/cli/hf_bert.sh
+                                  $<TARGET_FILE:sprout> $<TARGET_FILE:sp_hf_logits>)
+set_tests_properties(cli_hf_bert PROPERTIES TIMEOUT 300 ENVIRONMENT "${SP_MPI_ENV}")

@@ -1,20 +1,23 @@
 """Checks a `sprout export --format hf` directory against the checkpoint it came from, by the
-checkpoint's block kind (/spec block: gpt2 or llama; KINDS below).
+checkpoint's block kind (/spec block: gpt2, llama or bert; KINDS below).
 
 - config.json carries every field transformers' config class needs for this model (GPT2Config:
   gelu_new, eps 1e-5, no dropout, tied head; LlamaConfig: the spec's rms_norm_eps, rope_theta and
-  tie_word_embeddings, k/v heads = heads, silu, no biases, no rope_scaling);
+  tie_word_embeddings, k/v heads = heads, silu, no biases, no rope_scaling; BertConfig: erf
+  gelu, one token type, absolute positions, the spec's layer_norm_eps, pad_token_id [PAD]);
 - model.safetensors (read by tests/torch/safetensors_ref.py) holds exactly the HF names of
-  GPT2LMHeadModel / LlamaForCausalLM (q_proj, k_proj, v_proj, gate_proj, up_proj as separate
-  tensors) less a tied lm_head.weight, equal to the checkpoint's /model (F32: bit for bit; BF16:
+  GPT2LMHeadModel / LlamaForCausalLM / BertForMaskedLM (q_proj, k_proj, v_proj, gate_proj,
+  up_proj as separate tensors) less a tied lm_head.weight (bert: cls.predictions.decoder.*), equal to the checkpoint's /model (F32: bit for bit; BF16:
   bit for bit torch's round-to-nearest-even of the fp32 weights);
 - the PyTorch reference of the kind (tests/torch/refs.py: gpt2_ref.py, llama_ref.py, HF
   semantics) loaded by name from the safetensors dict gives sprout's logits on the first N
-  windows of TOKENS: max|diff| / max|logit| <= 1e-5 (F32); the bf16 model's loss within 1% of
+  windows of TOKENS (bert: the MLM head's on the unmasked windows, scored against the windows
+  themselves): max|diff| / max|logit| <= 1e-5 (F32); the bf16 model's loss within 1% of
   sprout's fp32 loss;
 - the tokenizer files: for vocab 256 they make GPT-2's byte-level BPE equal to sprout's byte
   tokenizer; for vocab 50257 they are GPT-2's (50257 ids, <|endoftext|> = 50256 as bos, eos and
-  unk; the caller compares vocab.json and merges.txt with the package's files byte for byte).
+  unk; the caller compares vocab.json and merges.txt with the package's files byte for byte);
+  bert's vocabulary has 4 special ids past the tokenizer's.
 
 usage: /usr/bin/python3 check_hf_export.py DIR CKPT.h5 LOGITS.bin TOKENS N
 """
@@ -28,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bert_ref  # noqa: E402
 import gpt2_ref  # noqa: E402
 import llama_ref  # noqa: E402
 import refs  # noqa: E402
@@ -54,6 +58,17 @@ LLAMA_FIELDS = ["architectures", "model_type", "vocab_size", "hidden_size", "int
 LLAMA_FIXED = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
                "attention_bias": False, "mlp_bias": False, "rope_scaling": None,
                "initializer_range": 0.02}
+
+# BertConfig's
+BERT_FIELDS = ["architectures", "model_type", "vocab_size", "hidden_size", "num_hidden_layers",
+               "num_attention_heads", "intermediate_size", "hidden_act", "hidden_dropout_prob",
+               "attention_probs_dropout_prob", "max_position_embeddings", "type_vocab_size",
+               "layer_norm_eps", "position_embedding_type", "is_decoder", "add_cross_attention",
+               "initializer_range", "pad_token_id", "tie_word_embeddings", "torch_dtype"]
+BERT_FIXED = {"architectures": ["BertForMaskedLM"], "model_type": "bert", "hidden_act": "gelu",
+              "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
+              "type_vocab_size": 1, "position_embedding_type": "absolute", "is_decoder": False,
+              "add_cross_attention": False, "tie_word_embeddings": True}
 
 
 def gpt2_want(sp):
@@ -82,9 +97,27 @@ def llama_names(sp):
     return [n for n in names if not (sp["tie_head"] and n == "lm_head.weight")]
 
 
+def bert_want(sp):
+    # [PAD] is the last of the four special ids a masked model's vocabulary ends with
+    return {"vocab_size": sp["vocab"], "max_position_embeddings": sp["seq_len"],
+            "hidden_size": sp["d_model"], "num_attention_heads": sp["n_head"],
+            "intermediate_size": sp["d_ff"], "num_hidden_layers": sp["n_layer"],
+            "layer_norm_eps": sp["norm_eps"], "pad_token_id": sp["vocab"] - 1}
+
+
+def bert_names(sp):
+    names = bert_ref.hf_names(bert_ref.BertConfig(
+        vocab_size=sp["vocab"], hidden_size=sp["d_model"], num_hidden_layers=sp["n_layer"],
+        num_attention_heads=sp["n_head"], intermediate_size=sp["d_ff"],
+        max_position_embeddings=sp["seq_len"], type_vocab_size=1))
+    # save_pretrained leaves out the decoder's weight and bias (word_embeddings, predictions.bias)
+    return [n for n in names if not n.startswith("cls.predictions.decoder.")]
+
+
 # per block kind: config.json's fields, the fixed values, the spec's values, the tensor names
 KINDS = {"gpt2": (GPT2_FIELDS, GPT2_FIXED, gpt2_want, gpt2_names),
-         "llama": (LLAMA_FIELDS, LLAMA_FIXED, llama_want, llama_names)}
+         "llama": (LLAMA_FIELDS, LLAMA_FIXED, llama_want, llama_names),
+         "bert": (BERT_FIELDS, BERT_FIXED, bert_want, bert_names)}
 
 
 def bytes_to_unicode():
@@ -118,8 +151,10 @@ def check_gpt2_tokenizer(d, seq_len, cfg):
     assert cfg["bos_token_id"] == 50256 and cfg["eos_token_id"] == 50256, cfg
 
 
-def check_tokenizer(d, seq_len, cfg):
-    if cfg["vocab_size"] == 50257:
+def check_tokenizer(d, seq_len, cfg, n_special):
+    """n_special: the ids the kind reserves after the tokenizer's (bert: [MASK] [CLS] [SEP] [PAD],
+    the model's last four, which the tokenizer files do not name)"""
+    if cfg["vocab_size"] - n_special == 50257:
         return check_gpt2_tokenizer(d, seq_len, cfg)
     vocab = json.load(open(os.path.join(d, "vocab.json"), encoding="utf-8"))
     b2u = bytes_to_unicode()
@@ -196,7 +231,13 @@ def main():
     y = torch.tensor(np.stack([tok[i * T + 1:i * T + T + 1] for i in range(n)]))
     theirs = torch.from_numpy(np.fromfile(logits_path, dtype="<f4").reshape(n, T, V)).double()
     with torch.no_grad():
-        logits, loss = model(x, y)
+        if block == "bert":
+            # the MLM head on the unmasked window: every position's target is its own token
+            y = x
+            logits = model(x)
+            loss = F.cross_entropy(logits.reshape(-1, V), y.reshape(-1))
+        else:
+            logits, loss = model(x, y)
     sprout_loss = F.cross_entropy(theirs.reshape(-1, V), y.reshape(-1)).item()
     if bf16:
         rel = abs(loss.item() - sprout_loss) / sprout_loss
@@ -207,7 +248,7 @@ def main():
         print(f"f32 export: logits max-abs diff / max-abs {err:.2e} over {n} windows; "
               f"loss {loss.item():.6f} vs sprout {sprout_loss:.6f}")
         assert err <= 1e-5, "logits differ"
-    check_tokenizer(d, T, cfg)
+    check_tokenizer(d, T, cfg, bert_ref.MLM_NSPECIAL if block == "bert" else 0)
     print(f"check_hf_export: {d}: ok ({len(names)} tensors, {cfg['torch_dtype']})")
     return 0
 

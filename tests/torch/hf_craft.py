@@ -1,5 +1,5 @@
-"""Makes a damaged or variant copy of a Hugging Face GPT-2 or LLaMA directory for tests/cli/hf.sh
-and tests/cli/hf_llama.sh.
+"""Makes a damaged or variant copy of a Hugging Face GPT-2, LLaMA or BERT directory for
+tests/cli/hf.sh, hf_llama.sh and hf_bert.sh.
 
 usage: hf_craft.py SRC DST CASE     (CASE: see CASES; prints nothing, exit 0)
 Each case changes one thing of SRC's model.safetensors or config.json as struct/json/numpy
@@ -84,14 +84,20 @@ def main():
         return 0
     elif case == "f16":
         header, data = retype(header, data, "<f2")
-    elif case in ("lm_head", "lm_head_untied"):  # a save with the head as its own copy of wte
-        E = "transformer.wte.weight" if "transformer.wte.weight" in header else "model.embed_tokens.weight"
+    elif case in ("lm_head", "lm_head_untied", "decoder_untied", "decoder_bias_differs"):
+        # a second name of a tensor, a copy of it (lm_head: of the embedding) or not (the others);
+        # bert's decoder weight and bias stand for word_embeddings and predictions.bias
+        E = next(e for e in ("transformer.wte.weight", "model.embed_tokens.weight",
+                             "bert.embeddings.word_embeddings.weight") if e in header)
+        H = "cls.predictions.decoder.weight" if case == "decoder_untied" else "lm_head.weight"
+        if case == "decoder_bias_differs":
+            E, H = "cls.predictions.bias", "cls.predictions.decoder.bias"
         b, e = header[E]["data_offsets"]
         w = np.frombuffer(data[b:e], dtype="<f4").copy()
-        if case == "lm_head_untied":
+        if case != "lm_head":
             w[5] += 1.0
-        header["lm_head.weight"] = {"dtype": "F32", "shape": header[E]["shape"],
-                                    "data_offsets": [len(data), len(data) + w.nbytes]}
+        header[H] = {"dtype": "F32", "shape": header[E]["shape"],
+                     "data_offsets": [len(data), len(data) + w.nbytes]}
         data = data + w.tobytes()
     elif case == "hub_style":  # as the Hub's gpt2 file: GPT2Model names, causal-mask buffers
         header = {k[len("transformer."):] if k.startswith("transformer.") else k: v
@@ -144,6 +150,33 @@ def main():
         cfg["n_ctx"] = cfg["n_positions"] + 1
     elif case == "cfg_eps":
         cfg["layer_norm_epsilon"] = 1e-6
+    elif case == "bert_hub":  # older transformers: position_ids saved, the decoder's weight and
+        # bias under their own names (the same tensors as word_embeddings, predictions.bias)
+        T = cfg["max_position_embeddings"]
+        ids = np.arange(T, dtype="<i8").reshape(1, T)
+        header["bert.embeddings.position_ids"] = {"dtype": "I64", "shape": [1, T],
+                                                  "data_offsets": [len(data), len(data) + ids.nbytes]}
+        data += ids.tobytes()
+        for copy, of in (("cls.predictions.decoder.weight", "bert.embeddings.word_embeddings.weight"),
+                         ("cls.predictions.decoder.bias", "cls.predictions.bias")):
+            b, e = header[of]["data_offsets"]
+            header[copy] = {"dtype": "F32", "shape": header[of]["shape"],
+                            "data_offsets": [len(data), len(data) + e - b]}
+            data += data[b:e]
+    elif case == "bert_bare":  # a BertModel-style save: the encoder's names without "bert."
+        header = {k[len("bert."):] if k.startswith("bert.") else k: v for k, v in header.items()}
+    elif case == "cfg_type_vocab":
+        cfg["type_vocab_size"] = 2
+    elif case == "cfg_gelu_new":
+        cfg["hidden_act"] = "gelu_new"
+    elif case == "cfg_is_decoder":
+        cfg["is_decoder"] = True
+    elif case == "cfg_relative":
+        cfg["position_embedding_type"] = "relative_key"
+    elif case == "missing_query":
+        del header["bert.encoder.layer.0.attention.self.query.weight"]
+    elif case == "intermediate_shape":  # transposed: the same bytes, the wrong layout
+        header["bert.encoder.layer.0.intermediate.dense.weight"]["shape"].reverse()
     elif case == "cfg_not_json":
         open(cfgp, "w").write(json.dumps(cfg)[:-1] + ",}")
         return 0
