@@ -43,12 +43,12 @@ grep -q "growth stage 1" "$T/out" || die "run b is not past its growth event"
 
 # ---- export ----
 "$SPROUT" export "$CKA" --format hf "$T/hf_a" >/dev/null
-check "$T/hf_a" "$CKA" && ok "export f32"
+check "$T/hf_a" "$CKA" || die "export f32"; ok "export f32"
 "$SPROUT" export "$T/a" --format hf "$T/hf_a16" --dtype bfloat16 >/dev/null
-check "$T/hf_a16" "$CKA" && ok "export bf16 (run directory as CKPT)"
+check "$T/hf_a16" "$CKA" || die "export bf16 (run directory as CKPT)"; ok "export bf16 (run directory as CKPT)"
 "${MPIEXEC[@]}" -n 2 "$SPROUT" export "$T/b" --format hf "$T/hf_b" >"$T/out" 2>"$T/err" ||
   { cat "$T/err"; die "mpirun -np 2 export"; }
-check "$T/hf_b" "$CKB" && ok "export under mpirun -np 2 of a pp=2 checkpoint after growth"
+check "$T/hf_b" "$CKB" || die "export under mpirun -np 2 of a pp=2 checkpoint after growth"; ok "export under mpirun -np 2 of a pp=2 checkpoint after growth"
 [ "$(grep -c . "$T/out")" = 1 ] || die "mpirun export printed $(cat "$T/out")"
 ls -a "$T" >"$T/ls"; grep -q '\.tmp' "$T/ls" && die "a temporary directory is left beside DIR"
 # inside the ramp of a `random` event the model is no plain GPT-2: refused

@@ -11,7 +11,7 @@ die() { echo "FAIL: $*" >&2; exit 1; }
 
 # an export DIR against the checkpoint CKPT it came from, on the first 4 windows of $VAL
 check() { # DIR CKPT
-  "$LOGITS" "$2" "$VAL" 4 "$T/logits.bin"
+  "$LOGITS" "$2" "$VAL" 4 "$T/logits.bin" || return 1 # (set -e does not hold in a || list)
   $PY "$SRC/tests/torch/check_hf_export.py" "$1" "$2" "$T/logits.bin" "$VAL" 4
 }
 

@@ -41,14 +41,14 @@ ck() { echo "$T/$1/ckpt/$(cat "$T/$1/ckpt/latest")"; }
 
 # ---- export ----
 "$SPROUT" export "$(ck u)" --format hf "$T/hf_u" >/dev/null
-check "$T/hf_u" "$(ck u)" && ok "export f32, untied head (lm_head.weight written)"
+check "$T/hf_u" "$(ck u)" || die "export f32, untied head (lm_head.weight written)"; ok "export f32, untied head (lm_head.weight written)"
 "$SPROUT" export "$T/u" --format hf "$T/hf_u16" --dtype bfloat16 >/dev/null
-check "$T/hf_u16" "$(ck u)" && ok "export bf16"
+check "$T/hf_u16" "$(ck u)" || die "export bf16"; ok "export bf16"
 "$SPROUT" export "$T/t" --format hf "$T/hf_t" >/dev/null
-check "$T/hf_t" "$(ck t)" && ok "export f32, tied head (no lm_head.weight)"
+check "$T/hf_t" "$(ck t)" || die "export f32, tied head (no lm_head.weight)"; ok "export f32, tied head (no lm_head.weight)"
 "${MPIEXEC[@]}" -n 2 "$SPROUT" export "$T/p" --format hf "$T/hf_p" >"$T/out" 2>"$T/err" ||
   { cat "$T/err"; die "mpirun -np 2 export"; }
-check "$T/hf_p" "$(ck p)" && ok "export under mpirun -np 2 of a pp=2 checkpoint after G_stack"
+check "$T/hf_p" "$(ck p)" || die "export under mpirun -np 2 of a pp=2 checkpoint after G_stack"; ok "export under mpirun -np 2 of a pp=2 checkpoint after G_stack"
 
 # ---- import round trip ----
 "$SPROUT" import "$T/hf_u" --out "$T/imp_u.h5" --config "$T/u/config.yaml" >/dev/null
