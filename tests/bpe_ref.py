@@ -18,20 +18,9 @@ except ImportError:
     print("python3 regex module missing: canonical GPT-2 comparison skipped")
     sys.exit(77)
 
+from gpt2_bytes import bytes_to_unicode  # noqa: E402 (after the regex check)
+
 EOT = 50256
-
-
-def bytes_to_unicode():
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + \
-        list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 def get_pairs(word):

@@ -31,8 +31,10 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import bert_ref  # noqa: E402
 import gpt2_ref  # noqa: E402
+from gpt2_bytes import bytes_to_unicode  # noqa: E402
 import llama_ref  # noqa: E402
 import refs  # noqa: E402
 import safetensors_ref  # noqa: E402
@@ -118,20 +120,6 @@ def bert_names(sp):
 KINDS = {"gpt2": (GPT2_FIELDS, GPT2_FIXED, gpt2_want, gpt2_names),
          "llama": (LLAMA_FIELDS, LLAMA_FIXED, llama_want, llama_names),
          "bert": (BERT_FIELDS, BERT_FIXED, bert_want, bert_names)}
-
-
-def bytes_to_unicode():
-    """GPT-2's map (openai/gpt-2 encoder.py), written out independently of sprout's C."""
-    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-          + list(range(ord("®"), ord("ÿ") + 1)))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
 
 
 def check_tokenizer_config(d, seq_len, special):
