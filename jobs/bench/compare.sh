@@ -5,9 +5,11 @@
 # sgemm; oneDNN bf16 matmul). Prints medians and the sprout/PyTorch ratios. Timings are never
 # asserted anywhere.
 #
-# Two model shapes: configs/bench.yaml (d 384, 6 blocks: every setting below) and
+# Three model shapes: configs/bench.yaml (d 384, 6 blocks: every setting below),
 # configs/bench-gpt2-small.yaml (d 768, 12 heads, 12 blocks: 1 thread and 2 ranks of sprout, 1
-# and 2 threads of PyTorch, both precisions), to show how the cost grows with the model.
+# and 2 threads of PyTorch, both precisions), to show how the cost grows with the model, and
+# configs/bench-llama.yaml (bench's size with the LLaMA block, beside PyTorch's LlamaForCausalLM
+# of tests/torch/llama_ref.py; the same settings as the GPT-2-small shape).
 #
 # At 2 threads PyTorch fp32 runs in every threading setting worth trying (its OpenMP pool and the
 # OpenBLAS pool sized independently, libgomp's workers passive or spinning) and sprout is
@@ -16,13 +18,13 @@
 #
 # usage: jobs/bench/compare.sh [ROUNDS (default 3)] [STEPS per run (default 6)]
 # env:   SPROUT (binary, default build/sprout), KEEP_OPENBLAS_ENV=1 to keep OPENBLAS_CORETYPE,
-#        SHAPES (default "bench bench-gpt2-small": names of configs/*.yaml), BIG_STEPS (timed
-#        steps per run for the shapes other than bench; default 3: a GPT-2-small step takes ~10 s)
+#        SHAPES (default "bench bench-gpt2-small bench-llama": names of configs/*.yaml), BIG_STEPS
+#        (timed steps per run of bench-gpt2-small; default 3: a GPT-2-small step takes ~10 s)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
 STEPS=${2:-6}
-SHAPES=${SHAPES:-"bench bench-gpt2-small"}
+SHAPES=${SHAPES:-"bench bench-gpt2-small bench-llama"}
 # shellcheck source=common.sh
 . jobs/bench/common.sh
 # Some machines force an older OpenBLAS kernel through these; both programs must run the same
@@ -30,11 +32,13 @@ SHAPES=${SHAPES:-"bench bench-gpt2-small"}
 if [ "${KEEP_OPENBLAS_ENV:-0}" != 1 ]; then unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; fi
 unset OPENBLAS_NUM_THREADS OMP_NUM_THREADS
 
-# the PyTorch model of a config: --vocab .. --n-layer from its model section
+# the PyTorch model of a config: --vocab .. --n-layer (and --block, --d-ff) from its model section
 torch_shape() {
   /usr/bin/python3 - "$1" <<'PY'
 import re, sys
-m = dict(re.findall(r"^\s+(vocab|seq_len|d_model|n_head|n_layer):\s*(\d+)", open(sys.argv[1]).read(), re.M))
+t = open(sys.argv[1]).read()
+m = dict(re.findall(r"^\s+(vocab|seq_len|d_model|n_head|n_layer|d_ff):\s*(\d+)", t, re.M))
+m.update(re.findall(r"^\s+(block):\s*(\w+)", t, re.M))
 print(" ".join(f"--{k.replace('_', '-')} {v}" for k, v in m.items()))
 PY
 }
@@ -46,7 +50,9 @@ for r in $(seq "$ROUNDS"); do
   for shape in $SHAPES; do
     cfg=configs/$shape.yaml
     read -r -a tshape <<<"$(torch_shape "$cfg")"
-    full=0 steps=${BIG_STEPS:-3}; [ "$shape" = bench ] && full=1 steps=$STEPS
+    full=0 steps=$STEPS
+    [ "$shape" = bench ] && full=1
+    [ "$shape" = bench-gpt2-small ] && steps=${BIG_STEPS:-3}
     for prec in fp32 bf16; do
       for t in 1 2; do
         if [ "$t" = 2 ] && [ "$full" = 0 ]; then continue; fi

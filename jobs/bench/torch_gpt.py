@@ -1,6 +1,8 @@
 """PyTorch training-step benchmark: the yardstick for sprout's CPU throughput.
 
-Times the model of tests/torch/gpt2_ref.py (sprout's spec) in float32: one step = forward +
+Times the model of tests/torch/gpt2_ref.py (sprout's spec), or with --block llama the
+LlamaForCausalLM of tests/torch/llama_ref.py (HF's semantics; untied head unless --tie-head 1),
+in float32: one step = forward +
 backward + clip_grad_norm_(1.0) + AdamW on a fresh random batch, --warmup untimed steps, then
 --steps timed with perf_counter. Prints one JSON line:
   {"impl":"pytorch","threads":N,"blas_threads":..,"mkldnn":..,"omp_wait":..,"tok_per_s":..,
@@ -11,7 +13,7 @@ matmuls in bf16 through oneDNN, weights and optimizer state fp32): what a PyTorc
 mixed precision on a CPU, and the anchor of sprout's run.precision: bf16.
 
 usage: torch_gpt.py --threads N [--blas-threads M] [--mkldnn on|off] [--omp-wait passive|active|env]
-                    [--precision fp32|bf16]
+                    [--precision fp32|bf16] [--block gpt2|llama] [--tie-head 0|1]
                     [--vocab 256 --seq-len 256 --d-model 384 --n-head 6 --n-layer 6 --batch 8
                      --steps 10 --warmup 2]
 
@@ -73,6 +75,10 @@ def main():
     ap.add_argument("--blas-threads", type=int, default=0, help="OpenBLAS threads (0: --threads)")
     ap.add_argument("--mkldnn", choices=["on", "off"], default="on")
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    ap.add_argument("--block", choices=["gpt2", "llama"], default="gpt2")
+    ap.add_argument("--tie-head", type=int, choices=[0, 1], default=0, help="llama only")
+    ap.add_argument("--norm-eps", type=float, default=1e-5, help="llama only")
+    ap.add_argument("--rope-theta", type=float, default=10000.0, help="llama only")
     ap.add_argument("--omp-wait", choices=["passive", "active", "env"], default="passive",
                     help="OMP_WAIT_POLICY for torch's OpenMP pool (env: leave as is)")
     for k, v in [("vocab", 256), ("seq-len", 256), ("d-model", 384), ("n-head", 6),
@@ -84,6 +90,7 @@ def main():
         os.environ["OMP_WAIT_POLICY"] = a.omp_wait.upper()
     import torch
     import gpt2_ref  # needs torch; path set above
+    import llama_ref
 
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
@@ -98,8 +105,16 @@ def main():
     else:
         blas_threads = None
 
-    cfg = gpt2_ref.Config(a.vocab, a.seq_len, a.d_model, a.n_head, a.n_layer, a.d_ff)
-    model = gpt2_ref.init_weights(gpt2_ref.GPT2(cfg), a.seed).float()
+    if a.block == "llama":
+        # d_ff 0: LLaMA's ceil(8d/3) rounded up to a multiple of 64, as sprout's default
+        d_ff = a.d_ff or ((8 * a.d_model + 2) // 3 + 63) // 64 * 64
+        cfg = llama_ref.LlamaConfig(a.vocab, a.d_model, d_ff, a.n_layer, a.n_head,
+                                    max_position_embeddings=a.seq_len, rms_norm_eps=a.norm_eps,
+                                    rope_theta=a.rope_theta, tie_word_embeddings=bool(a.tie_head))
+        model = llama_ref.init_weights(llama_ref.LlamaForCausalLM(cfg), a.seed).float()
+    else:
+        cfg = gpt2_ref.Config(a.vocab, a.seq_len, a.d_model, a.n_head, a.n_layer, a.d_ff)
+        model = gpt2_ref.init_weights(gpt2_ref.GPT2(cfg), a.seed).float()
     opt = gpt2_ref.make_optimizer(model, 3e-4, 0.9, 0.95, 1e-8, 0.1)
     B, T = a.batch, a.seq_len
     times = []
@@ -113,7 +128,7 @@ def main():
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     print(json.dumps({
-        "impl": "pytorch", "threads": a.threads, "blas_threads": blas_threads,
+        "impl": "pytorch", "block": a.block, "threads": a.threads, "blas_threads": blas_threads,
         "mkldnn": a.mkldnn, "precision": a.precision, "omp_wait": os.environ.get("OMP_WAIT_POLICY", "default"),
         "tok_per_s": round(B * T / med, 1),
         "ms_per_step": round(med * 1e3, 2), "ms_per_step_min": round(min(times) * 1e3, 2),
