@@ -9,9 +9,9 @@
  * p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).  The bias corrections are computed once
  * in double; dividing by sqrt(1-b2^t) (not multiplying by its inverse) follows PyTorch's
  * rounding. */
-SP_HOT void sp_adamw_update(float *restrict p, const float *restrict g, float *restrict m,
-                            float *restrict v, size_t n, float lr, float beta1, float beta2,
-                            float eps, float wd, uint64_t t) {
+SP_HOT_REPLICA void sp_adamw_update(float *restrict p, const float *restrict g, float *restrict m,
+                                    float *restrict v, size_t n, float lr, float beta1, float beta2,
+                                    float eps, float wd, uint64_t t) {
     float step = (float)((double)lr / (1.0 - pow((double)beta1, (double)t)));
     float bc2_sqrt = (float)sqrt(1.0 - pow((double)beta2, (double)t));
     float decay = 1.0f - lr * wd, omb1 = 1.0f - beta1, omb2 = 1.0f - beta2;
