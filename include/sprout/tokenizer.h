@@ -39,8 +39,9 @@ typedef struct sp_tok_kind {
     int eot; /* the token put between documents, -1: none */
     int nfiles;
     const char *files[SP_TOK_MAX_FILES]; /* vocabulary file names, in the order open takes them */
-    /* builds the tokenizer's tables from the files' bytes (kind->nfiles of them) */
-    int (*open)(sp_tok *t, const sp_buf *files, sp_err *err);
+    /* builds the tokenizer's tables from the files' bytes (kind->nfiles of them); names[i] is
+     * what a message calls file i */
+    int (*open)(sp_tok *t, const sp_buf *files, const char *const *names, sp_err *err);
     /* appends the ids of text[0..n) to out */
     int (*encode)(sp_tok *t, const char *text, size_t n, sp_tok_ids *out, sp_err *err);
     /* the bytes token `id` stands for (NULL when id is outside the vocabulary) */
@@ -63,6 +64,9 @@ const char *sp_tok_names(void);
 typedef struct sp_tok_files {
     const sp_tok_kind *kind;
     sp_buf file[SP_TOK_MAX_FILES]; /* malloc'd */
+    /* what sp_tok_open's messages call each file (a path under another name, as an imported
+     * model's vocab.json); NULL: the kind's own file name. Not owned. */
+    const char *name[SP_TOK_MAX_FILES];
 } sp_tok_files;
 
 /* The directory `--tokenizer` reads when no --vocab-dir is given (SP_VOCAB_ENV or the default). */

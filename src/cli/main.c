@@ -150,7 +150,7 @@ static int cmd_prepare(cli *c, int argc, char **argv) {
     }
     int rc;
     const sp_tok_kind *tk = sp_tok_find(tok_name);
-    sp_tok_files tf = {tk, {{0}}};
+    sp_tok_files tf = {.kind = tk};
     if (!out)
         rc = usage_error(c, "prepare", "missing --out DIR");
     else if (n < 1)

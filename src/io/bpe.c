@@ -253,19 +253,19 @@ static uint32_t merge_rank(const bpe *b, uint16_t x, uint16_t y, uint16_t *to) {
     }
 }
 
-static int load_vocab(bpe *b, const sp_buf *f, const int *byte_of, strmap *ids, sp_err *err) {
+static int load_vocab(bpe *b, const sp_buf *f, const char *name, const int *byte_of, strmap *ids,
+                      sp_err *err) {
     char *tmp = malloc(f->n + 1); /* a token's bytes: never more than its key, nor the file */
     if (!tmp) return sp_err_set(err, SP_ERUNTIME, "out of memory");
     load_ctx c = {b, ids, byte_of, tmp, 0, 0, err};
-    int rc = sp_tok_json_object(f->p, f->n, "encoder.json", on_member, &c, err);
+    int rc = sp_tok_json_object(f->p, f->n, name, on_member, &c, err);
     free(tmp);
     if (rc) return rc;
     /* ids 0 .. n-1, each once (no repeated string above; a repeated id leaves a hole) */
     if (c.count == 0 || c.max_id + 1 != c.count)
         return sp_err_set(err, SP_EINPUT,
-                          "encoder.json: %zu tokens but ids up to %u (each id 0..n-1 must be used "
-                          "once)",
-                          c.count, c.max_id);
+                          "%s: %zu tokens but ids up to %u (each id 0..n-1 must be used once)",
+                          name, c.count, c.max_id);
     b->nvocab = (uint32_t)c.count;
     b->off = calloc(b->nvocab + 1, sizeof *b->off);
     b->piece = malloc(ids->klen ? ids->klen : 1);
@@ -287,21 +287,22 @@ static int load_vocab(bpe *b, const sp_buf *f, const int *byte_of, strmap *ids, 
         struct ent *e = sm_get(ids, &ch, 1);
         if (!e)
             return sp_err_set(err, SP_EINPUT,
-                              "encoder.json: no token for byte 0x%02x (a byte-level BPE needs all "
-                              "256)",
+                              "%s: no token for byte 0x%02x (a byte-level BPE needs all 256)", name,
                               x);
         b->byte_id[x] = (uint16_t)e->a;
     }
     return SP_OK;
 }
 
-static int load_merges(bpe *b, const sp_buf *f, const int *byte_of, const strmap *ids,
-                       sp_err *err) {
+/* names: the merges file's, then the vocabulary's (for the tokens it lacks) */
+static int load_merges(bpe *b, const sp_buf *f, const char *const *names, const int *byte_of,
+                       const strmap *ids, sp_err *err) {
+    const char *name = names[1];
     const char *p = f->p, *end = p + f->n;
     /* encoder.py: bpe_data.split("\n")[1:-1], the first line is "#version: ..." */
     const char *nl = memchr(p, '\n', f->n);
     if (!nl || strncmp(p, "#version", 8) != 0)
-        return sp_err_set(err, SP_EINPUT, "vocab.bpe: the first line is not '#version: ...'");
+        return sp_err_set(err, SP_EINPUT, "%s: the first line is not '#version: ...'", name);
     size_t nlines = 0;
     for (const char *q = nl + 1; q < end; q++) nlines += *q == '\n';
     b->mcap = 16;
@@ -322,12 +323,12 @@ static int load_merges(bpe *b, const sp_buf *f, const int *byte_of, const strmap
         size_t la, lb;
         if (!sp || sp == line || sp + 1 == eol || memchr(sp + 1, ' ', (size_t)(eol - sp - 1)) ||
             (size_t)(eol - line) > 4000) {
-            rc = sp_err_set(err, SP_EINPUT, "vocab.bpe: line %u is not 'A B'", rank + 2);
+            rc = sp_err_set(err, SP_EINPUT, "%s: line %u is not 'A B'", name, rank + 2);
             break;
         }
         if (unmap(line, (size_t)(sp - line), byte_of, ta, &la) ||
             unmap(sp + 1, (size_t)(eol - sp - 1), byte_of, tb, &lb)) {
-            rc = sp_err_set(err, SP_EINPUT, "vocab.bpe: line %u has a non-GPT-2 byte character",
+            rc = sp_err_set(err, SP_EINPUT, "%s: line %u has a non-GPT-2 byte character", name,
                             rank + 2);
             break;
         }
@@ -335,9 +336,8 @@ static int load_merges(bpe *b, const sp_buf *f, const int *byte_of, const strmap
         memcpy(ta + la, tb, lb);
         struct ent *em = sm_get(ids, ta, la + lb);
         if (!ea || !eb || !em) {
-            rc = sp_err_set(err, SP_EINPUT,
-                            "vocab.bpe: line %u merges tokens that encoder.json lacks (%s)",
-                            rank + 2,
+            rc = sp_err_set(err, SP_EINPUT, "%s: line %u merges tokens that %s lacks (%s)", name,
+                            rank + 2, names[0],
                             !ea   ? "first"
                             : !eb ? "second"
                                   : "the merged one");
@@ -356,7 +356,7 @@ static int load_merges(bpe *b, const sp_buf *f, const int *byte_of, const strmap
 
 void sp_bpe_free(sp_tok *t);
 
-int sp_bpe_open(sp_tok *t, const sp_buf *files, sp_err *err) {
+int sp_bpe_open(sp_tok *t, const sp_buf *files, const char *const *names, sp_err *err) {
     bpe *b = calloc(1, sizeof *b);
     if (!b) return sp_err_set(err, SP_ERUNTIME, "out of memory");
     t->impl = b;
@@ -364,8 +364,8 @@ int sp_bpe_open(sp_tok *t, const sp_buf *files, sp_err *err) {
     int byte_of[324];
     byte_map(cp_of, byte_of);
     strmap ids = {0};
-    int rc = load_vocab(b, &files[0], byte_of, &ids, err);
-    if (!rc) rc = load_merges(b, &files[1], byte_of, &ids, err);
+    int rc = load_vocab(b, &files[0], names[0], byte_of, &ids, err);
+    if (!rc) rc = load_merges(b, &files[1], names, byte_of, &ids, err);
     sm_free(&ids);
     if (!rc) {
         int code;

@@ -152,7 +152,7 @@ static int write_split(const char *out, const char *what, const split *train, co
                           what, train->b.n, val->b.n);
     int rc = make_dirs(out, err);
     if (rc != SP_OK) return rc;
-    sp_tok_files bytes = {sp_tok_by_id(SP_TOKENIZER_BYTES), {{0}}};
+    sp_tok_files bytes = {.kind = sp_tok_by_id(SP_TOKENIZER_BYTES)};
     if (!tf) tf = &bytes;
     sp_tok tk;
     if ((rc = sp_tok_open(&tk, tf, err))) return rc;

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 /* GPT-2 byte-level BPE, src/io/bpe.c */
-int sp_bpe_open(sp_tok *t, const sp_buf *files, sp_err *err);
+int sp_bpe_open(sp_tok *t, const sp_buf *files, const char *const *names, sp_err *err);
 int sp_bpe_encode(sp_tok *t, const char *text, size_t n, sp_tok_ids *out, sp_err *err);
 const char *sp_bpe_decode(const sp_tok *t, int id, size_t *len);
 void sp_bpe_free(sp_tok *t);
@@ -19,7 +19,8 @@ void sp_bpe_free(sp_tok *t);
 /* ---- bytes: token = byte ---- */
 
 /* impl: the 256 bytes in order, so that token b decodes to a pointer at byte b */
-static int bytes_open(sp_tok *t, const sp_buf *files, sp_err *err) {
+static int bytes_open(sp_tok *t, const sp_buf *files, const char *const *names, sp_err *err) {
+    (void)files, (void)names;
     char *all = malloc(256);
     if (!all) return sp_err_set(err, SP_ERUNTIME, "out of memory");
     for (int b = 0; b < 256; b++) all[b] = (char)b;
@@ -193,7 +194,10 @@ void sp_tok_files_free(sp_tok_files *f) {
 int sp_tok_open(sp_tok *t, const sp_tok_files *f, sp_err *err) {
     memset(t, 0, sizeof *t);
     t->kind = f->kind;
-    if (f->kind->open(t, f->file, err)) return err->code;
+    const char *names[SP_TOK_MAX_FILES];
+    for (int i = 0; i < SP_TOK_MAX_FILES; i++)
+        names[i] = f->name[i] ? f->name[i] : f->kind->files[i];
+    if (f->kind->open(t, f->file, names, err)) return err->code;
     /* the vocabulary must be the row's: a token file says only the id */
     size_t len;
     if (!sp_tok_piece(t, (int)f->kind->vocab - 1, &len) ||

@@ -962,24 +962,24 @@ static int import_tokenizer(const char *dir, const sp_hf_kind *hk, const sp_spec
         }
         tf->file[i] = (sp_buf){b, len};
     }
+    /* opened under HF's names, so that a message names the file in DIR */
+    char names[SP_TOK_MAX_FILES][4400];
+    for (int i = 0; i < tf->kind->nfiles; i++) {
+        snprintf(names[i], sizeof names[i], "%s/%s", dir, row->hf_files[i]);
+        tf->name[i] = names[i];
+    }
     sp_tok tk;
-    if (!sp_tok_open(&tk, tf, err)) {
+    int rc = sp_tok_open(&tk, tf, err);
+    for (int i = 0; i < tf->kind->nfiles; i++) tf->name[i] = NULL;
+    if (!rc) {
         sp_tok_close(&tk);
         return SP_OK;
     }
-    /* the tokenizer names its files by sprout's names (encoder.json: line 1, ...): say HF's */
-    int k = 0;
-    size_t skip = 0;
-    for (int i = 0; i < tf->kind->nfiles; i++) {
-        size_t n = strlen(tf->kind->files[i]);
-        if (!strncmp(err->msg, tf->kind->files[i], n) && !strncmp(err->msg + n, ": ", 2))
-            k = i, skip = n + 2;
-    }
     char msg[sizeof err->msg];
-    snprintf(msg, sizeof msg, "%s", err->msg + skip);
-    sp_err_set(err, err->code, "%s/%s: %s (sprout reads %s and %s as %s's %s and %s)", dir,
-               row->hf_files[k], msg, row->hf_files[0], row->hf_files[1], tf->kind->name,
-               tf->kind->files[0], tf->kind->files[1]);
+    snprintf(msg, sizeof msg, "%s", err->msg);
+    sp_err_set(err, err->code, "%s (sprout reads %s and %s as %s's %s and %s)", msg,
+               row->hf_files[0], row->hf_files[1], tf->kind->name, tf->kind->files[0],
+               tf->kind->files[1]);
     sp_tok_files_free(tf);
     return err->code;
 }

@@ -163,7 +163,7 @@ static int open_small(sp_tok *tk, int drop_byte, int extra_merge, sp_err *err) {
     sp_buf f[2] = {{json, strlen(json)}, {bpe, strlen(bpe)}};
     tk->kind = sp_tok_find("gpt2");
     tk->impl = NULL;
-    return tk->kind->open(tk, f, err);
+    return tk->kind->open(tk, f, tk->kind->files, err);
 }
 
 static void expect_ids(tu_ctx *t, sp_tok *tk, const char *text, size_t n, const int *want,
@@ -256,14 +256,28 @@ static void vocab_errors(tu_ctx *t) {
     /* the row's vocabulary size is checked by sp_tok_open */
     static char json[65536], bpe[4096];
     make_files(json, bpe, -1, 0);
-    sp_tok_files f = {sp_tok_find("gpt2"), {{json, strlen(json)}, {bpe, strlen(bpe)}}};
+    sp_tok_files f = {.kind = sp_tok_find("gpt2"),
+                      .file = {{json, strlen(json)}, {bpe, strlen(bpe)}}};
     rc = sp_tok_open(&tk, &f, &err);
     tu_check(t, rc == SP_EINPUT && strstr(err.msg, "do not hold 50257 tokens"),
              "a 261-token vocabulary is not gpt2's: %s", err.msg);
+    /* a file opened under another name (an imported model's) is named so in the messages */
+    const char *cut = "{\"a\": 0,";
+    sp_tok_files named = {.kind = sp_tok_find("gpt2"),
+                          .file = {{cut, strlen(cut)}, {bpe, strlen(bpe)}},
+                          .name = {"m/vocab.json", "m/merges.txt"}};
+    rc = sp_tok_open(&tk, &named, &err);
+    tu_check(t, rc == SP_EINPUT && !strncmp(err.msg, "m/vocab.json: line 1", 20),
+             "a named file's message: %s", err.msg);
+    named.file[0] = (sp_buf){json, strlen(json)};
+    named.file[1] = (sp_buf){"no version\n", 11};
+    rc = sp_tok_open(&tk, &named, &err);
+    tu_check(t, rc == SP_EINPUT && !strncmp(err.msg, "m/merges.txt: the first line", 28),
+             "a named merges file's message: %s", err.msg);
     const char *holes = "{\"a\": 0, \"b\": 2}";
     sp_buf hf[2] = {{holes, strlen(holes)}, {bpe, strlen(bpe)}};
     tk.kind = sp_tok_find("gpt2");
-    rc = tk.kind->open(&tk, hf, &err);
+    rc = tk.kind->open(&tk, hf, tk.kind->files, &err);
     tu_check(t, rc == SP_EINPUT && strstr(err.msg, "each id 0..n-1"), "ids with a hole: %s",
              err.msg);
     /* a repeated token string is a repeated name: the reader refuses it where it repeats */
@@ -278,7 +292,7 @@ static void vocab_errors(tu_ctx *t) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sp_buf bf[2] = {{bad[i].json, strlen(bad[i].json)}, {bpe, strlen(bpe)}};
-        rc = tk.kind->open(&tk, bf, &err);
+        rc = tk.kind->open(&tk, bf, tk.kind->files, &err);
         tu_check(t, rc == SP_EINPUT && !strncmp(err.msg, bad[i].want, strlen(bad[i].want)),
                  "vocabulary #%zu refused as '%s': %s", i, bad[i].want, err.msg);
     }
@@ -292,7 +306,7 @@ static void table(tu_ctx *t) {
              "gpt2 row");
     tu_check(t, !sp_tok_find("gpt3") && !sp_tok_by_id(7), "no other rows");
     tu_check(t, !strcmp(sp_tok_names(), "bytes|gpt2"), "names: %s", sp_tok_names());
-    sp_tok_files f = {b, {{0}}};
+    sp_tok_files f = {.kind = b};
     sp_tok tk;
     sp_err err = {0};
     tu_check(t, sp_tok_open(&tk, &f, &err) == SP_OK, "bytes opens without files");

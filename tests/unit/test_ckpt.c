@@ -274,7 +274,7 @@ static void test_tokenizer(tu_ctx *t, const char *dir, const char *legacy, const
              "a file without /tokenizer reads as bytes: %s", err.msg);
     char path[300];
     snprintf(path, sizeof path, "%s/tok_bytes.h5", dir);
-    sp_tok_files bytes = {sp_tok_find("bytes"), {{0}}};
+    sp_tok_files bytes = {.kind = sp_tok_find("bytes")};
     rc = sp_ckpt_save_tok(path, a, 1, st, "", NULL, 0, &bytes, MPI_COMM_WORLD, &err);
     rc = rc ? rc : sp_ckpt_read_tokenizer(path, &f, &err);
     tu_check(t, rc == SP_OK && f.kind == bytes.kind, "bytes round trip: %s", err.msg);
@@ -282,7 +282,8 @@ static void test_tokenizer(tu_ctx *t, const char *dir, const char *legacy, const
 
     /* the files are kept as bytes, whatever they hold (here not a vocabulary at all) */
     static const char enc[] = "{\"a\": 0}", bpe[] = "#version: 0.2\n\x00\xff binary\n";
-    sp_tok_files g = {sp_tok_find("gpt2"), {{enc, sizeof enc - 1}, {bpe, sizeof bpe - 1}}};
+    sp_tok_files g = {.kind = sp_tok_find("gpt2"),
+                      .file = {{enc, sizeof enc - 1}, {bpe, sizeof bpe - 1}}};
     snprintf(path, sizeof path, "%s/tok_gpt2.h5", dir);
     rc = sp_ckpt_save_tok(path, a, 1, st, "", NULL, 0, &g, MPI_COMM_WORLD, &err);
     rc = rc ? rc : sp_ckpt_read_tokenizer(path, &f, &err);
