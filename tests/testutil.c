@@ -1,5 +1,7 @@
 #include "testutil.h"
 
+#include "sprout/growth.h"
+
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -57,6 +59,41 @@ int tu_model_trained(sp_model *m, const sp_spec *s, uint64_t seed, tu_ctx *t) {
     for (size_t i = 0; i < m->numel; i++) m->v[i] = fabsf(m->v[i]);
     for (int i = 0; i <= s->n_layer; i++) m->steps[i] = 100 + 7 * (uint64_t)i;
     if (s->n_layer > 1) m->plan.scale[1] = 0.75f;
+    return 0;
+}
+
+int tu_grow_width(const char *op, int k, const sp_model *src, sp_model *dst, int moments,
+                  double noise, uint64_t seed, int event, tu_ctx *t) {
+    sp_err err = {0};
+    sp_spec s;
+    memset(dst, 0, sizeof *dst);
+    int rc = sp_grow_width_spec(op, &src->spec, k, &s, &err);
+    rc = rc ? rc : sp_model_create(dst, &s, src->lo, src->hi, src->has_embed, src->has_head, &err);
+    rc = rc ? rc : sp_grow_width(op, k, src, dst, moments, noise, seed, event, &err);
+    tu_check(t, rc == 0, "%s k = %d: %s", op, k, err.msg);
+    return rc;
+}
+
+int tu_stage(sp_model *part, const sp_model *m, int lo, int hi, int glob, tu_ctx *t) {
+    sp_err err = {0};
+    if (sp_model_create(part, &m->spec, lo, hi, glob, glob, &err)) {
+        tu_check(t, 0, "stage set-up: %s", err.msg);
+        return 1;
+    }
+    float *const from[3] = {m->params, m->m, m->v}, *const to[3] = {part->params, part->m, part->v};
+    for (int ar = 0; ar < 3; ar++) {
+        if (glob)
+            memcpy(sp_model_globals(part, to[ar]), sp_model_globals(m, from[ar]),
+                   m->global_numel * sizeof(float));
+        for (int b = lo; b < hi; b++)
+            memcpy(sp_model_block(part, to[ar], b), sp_model_block(m, from[ar], b),
+                   m->block_numel * sizeof(float));
+    }
+    part->steps[0] = m->steps[0];
+    for (int b = lo; b < hi; b++) {
+        part->steps[1 + b - lo] = m->steps[1 + b - m->lo];
+        part->plan.scale[b] = m->plan.scale[b];
+    }
     return 0;
 }
 

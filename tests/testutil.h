@@ -27,6 +27,14 @@ int tu_model_trained(sp_model *m, const sp_spec *s, uint64_t seed, tu_ctx *t);
 /* The raw logits [B*T, vocab] of a full model (embedding and head on the stage) on tokens inp
  * [B, T], malloc'd; NULL after a failed check. */
 float *tu_logits(const sp_model *m, const int32_t *inp, int B, int T, tu_ctx *t);
+/* dst = op(src) by the width engine (src/growth/width.c) on src's layout: dst is created with the
+ * op's spec, then mapped. Returns nonzero after a failed check naming op and k. */
+int tu_grow_width(const char *op, int k, const sp_model *src, sp_model *dst, int moments,
+                  double noise, uint64_t seed, int event, tu_ctx *t);
+/* What a pipeline rank holds: a stage of m's spec with blocks [lo, hi) and, with glob, the
+ * embedding and the head, m's slabs (params, m, v), step counts and branch scales copied in.
+ * Returns nonzero after a failed check. */
+int tu_stage(sp_model *part, const sp_model *m, int lo, int hi, int glob, tu_ctx *t);
 /* prints "N passed, M failed" and returns the exit status */
 int tu_finish(tu_ctx *t, const char *name);
 

@@ -51,14 +51,7 @@ static int make_model(sp_model *m, const sp_spec *s, tu_ctx *t) {
 /* dst = op(src) on src's layout */
 static int apply(const char *op, int k, const sp_model *src, sp_model *dst, int moments,
                  tu_ctx *t) {
-    sp_err err = {0};
-    sp_spec s;
-    memset(dst, 0, sizeof *dst);
-    int rc = sp_grow_width_spec(op, &src->spec, k, &s, &err);
-    rc = rc ? rc : sp_model_create(dst, &s, src->lo, src->hi, src->has_embed, src->has_head, &err);
-    rc = rc ? rc : sp_grow_width(op, k, src, dst, moments, 0, SEED, EVENT, &err);
-    tu_check(t, rc == 0, "%s k = %d: %s", op, k, err.msg);
-    return rc;
+    return tu_grow_width(op, k, src, dst, moments, 0, SEED, EVENT, t);
 }
 
 /* a full model's forward; with tgt, the mean loss summed in double, else raw logits in a.probs */
