@@ -97,6 +97,67 @@ int tu_stage(sp_model *part, const sp_model *m, int lo, int hi, int glob, tu_ctx
     return 0;
 }
 
+double tu_forward(const sp_model *m, sp_acts *a, const int32_t *inp, const int32_t *tgt) {
+    sp_model_embed_forward(m, a, inp);
+    sp_model_blocks_forward(m, a);
+    sp_model_head_forward(m, a, tgt);
+    if (!tgt) return 0;
+    int n = a->B * a->T;
+    double l = 0;
+    for (int i = 0; i < n; i++) l += a->losses[i];
+    return l / n;
+}
+
+double tu_grads(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp, const int32_t *tgt) {
+    double l = tu_forward(m, a, inp, tgt);
+    memset(m->grads, 0, m->numel * sizeof(float));
+    sp_model_head_backward(m, a, s, tgt, 1.0f / (float)(a->B * a->T));
+    sp_model_blocks_backward(m, a, s, NULL, NULL);
+    sp_model_embed_backward(m, a, s, inp);
+    return l;
+}
+
+double tu_fd_check(sp_model *m, sp_acts *a, const int32_t *inp, const int32_t *tgt, float *p,
+                   double an, double h, const char *what, int *bad) {
+    float x0 = *p;
+    *p = x0 + (float)h;
+    double hp = *p, lp = tu_forward(m, a, inp, tgt);
+    *p = x0 - (float)h;
+    double hm = *p, lm = tu_forward(m, a, inp, tgt);
+    *p = x0;
+    double fd = (lp - lm) / (hp - hm), err = fabs(fd - an), tol = 2e-2 * fabs(an) + 2e-5;
+    if (err > tol) {
+        (*bad)++;
+        fprintf(stderr, "  %s: fd %.6g analytic %.6g\n", what, fd, an);
+    }
+    return err / tol;
+}
+
+int tu_mask_near_one(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp, const int32_t *tgt,
+                     double *el, double *eg, tu_ctx *t) {
+    size_t nl = (size_t)a->B * a->T * m->spec.vocab;
+    float *g1 = malloc(m->numel * sizeof(float)), *l1 = malloc(nl * sizeof(float));
+    tu_check(t, g1 && l1, "mask near 1: out of memory");
+    if (!g1 || !l1) {
+        free(g1);
+        free(l1);
+        return 1;
+    }
+    m->plan.mask_c = nextafterf(1.0f, 0.0f); /* the masked path runs below 1 */
+    tu_grads(m, a, s, inp, tgt);
+    memcpy(g1, m->grads, m->numel * sizeof(float));
+    tu_forward(m, a, inp, NULL);
+    memcpy(l1, a->probs, nl * sizeof(float));
+    m->plan.mask_c = 1.0f;
+    tu_grads(m, a, s, inp, tgt);
+    *eg = tu_rel_maxabs(g1, m->grads, m->numel);
+    tu_forward(m, a, inp, NULL);
+    *el = tu_rel_maxabs(l1, a->probs, nl);
+    free(g1);
+    free(l1);
+    return 0;
+}
+
 int tu_finish(tu_ctx *t, const char *name) {
     printf("%s: %d passed, %d failed\n", name, t->checks - t->failures, t->failures);
     return t->failures ? 1 : 0;

@@ -69,12 +69,12 @@ const sp_grow_op sp_grow_ops[] = {
      * (LayerNorm, pre- or post-LN, or RMSNorm) over k exact copies has the same statistics, heads
      * (with their rotary pairs) are copied whole, SwiGLU and GELU are elementwise, and the norm
      * feeding the head is divided by k (the kinds' axis roles, docs/growth.md). widen_zero and
-     * widen_random preserve it while their new channels are masked out, which needs the kind's
-     * forward to apply the masks: gpt2's does, llama's and bert's do not (yet) */
+     * widen_random preserve it while their new channels are masked out: every kind's forward has
+     * the masked norms (LayerNorm or RMSNorm) and the output masks */
     {"decoalesce_width", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_DECOALESCE, "coalesce_width"},
     {"widen_direct", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_WIDEN_DIRECT, "coalesce_width"},
-    {"widen_zero", SP_OP_WIDTH, 0, 1, K_GPT2, K_GPT2, NULL, SP_W_WIDEN_ZERO, "coalesce_width"},
-    {"widen_random", SP_OP_WIDTH, 0, 1, K_GPT2, K_GPT2, NULL, SP_W_WIDEN_RANDOM, "coalesce_width"},
+    {"widen_zero", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_ZERO, "coalesce_width"},
+    {"widen_random", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_RANDOM, "coalesce_width"},
     {"coalesce_width", SP_OP_WIDTH, 1, 0, K_ALL, 0, NULL, SP_W_COALESCE, "decoalesce_width"},
 };
 const int sp_grow_nops = (int)(sizeof sp_grow_ops / sizeof sp_grow_ops[0]);

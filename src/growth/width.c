@@ -74,8 +74,8 @@ int sp_grow_width_spec(const char *op, const sp_spec *from, int k, sp_spec *to, 
                           op ? op : "(null)", sp_grow_op_names(SP_OP_WIDTH));
     if (k < 1) return sp_err_set(err, SP_EINPUT, "%s: k = %d, need k >= 1", op, k);
     if (sp_spec_check(from, err)) return sp_err_wrap(err, "%s", op);
-    /* the operator table says on which kinds the math of the op holds (the kinds' axis roles
-     * alone do not: appending channels also needs the kind's forward to mask them) */
+    /* the operator table says on which kinds the math of the op holds (the axis roles alone do
+     * not: appending channels also needs the kind's forward to mask them) */
     if (sp_grow_op_applies(sp_grow_op_find(op), from, err)) return err->code;
     sp_spec s = *from; /* vocab, seq_len and n_layer are not width */
     int shrink = o == W_COALESCE;

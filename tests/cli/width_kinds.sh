@@ -10,7 +10,10 @@
 #    (step 5: the event runs again) the run is bit-identical to the uninterrupted one: every
 #    metrics line after the checkpoint, the final weights and both moments;
 #  - decoalesce_width then coalesce_width at the same step, the pair going through pp 2, give
-#    the held-out loss before the pair back bit for bit.
+#    the held-out loss before the pair back bit for bit;
+#  - widen_random (appended channels, faded in over 4 steps by the masked norms and output masks)
+#    through the same pipeline change keeps the held-out loss at the event (mask_c = 0, within
+#    1e-5), and a restart inside the fade-in (step 7) continues bit for bit.
 # usage: width_kinds.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
 SPROUT=$1; shift
@@ -34,6 +37,7 @@ YAML
   printf '  - %s\n' "$@" >>"$f"
 }
 cfg "$T/direct.yaml" "{at_step: 6, op: widen_direct, factor: 2, noise: 0.05, pipeline: 2}"
+cfg "$T/random.yaml" "{at_step: 6, op: widen_random, factor: 2, ramp_steps: 4, pipeline: 2}"
 cfg "$T/pair.yaml" "{at_step: 6, op: decoalesce_width, factor: 2, pipeline: 2}" \
   "{at_step: 6, op: coalesce_width, factor: 2, pipeline: 1}"
 fail=0
@@ -47,6 +51,8 @@ tr A direct
 tr B direct --resume "$(ck A 8)"  # after the event, on the grown model and its pp 2 grid
 tr C direct --resume "$(ck A 5)"  # before it: the event runs again
 tr P pair
+tr R random
+tr RR random --resume "$(ck R 7)"  # inside the fade-in
 TIED=()
 if [ "$KIND" = llama ]; then
   tr AT direct --set model.tie_head=true
@@ -61,19 +67,18 @@ sys.path.insert(0, sys.argv[2])
 from runs import Runs
 R = Runs(sys.argv[1])
 kind, check = sys.argv[3], R.check
-for n in ["A"] + sys.argv[4:]:
+for n in ["A", "R"] + sys.argv[4:]:
     g = R.growth(n)[0]
     dl = abs(g["loss_after"] - g["loss_before"]) / g["loss_before"]
     print(f"{kind} {n}: {g['op']} d_model {g['d_model_before']} -> {g['d_model_after']}, pp "
           f"{g['pp']}: held-out loss {g['loss_before']:.7f} -> {g['loss_after']:.7f} (rel {dl:.1e})")
-    check(dl <= 1e-5, f"{n}: widen_direct on {kind} is not function-preserving ({dl:.2e})")
+    check(dl <= 1e-5, f"{n}: {g['op']} on {kind} is not function-preserving ({dl:.2e})")
     check(g["d_model_before"] == 16 and g["d_model_after"] == 32 and g["pp"] == 2, f"{n}: the event did not widen onto pp 2")
-a = R.raw_steps("A")
-for n, first in (("B", 9), ("C", 6)):
-    r = R.raw_steps(n)
+for n, ref, first in (("B", "A", 9), ("C", "A", 6), ("RR", "R", 8)):
+    a, r = R.raw_steps(ref), R.raw_steps(n)
     check(sorted(r) == list(range(first, 13)) and all(r[i] == a[i] for i in r),
           f"{n}: resumed run differs from the uninterrupted one")
-    check(R.same_weights("A", n), f"{n}: final weights or moments differ")
+    check(R.same_weights(ref, n), f"{n}: final weights or moments differ")
 g = R.growth("P")
 check(len(g) == 2 and g[1]["loss_after"] == g[0]["loss_before"] and g[0]["pp"] == 2,
       f"P: the round trip through pp 2 changed the held-out loss ({g})")

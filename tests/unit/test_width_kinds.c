@@ -1,17 +1,24 @@
 /* The width operators on the llama (untied and tied head) and bert block kinds, whose weights are
  * nn.Linear's [out, in]: the maps written out per tensor name (the consumed axis is the columns),
- * function preservation, the k = 2 round trip, layout independence, the table's claims, and the
- * append operators' refusal on these kinds.
+ * function preservation, the k = 2 round trip, layout independence, the appended channels of
+ * widen_zero / widen_random with the fade-in mask (masked RMSNorm on llama, masked post-LN
+ * LayerNorms on bert) and the table's claims.
  *
  * Tolerances:
- *   decoalesce_width map, coalesce_width(decoalesce_width(M)) for k = 2, layout ... bitwise: every
- *     step is a copy, a division by 2 or 4, or a sum/average of equal values
+ *   decoalesce_width and append maps, coalesce_width(decoalesce_width(M)) for k = 2, layout ...
+ *     bitwise: every step is a copy, a constant, a division by 2 or 4, a sum/average of equal
+ *     values, or one draw of the counter RNG
  *   widen_direct: entries a_J W[I mod r, J mod c] ... 1e-5 relative; group sums over the copies
  *     of a column ... 1e-6 |W| + 1e-9 (fp32 rounding of the coefficients and products)
- *   decoalesce_width / widen_direct logits vs the small model ... 1e-5 relative (max |dlogit| over
- *     max |logit|): equal in exact arithmetic, but the wide matmuls and norms sum k times as many
- *     terms in another order (the test prints the measured value)
- *   coalesce_width on a non-symmetric model ... the logits must move by more than 1e-3 relative */
+ *   decoalesce_width / widen_direct logits, and widen_zero / widen_random logits at mask_c = 0,
+ *     vs the small model ... 1e-5 relative (max |dlogit| over max |logit|): equal in exact
+ *     arithmetic, but the wide matmuls and norms sum k times as many terms in another order (the
+ *     test prints the measured value)
+ *   coalesce_width on a non-symmetric model, the appended model without its mask ... the logits
+ *     must move by more than 1e-3 relative
+ *   masked path at mask_c = 1 - 2^-24 vs the plain path ... 1e-6 relative, logits and gradients
+ *   gradients at mask_c = 0.5 vs central differences (step 1e-2) of the fp32 loss summed in
+ *     double ... |fd - g| <= 2e-2 |g| + 2e-5, as in test_widen_mask.c */
 #include "sprout/growth.h"
 #include "testutil.h"
 
@@ -21,9 +28,10 @@
 #include <string.h>
 
 enum { B = 2, T = 8, NTOK = B * T };
-#define SEED  11
-#define EVENT 2
-#define NOISE 0.05
+#define SEED    11
+#define EVENT   2
+#define NOISE   0.05
+#define FD_STEP 1e-2
 
 /* V, T, C, H, F, L, kind, tie_head, norm_eps, rope_theta; the kind set by the case */
 static const sp_spec k_spec_2 = {32, 8, 16, 4, 32, 2, 0, 0, 1e-5, 10000.0};
@@ -282,14 +290,15 @@ static void test_roundtrip(tu_ctx *t, const kind_case *c) {
  * globals alone (the head norm's compensation among them) map their slabs as the whole model
  * does */
 static void test_layout(tu_ctx *t, const kind_case *c) {
-    const char *ops[] = {"decoalesce_width", "widen_direct", "coalesce_width"};
+    const char *ops[] = {"decoalesce_width", "widen_direct", "coalesce_width", "widen_zero",
+                         "widen_random"};
     sp_model s, part, glob;
     if (make_model(&s, c, &k_spec_2, t)) return;
     if (tu_stage(&part, &s, 1, 2, 0, t) || tu_stage(&glob, &s, 0, 0, 1, t)) {
         sp_model_free(&s);
         return;
     }
-    for (int o = 0; o < 3; o++) {
+    for (int o = 0; o < 5; o++) {
         sp_model w, pw, gw;
         if (apply(ops[o], 2, &s, &w, NOISE, t)) break;
         if (apply(ops[o], 2, &part, &pw, NOISE, t) == 0) {
@@ -316,39 +325,197 @@ static void test_layout(tu_ctx *t, const kind_case *c) {
     sp_model_free(&s);
 }
 
+/* ---- appended channels: widen_zero, widen_random ---------------------------------------- */
+
+static int32_t g_tgt[NTOK];
+
+/* m->grads = dL/dparams of the mean loss (every target counts); returns the loss */
+static double grads(sp_model *m, sp_acts *a, sp_scratch *s) {
+    return tu_grads(m, a, s, g_inp, g_tgt);
+}
+
+/* entry e of tensor i of slab b of the widened model holds an old channel on every axis: its
+ * indices lie inside the small tensor (copy 0 of the fold; fixed axes are the same size) */
+static int old_entry(const sp_tensor_info *ts, const sp_tensor_info *tw, size_t e) {
+    size_t cw = (size_t)tw->dims[tw->ndim == 2], cs = (size_t)ts->dims[ts->ndim == 2];
+    size_t rs = ts->ndim == 2 ? (size_t)ts->dims[0] : 1;
+    return e / cw < rs && e % cw < cs;
+}
+
+/* the old entries in place (params, m, v, bit for bit), new moments 0, new vector entries 1 for
+ * norm gains and 0 otherwise; widen_zero: old inputs reach new outputs through 0 */
+static void check_append_map(tu_ctx *t, const kind_case *c, const char *op, const sp_model *s,
+                             const sp_model *w) {
+    const float *as[3] = {s->params, s->m, s->v}, *aw[3] = {w->params, w->m, w->v};
+    int bad = 0, zero = !strcmp(op, "widen_zero");
+    for (int b = -1; b < s->hi; b++) {
+        int n, nw;
+        const sp_tensor_info *ts = table(s, b, &n), *tw = table(w, b, &nw);
+        for (int i = 0; i < n; i++) {
+            size_t cw = (size_t)tw[i].dims[tw[i].ndim == 2],
+                   cs = (size_t)ts[i].dims[ts[i].ndim == 2];
+            int split = listed(c->split, ts[i].name);
+            for (int ar = 0; ar < 3; ar++) {
+                const float *x = slab(s, as[ar], b) + ts[i].offset;
+                const float *y = slab(w, aw[ar], b) + tw[i].offset;
+                for (size_t e = 0; e < tw[i].numel; e++) {
+                    size_t I = e / cw, J = e % cw;
+                    if (old_entry(&ts[i], &tw[i], e))
+                        bad += y[e] != x[I * cs + J];
+                    else if (ar > 0)
+                        bad += y[e] != 0.0f;
+                    else if (tw[i].ndim == 1)
+                        bad += y[e] != (ts[i].gain ? 1.0f : 0.0f);
+                    /* [out, in]: an old column (input) into a new row (output) */
+                    else if (zero && split && J < cs)
+                        bad += y[e] != 0.0f;
+                }
+            }
+        }
+    }
+    tu_check(t, bad == 0, "%s %s: %d entries off the append map", case_name(c), op, bad);
+}
+
+static const char *const k_append[] = {"widen_zero", "widen_random"};
+
+static void test_append(tu_ctx *t, const kind_case *c) {
+    const sp_spec *bases[] = {&k_spec_2, &k_spec_3};
+    for (int o = 0; o < 2; o++)
+        for (int k = 2; k <= 3; k++) {
+            sp_model s, w;
+            if (make_model(&s, c, bases[k - 2], t)) return;
+            if (apply(k_append[o], k, &s, &w, 0, t)) {
+                sp_model_free(&s);
+                return;
+            }
+            tu_check(t,
+                     w.plan.mask_d == s.spec.d_model && w.plan.mask_f == s.spec.d_ff &&
+                         w.plan.mask_c == 0.0f && w.plan.mask_out == (o == 1),
+                     "%s %s: the mask is not set", case_name(c), k_append[o]);
+            check_append_map(t, c, k_append[o], &s, &w);
+            size_t nl = (size_t)NTOK * s.spec.vocab;
+            float *ls = logits(&s, t), *lw = logits(&w, t);
+            if (ls && lw) {
+                double rel = tu_rel_maxabs(lw, ls, nl);
+                printf("width_kinds: %-12s %-16s k = %d, mask_c = 0: rel |dlogit| = %.3g\n",
+                       case_name(c), k_append[o], k, rel);
+                tu_check(t, rel <= 1e-5, "%s %s k = %d, mask_c = 0: rel |dlogit| = %.3g > 1e-5",
+                         case_name(c), k_append[o], k, rel);
+                /* the plain norm sees the zero (or random) channels: the function moves */
+                w.plan.mask_d = 0;
+                float *lp = logits(&w, t);
+                double dp = lp ? tu_rel_maxabs(lp, ls, nl) : 0;
+                tu_check(t, dp > 1e-3, "%s %s k = %d: the logits without the mask kept (%.3g)",
+                         case_name(c), k_append[o], k, dp);
+                free(lp);
+            }
+            free(ls);
+            free(lw);
+            sp_model_free(&w);
+            sp_model_free(&s);
+        }
+}
+
+/* FD of one parameter (testutil.h); returns error / tolerance */
+static double fd_one(sp_model *m, sp_acts *a, float *p, double an, const char *what, int *bad) {
+    return tu_fd_check(m, a, g_inp, g_tgt, p, an, FD_STEP, what, bad);
+}
+
+/* The masked path through the whole model: at mask_c just below 1 it agrees with the plain path
+ * (logits and every gradient, 1e-6 relative); at mask_c = 0.5 the largest old and the largest new
+ * gradient entry of every tensor agree with central differences of the loss, so every mask of
+ * the backward lies on a checked path. */
+static void test_masked_grads(tu_ctx *t, const kind_case *c) {
+    for (int o = 0; o < 2; o++) {
+        sp_model s, w;
+        sp_acts a;
+        sp_scratch sc;
+        sp_err err = {0};
+        if (make_model(&s, c, &k_spec_2, t)) return;
+        if (apply(k_append[o], 2, &s, &w, 0, t)) {
+            sp_model_free(&s);
+            return;
+        }
+        if (sp_acts_create(&a, &w, B, T, &err) || sp_scratch_create(&sc, &w, B, T, &err)) {
+            tu_check(t, 0, "set-up: %s", err.msg);
+            return;
+        }
+        /* away from the special values of the new entries, so that every path carries gradient */
+        for (size_t i = 0; i < w.numel; i++)
+            w.params[i] += 0.05f * (sp_rng_uniform(9, SP_RNG_TEST, 5, i) - 0.5f);
+        double el = INFINITY, eg = INFINITY;
+        tu_mask_near_one(&w, &a, &sc, g_inp, g_tgt, &el, &eg, t);
+        tu_check(t, el <= 1e-6 && eg <= 1e-6,
+                 "%s %s: masked path at c -> 1 vs plain: logits rel %.3g, grads rel %.3g",
+                 case_name(c), k_append[o], el, eg);
+
+        w.plan.mask_c = 0.5f;
+        grads(&w, &a, &sc);
+        float *g = malloc(w.numel * sizeof(float));
+        memcpy(g, w.grads, w.numel * sizeof(float));
+        int checked = 0, bad = 0;
+        double worst = 0;
+        for (int b = -1; b < w.hi; b++) {
+            int n, nw;
+            const sp_tensor_info *ts = table(&s, b, &n), *tw = table(&w, b, &nw);
+            size_t base = (size_t)(slab(&w, w.params, b) - w.params);
+            for (int i = 0; i < n; i++) {
+                size_t best[2] = {0, 0};
+                int seen[2] = {0, 0};
+                const float *gt = g + base + tw[i].offset;
+                for (size_t e = 0; e < tw[i].numel; e++) {
+                    int old = old_entry(&ts[i], &tw[i], e);
+                    if (!seen[old] || fabsf(gt[e]) > fabsf(gt[best[old]])) best[old] = e;
+                    seen[old] = 1;
+                }
+                for (int old = 0; old < 2; old++) {
+                    if (!seen[old]) continue; /* the decoder bias has no new entries */
+                    char what[160];
+                    snprintf(what, sizeof what, "%s %s block %d %s[%zu] (%s)", case_name(c),
+                             k_append[o], b, tw[i].name, best[old], old ? "old" : "new");
+                    worst = fmax(worst, fd_one(&w, &a, w.params + base + tw[i].offset + best[old],
+                                               gt[best[old]], what, &bad));
+                    checked++;
+                }
+            }
+        }
+        tu_check(t, bad == 0, "%s %s mask_c = 0.5: %d of %d gradients disagree with FD",
+                 case_name(c), k_append[o], bad, checked);
+        printf("width_kinds: %-12s %-16s mask_c = 1 - 2^-24 vs plain: logits rel %.3g, grads rel "
+               "%.3g; mask_c = 0.5: FD of %d gradients, worst error / tolerance %.3f\n",
+               case_name(c), k_append[o], el, eg, checked, worst);
+        free(g);
+        sp_scratch_free(&sc);
+        sp_acts_free(&a);
+        sp_model_free(&w);
+        sp_model_free(&s);
+    }
+}
+
 /* ---- the table's claims -------------------------------------------------------------------- */
 
 static void test_table(tu_ctx *t, const kind_case *c) {
-    sp_spec s = case_spec(c, &k_spec_2), w;
-    int kind = s.kind;
-    tu_check(t,
-             sp_grow_preserves("decoalesce_width", kind) &&
-                 sp_grow_preserves("widen_direct", kind) &&
-                 !sp_grow_preserves("coalesce_width", kind),
-             "%s: the table's preserves bits of the width splits", case_name(c));
-    /* the append modes need the kind's forward to mask the new channels: refused until then */
-    const char *append[] = {"widen_zero", "widen_random"};
-    for (int o = 0; o < 2; o++) {
-        sp_err err = {0};
-        char want[128];
-        snprintf(want, sizeof want, "growth op '%s' is not defined for model.block %s", append[o],
-                 c->kind);
-        int rc = sp_grow_width_spec(append[o], &s, 2, &w, &err);
-        tu_check(t, rc == SP_EINPUT && strstr(err.msg, want), "%s %s: rc %d, message \"%s\"",
-                 case_name(c), append[o], rc, err.msg);
-    }
+    int kind = sp_kind_find(c->kind);
+    const char *keep[] = {"decoalesce_width", "widen_direct", "widen_zero", "widen_random"};
+    int ok = !sp_grow_preserves("coalesce_width", kind);
+    for (int o = 0; o < 4; o++) ok &= sp_grow_preserves(keep[o], kind);
+    tu_check(t, ok, "%s: the table's preserves bits of the width operators", case_name(c));
 }
 
 int main(void) {
     tu_ctx t = {0};
     for (int i = 0; i < NTOK; i++)
         g_inp[i] = (int32_t)(sp_rng_u64(9, SP_RNG_TEST, 3, (uint64_t)i) % k_spec_2.vocab);
+    for (int i = 0; i < NTOK; i++)
+        g_tgt[i] = (int32_t)(sp_rng_u64(9, SP_RNG_TEST, 4, (uint64_t)i) % k_spec_2.vocab);
     for (int c = 0; c < NCASES; c++) {
         test_table(&t, &k_cases[c]);
         test_maps(&t, &k_cases[c]);
         test_preservation(&t, &k_cases[c]);
         test_roundtrip(&t, &k_cases[c]);
         test_layout(&t, &k_cases[c]);
+        test_append(&t, &k_cases[c]);
+        test_masked_grads(&t, &k_cases[c]);
     }
     return tu_finish(&t, "width_kinds");
 }
