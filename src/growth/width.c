@@ -12,7 +12,9 @@
  *   the out-axis holds produced channels: copied when widening, averaged when shrinking;
  *   the in-axis holds consumed channels of a weight matrix: split when widening, summed when
  *     shrinking; or it is a fixed axis (token, position, or the length-1 axis of a vector) that
- *     is left alone.
+ *     is left alone (as is a fixed out-axis: bert's decoder bias over the vocabulary).
+ * The norm that feeds the head (the `tied` flag) is divided by k when splitting, since the head
+ * then sums k copies of every channel.
  * In the Conv1D layout (y = x W + b, gpt2) the in-axis is rows and the out-axis cols; in
  * nn.Linear's [out, in] (y = x W^T + b, llama and bert; sp_tensor_info.in_cols) it is the other
  * way round. Only the strides differ: the arithmetic, and so gpt2's result, is the same.
