@@ -175,6 +175,15 @@ void sp_rmsnorm_forward(float *out, float *rstd, const float *inp, const float *
 /* dinp[N,C] +=, dw[C] += */
 void sp_rmsnorm_backward(float *dinp, float *dw, const float *dout, const float *inp,
                          const float *w, const float *rstd, int N, int C);
+/* Masked RMSNorm for the fade-in of new channels (as sp_layernorm_masked_forward): weights
+ * m_i = 1 for i < n_old, c for the others, W = sum m_i; out = m * inp * rstd * w with
+ * rstd = 1/sqrt(sum m inp^2 / W + eps). At c = 0 the new channels are 0. */
+void sp_rmsnorm_masked_forward(float *out, float *rstd, const float *inp, const float *w, int N,
+                               int C, int n_old, float c, float eps);
+/* dinp[N,C] +=, dw[C] += (the exact gradient of the weighted statistics) */
+void sp_rmsnorm_masked_backward(float *dinp, float *dw, const float *dout, const float *inp,
+                                const float *w, const float *rstd, int N, int C, int n_old,
+                                float c);
 
 /* Rotary position embedding, Hugging Face LLaMA convention (rotate_half: channel i of a head is
  * paired with i + hd/2, frequency theta^(-2i/hd), position = index in the sequence).
@@ -197,6 +206,10 @@ void sp_swiglu_backward(float *dab, const float *dh, const float *ab, int N, int
  * sp_layernorm_backward is the backward for any eps (it uses the saved rstd) */
 void sp_layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp,
                               const float *w, const float *b, int N, int C, float eps);
+/* the masked LayerNorm with the epsilon chosen (sp_layernorm_masked_backward is its backward) */
+void sp_layernorm_masked_forward_eps(float *out, float *mean, float *rstd, const float *inp,
+                                     const float *w, const float *b, int N, int C, int n_old,
+                                     float c, float eps);
 
 /* GELU, exact erf form (BERT, PyTorch approximate="none"), elementwise on n values */
 void sp_gelu_erf_forward(float *out, const float *inp, size_t n);

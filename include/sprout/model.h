@@ -95,10 +95,15 @@ typedef struct sp_tensor_info {
     int resid_proj; /* residual output projection: init std scaled by 1/sqrt(2*n_layer) */
     /* the kind's description of the tensor, beyond its shape: */
     unsigned char rows, cols; /* axis roles (sp_axis_role) of the [rows, cols] matrix view */
-    unsigned char gain;       /* a norm gain: 1 at init and in appended channels; duplicated */
-    unsigned char tied;       /* feeds the tied head (ln_f): width splits compensate it */
-    unsigned char zero_id;    /* zeroed (w and b), the block is the identity (G_zero) */
-    unsigned char lookup;     /* read by index, no matrix product (position table): no FLOPs */
+    /* the consumed axis of a weight is cols, not rows: nn.Linear's [out, in] (llama, bert)
+     * rather than Conv1D's [in, out] (gpt2) */
+    unsigned char in_cols;
+    unsigned char gain; /* a norm gain: 1 at init and in appended channels; duplicated */
+    /* feeds the head (ln_f, llama's model.norm, bert's transform LayerNorm): the width splits
+     * compensate it */
+    unsigned char tied;
+    unsigned char zero_id; /* zeroed (w and b), the block is the identity (G_zero) */
+    unsigned char lookup;  /* read by index, no matrix product (position table): no FLOPs */
 } sp_tensor_info;
 
 struct sp_model;

@@ -12,8 +12,8 @@
 #define K_GPT2  (1u << 0)
 #define K_LLAMA (1u << 1)
 #define K_BERT  (1u << 2)
-/* the depth maps move whole blocks: they apply to every kind */
-#define K_DEPTH (K_GPT2 | K_LLAMA | K_BERT)
+/* every kind: the depth maps move whole blocks, the width splits hold on each kind's axis roles */
+#define K_ALL (K_GPT2 | K_LLAMA | K_BERT)
 /* the kinds on which an identity-initialised block is the identity: pre-norm ones. A post-LN
  * block (bert) ends in a LayerNorm, and LN(x + 0) != x. */
 #define K_PRENORM (K_GPT2 | K_LLAMA)
@@ -55,26 +55,27 @@ static sp_block_src map_coalesce(int j, int l, int factor) {
 
 const sp_grow_op sp_grow_ops[] = {
     /* name, dim, shrinks, ramps, applies, preserves, map, width mode, inverse */
-    {"stack", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_stack, 0, NULL},
-    {"direct", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_stack, 0, NULL},
-    {"interpolate", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_interpolate, 0, NULL},
-    {"decoalesce_depth", SP_OP_DEPTH, 0, 0, K_DEPTH, 0, map_interpolate, 0, NULL},
+    {"stack", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_stack, 0, NULL},
+    {"direct", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_stack, 0, NULL},
+    {"interpolate", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_interpolate, 0, NULL},
+    {"decoalesce_depth", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_interpolate, 0, NULL},
     /* zero: exactly, the copies' projections onto the residual stream being 0 (gpt2: c_proj w
      * and b of both branches; llama: o_proj and down_proj); random: exactly while its branch
      * scale is 0; on bert both run (bert zeroes its two output denses) without preserving */
-    {"zero", SP_OP_DEPTH, 0, 0, K_DEPTH, K_PRENORM, map_zero, 0, NULL},
-    {"random", SP_OP_DEPTH, 0, 1, K_DEPTH, K_PRENORM, map_random, 0, NULL},
-    {"coalesce_depth", SP_OP_DEPTH, 1, 0, K_DEPTH, 0, map_coalesce, 0, NULL},
-    /* the width splits preserve the function up to fp32 rounding, widen_zero and widen_random
-     * while their new channels are masked out; gpt2 only: their axis roles, LayerNorm masks and
-     * the ln_f compensation are gpt2's (llama's RMSNorm statistics, rotary pairs and the gated
-     * MLP would need their own) */
-    {"decoalesce_width", SP_OP_WIDTH, 0, 0, K_GPT2, K_GPT2, NULL, SP_W_DECOALESCE,
-     "coalesce_width"},
-    {"widen_direct", SP_OP_WIDTH, 0, 0, K_GPT2, K_GPT2, NULL, SP_W_WIDEN_DIRECT, "coalesce_width"},
-    {"widen_zero", SP_OP_WIDTH, 0, 1, K_GPT2, K_GPT2, NULL, SP_W_WIDEN_ZERO, "coalesce_width"},
-    {"widen_random", SP_OP_WIDTH, 0, 1, K_GPT2, K_GPT2, NULL, SP_W_WIDEN_RANDOM, "coalesce_width"},
-    {"coalesce_width", SP_OP_WIDTH, 1, 0, K_GPT2, 0, NULL, SP_W_COALESCE, "decoalesce_width"},
+    {"zero", SP_OP_DEPTH, 0, 0, K_ALL, K_PRENORM, map_zero, 0, NULL},
+    {"random", SP_OP_DEPTH, 0, 1, K_ALL, K_PRENORM, map_random, 0, NULL},
+    {"coalesce_depth", SP_OP_DEPTH, 1, 0, K_ALL, 0, map_coalesce, 0, NULL},
+    /* the width splits preserve the function up to fp32 rounding on every kind: a norm
+     * (LayerNorm, pre- or post-LN, or RMSNorm) over k exact copies has the same statistics, heads
+     * (with their rotary pairs) are copied whole, SwiGLU and GELU are elementwise, and the norm
+     * feeding the head is divided by k (the kinds' axis roles, docs/growth.md). widen_zero and
+     * widen_random preserve it while their new channels are masked out: every kind's forward has
+     * the masked norms (LayerNorm or RMSNorm) and the output masks */
+    {"decoalesce_width", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_DECOALESCE, "coalesce_width"},
+    {"widen_direct", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_WIDEN_DIRECT, "coalesce_width"},
+    {"widen_zero", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_ZERO, "coalesce_width"},
+    {"widen_random", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_RANDOM, "coalesce_width"},
+    {"coalesce_width", SP_OP_WIDTH, 1, 0, K_ALL, 0, NULL, SP_W_COALESCE, "decoalesce_width"},
 };
 const int sp_grow_nops = (int)(sizeof sp_grow_ops / sizeof sp_grow_ops[0]);
 

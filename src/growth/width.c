@@ -8,12 +8,16 @@
  * fold below that is exactly "copy t = 0 of each old channel" on every axis, so they run through
  * the same roles and the same index map, with the other copies filled afresh.
  *
- * Every tensor is viewed as a matrix [rows, cols] in the Conv1D layout (y = x W + b):
- *   cols are always produced channels (an out-axis): copied when widening, averaged when
- *     shrinking;
- *   rows are consumed channels (an in-axis) of a weight matrix: split when widening, summed when
- *     shrinking; or a fixed axis (token, position, or the length-1 row axis of a vector) that
- *     is left alone.
+ * Every tensor is viewed as a matrix [rows, cols] with one in-axis and one out-axis:
+ *   the out-axis holds produced channels: copied when widening, averaged when shrinking;
+ *   the in-axis holds consumed channels of a weight matrix: split when widening, summed when
+ *     shrinking; or it is a fixed axis (token, position, or the length-1 axis of a vector) that
+ *     is left alone (as is a fixed out-axis: bert's decoder bias over the vocabulary).
+ * The norm that feeds the head (the `tied` flag) is divided by k when splitting, since the head
+ * then sums k copies of every channel.
+ * In the Conv1D layout (y = x W + b, gpt2) the in-axis is rows and the out-axis cols; in
+ * nn.Linear's [out, in] (y = x W^T + b, llama and bert; sp_tensor_info.in_cols) it is the other
+ * way round. Only the strides differ: the arithmetic, and so gpt2's result, is the same.
  * A channel family (residual R, attention Q|K|V and O, MLP hidden F) of small size n is grouped
  * by the strided fold: small channel i <-> large channels i, i + n, ..., i + (k-1) n, per section
  * for the fused qkv. Because heads are contiguous runs of hd channels and H*hd = d, the fold of
@@ -72,8 +76,8 @@ int sp_grow_width_spec(const char *op, const sp_spec *from, int k, sp_spec *to, 
                           op ? op : "(null)", sp_grow_op_names(SP_OP_WIDTH));
     if (k < 1) return sp_err_set(err, SP_EINPUT, "%s: k = %d, need k >= 1", op, k);
     if (sp_spec_check(from, err)) return sp_err_wrap(err, "%s", op);
-    /* the axis roles describe gpt2's tensors; another kind's math (RMSNorm gains, rotary pairs,
-     * the gated MLP) is refused by the table rather than mapped wrongly */
+    /* the operator table says on which kinds the math of the op holds (the axis roles alone do
+     * not: appending channels also needs the kind's forward to mask them) */
     if (sp_grow_op_applies(sp_grow_op_find(op), from, err)) return err->code;
     sp_spec s = *from; /* vocab, seq_len and n_layer are not width */
     int shrink = o == W_COALESCE;
@@ -128,6 +132,30 @@ static size_t member(const width_axis *a, size_t i, int t) {
     return i / a->sec * ((size_t)a->k * a->sec) + i % a->sec + (size_t)t * a->sec;
 }
 
+/* One tensor as the engine walks it: its in-axis and out-axis, and the strides of both in the
+ * small and the large tensor (large strides count large channels). */
+typedef struct width_view {
+    width_axis in, out;
+    size_t s_in, s_out, l_in, l_out;
+} width_view;
+
+static width_view make_view(const sp_tensor_info *t, const sp_spec *small, int k) {
+    size_t rows = t->ndim == 2 ? (size_t)t->dims[0] : 1;
+    size_t cols = t->ndim == 2 ? (size_t)t->dims[1] : (size_t)t->dims[0];
+    width_axis r = make_axis(t->rows, small, k, rows), c = make_axis(t->cols, small, k, cols);
+    width_view v;
+    v.in = t->in_cols ? c : r;
+    v.out = t->in_cols ? r : c;
+    if (t->in_cols) {
+        v.s_in = v.l_in = 1;
+        v.s_out = c.n, v.l_out = c.n * (size_t)c.k;
+    } else {
+        v.s_in = c.n, v.l_in = c.n * (size_t)c.k;
+        v.s_out = v.l_out = 1;
+    }
+    return v;
+}
+
 /* How one arena is mapped. pw = 1 for params and m (the linear map), 2 for v (the coefficients
  * squared, see coalesce_tensor). a: the per-row split coefficients of widen_direct, NULL for the
  * even split, which divides by k (exactly rounded, and exact for k = 2). */
@@ -136,9 +164,9 @@ typedef struct width_xf {
     const float *a;
 } width_xf;
 
-static void decoalesce_tensor(const width_xf *x, const width_axis *r, const width_axis *c, int tied,
-                              const float *src, float *dst) {
-    size_t ncl = c->n * (size_t)c->k; /* large row length */
+static void decoalesce_tensor(const width_xf *x, const width_view *g, int tied, const float *src,
+                              float *dst) {
+    const width_axis *r = &g->in, *c = &g->out;
     float kk = x->pw == 2 ? (float)x->k * (float)x->k : (float)x->k;
     int split = r->k > 1;
     for (size_t i0 = 0; i0 < r->n; i0++)
@@ -146,11 +174,13 @@ static void decoalesce_tensor(const width_xf *x, const width_axis *r, const widt
             size_t J0 = member(r, i0, t0);
             float aj = split && x->a ? (x->pw == 2 ? x->a[J0] * x->a[J0] : x->a[J0]) : 0.0f;
             for (size_t i1 = 0; i1 < c->n; i1++) {
-                float v = src[i0 * c->n + i1];
+                float v = src[i0 * g->s_in + i1 * g->s_out];
                 if (split) v = x->a ? v * aj : v / kk;
-                /* ln_f's output feeds the tied head, which sums over k times as many copies */
+                /* the norm that feeds the head (gpt2's ln_f, llama's model.norm, bert's
+                 * transform LayerNorm): the head sums over k times as many copies */
                 if (tied) v = v / kk;
-                for (int t1 = 0; t1 < c->k; t1++) dst[J0 * ncl + member(c, i1, t1)] = v;
+                for (int t1 = 0; t1 < c->k; t1++)
+                    dst[J0 * g->l_in + member(c, i1, t1) * g->l_out] = v;
             }
         }
 }
@@ -159,22 +189,22 @@ static void decoalesce_tensor(const width_xf *x, const width_axis *r, const widt
  * of (sum of the copies' sqrt(v))^2 when the copies are equal: an average stays an average, a sum
  * of k becomes k times the sum, ln_f's factor k becomes k^2. That is the exact inverse of the
  * widening's squared coefficients, and only an approximation on copies that differ. */
-static void coalesce_tensor(const width_xf *x, const width_axis *r, const width_axis *c, int tied,
-                            const float *src, float *dst) {
-    size_t ncl = c->n * (size_t)c->k;
+static void coalesce_tensor(const width_xf *x, const width_view *g, int tied, const float *src,
+                            float *dst) {
+    const width_axis *r = &g->in, *c = &g->out;
     double kk = x->pw == 2 ? (double)x->k * x->k : x->k;
     for (size_t i0 = 0; i0 < r->n; i0++)
         for (size_t i1 = 0; i1 < c->n; i1++) {
             double in = 0;
             for (int t0 = 0; t0 < r->k; t0++) {
-                const float *row = src + member(r, i0, t0) * ncl;
+                const float *row = src + member(r, i0, t0) * g->l_in;
                 double out = 0;
-                for (int t1 = 0; t1 < c->k; t1++) out += row[member(c, i1, t1)];
+                for (int t1 = 0; t1 < c->k; t1++) out += row[member(c, i1, t1) * g->l_out];
                 in += out / c->k;
             }
             if (r->k > 1 && x->pw == 2) in *= r->k;
             if (tied) in *= kk;
-            dst[i0 * c->n + i1] = (float)in;
+            dst[i0 * g->s_in + i1 * g->s_out] = (float)in;
         }
 }
 
@@ -222,9 +252,9 @@ typedef struct width_job {
  * columns of the old rows (old inputs reach new outputs through 0, so new channels stay 0 at
  * first; docs/growth.md), widen_random keeps them random. New moments are 0. */
 static void append_tensor(const width_job *j, const sp_tensor_info *ro, const sp_tensor_info *lt,
-                          uint64_t id, int ar, const width_axis *r, const width_axis *c,
-                          const float *src, float *dst) {
-    size_t ncl = c->n * (size_t)c->k;
+                          uint64_t id, int ar, const width_view *g, const float *src, float *dst) {
+    const width_axis *r = &g->in, *c = &g->out;
+    size_t ncl = c->n * (size_t)c->k; /* large out-axis length */
     int zero_rows = 0;
     if (ar > 0 || lt->ndim == 1) {
         float v = ar == 0 && ro->gain ? 1.0f : 0.0f;
@@ -235,9 +265,11 @@ static void append_tensor(const width_job *j, const sp_tensor_info *ro, const sp
         zero_rows = j->op == W_WIDEN_ZERO;
     }
     for (size_t i0 = 0; i0 < r->n; i0++) {
-        float *row = dst + member(r, i0, 0) * ncl;
-        if (zero_rows) memset(row, 0, ncl * sizeof(float));
-        for (size_t i1 = 0; i1 < c->n; i1++) row[member(c, i1, 0)] = src[i0 * c->n + i1];
+        float *row = dst + member(r, i0, 0) * g->l_in; /* old input i0 to every output */
+        if (zero_rows)
+            for (size_t J1 = 0; J1 < ncl; J1++) row[J1 * g->l_out] = 0.0f;
+        for (size_t i1 = 0; i1 < c->n; i1++)
+            row[member(c, i1, 0) * g->l_out] = src[i0 * g->s_in + i1 * g->s_out];
     }
 }
 
@@ -248,12 +280,10 @@ static void map_slab(const width_job *j, int block, int nt, const sp_tensor_info
     int shrink = j->op == W_COALESCE;
     for (int ti = 0; ti < nt; ti++) {
         const sp_tensor_info *ro = &st[ti]; /* the axis roles, gain and tied flags */
-        size_t rows = st[ti].ndim == 2 ? (size_t)st[ti].dims[0] : 1;
-        width_axis r = make_axis(ro->rows, &j->small->spec, j->k, rows);
-        width_axis c = make_axis(ro->cols, &j->small->spec, j->k, 0);
+        width_view g = make_view(ro, &j->small->spec, j->k);
         const float *a = NULL;
-        if (j->op == W_WIDEN_DIRECT && j->a && r.k > 1) {
-            split_coeffs(&r, j->noise, j->seed, j->event, sp_model_tensor_id(block, ti), j->e,
+        if (j->op == W_WIDEN_DIRECT && j->a && g.in.k > 1) {
+            split_coeffs(&g.in, j->noise, j->seed, j->event, sp_model_tensor_id(block, ti), j->e,
                          j->a);
             a = j->a;
         }
@@ -266,12 +296,12 @@ static void map_slab(const width_job *j, int block, int nt, const sp_tensor_info
                                  : sp_model_block(dm, j->dst_arena[ar], block);
             width_xf x = {j->k, ar == 2 ? 2 : 1, a};
             if (shrink)
-                coalesce_tensor(&x, &r, &c, ro->tied, s + ts->offset, d + td->offset);
+                coalesce_tensor(&x, &g, ro->tied, s + ts->offset, d + td->offset);
             else if (is_append(j->op))
-                append_tensor(j, ro, td, sp_model_tensor_id(block, ti), ar, &r, &c, s + ts->offset,
+                append_tensor(j, ro, td, sp_model_tensor_id(block, ti), ar, &g, s + ts->offset,
                               d + td->offset);
             else
-                decoalesce_tensor(&x, &r, &c, ro->tied, s + ts->offset, d + td->offset);
+                decoalesce_tensor(&x, &g, ro->tied, s + ts->offset, d + td->offset);
         }
     }
 }

@@ -82,10 +82,10 @@ SP_HOT void sp_layernorm_backward(float *restrict dinp, float *restrict dw, floa
 
 /* out[N,C] = m * ((inp - mean) * rstd * w + b);  mean = sum m x / W, var = sum m (x - mean)^2 / W;
  * mean[N], rstd[N] saved;  w, b [C] */
-SP_HOT void sp_layernorm_masked_forward(float *restrict out, float *restrict mean,
-                                        float *restrict rstd, const float *restrict inp,
-                                        const float *restrict w, const float *restrict b, int N,
-                                        int C, int n_old, float c) {
+SP_HOT void sp_layernorm_masked_forward_eps(float *restrict out, float *restrict mean,
+                                            float *restrict rstd, const float *restrict inp,
+                                            const float *restrict w, const float *restrict b, int N,
+                                            int C, int n_old, float c, float eps) {
     int nn = C - n_old;
     float W = (float)n_old + c * (float)nn;
     for (int n = 0; n < N; n++) {
@@ -94,12 +94,17 @@ SP_HOT void sp_layernorm_masked_forward(float *restrict out, float *restrict mea
         float m = (sp_vsum(x, n_old) + c * sp_vsum(x + n_old, nn)) / W;
         for (int i = 0; i < C; i++) o[i] = x[i] - m;
         float var = (sp_vdot(o, o, n_old) + c * sp_vdot(o + n_old, o + n_old, nn)) / W;
-        float s = 1.0f / sqrtf(var + SP_LN_EPS);
+        float s = 1.0f / sqrtf(var + eps);
         for (int i = 0; i < n_old; i++) o[i] = o[i] * s * w[i] + b[i];
         for (int i = n_old; i < C; i++) o[i] = c * (o[i] * s * w[i] + b[i]);
         mean[n] = m;
         rstd[n] = s;
     }
+}
+
+void sp_layernorm_masked_forward(float *out, float *mean, float *rstd, const float *inp,
+                                 const float *w, const float *b, int N, int C, int n_old, float c) {
+    sp_layernorm_masked_forward_eps(out, mean, rstd, inp, w, b, N, C, n_old, c, SP_LN_EPS);
 }
 
 /* sum of d w and of d w (x - m) over one segment of a row */

@@ -94,25 +94,10 @@ static void linear_backward(const sp_model *m, float *dinp, float *dW, float *db
                           (sp_mat){W, w16(m, W), OC}, N, C, OC);
 }
 
-/* ---- the fade-in mask ---- */
-
-static int masked(const sp_model *m) {
-    return m->plan.mask_d > 0 && m->plan.mask_c < 1.0f;
-}
-
-static int out_masked(const sp_model *m) {
-    return masked(m) && m->plan.mask_out;
-}
-
-/* LayerNorm over d_model channels, masked while the mask is on */
+/* GPT-2's LayerNorm (eps 1e-5), masked while the mask is on */
 static void norm_forward(const sp_model *m, float *out, float *mean, float *rstd, const float *inp,
                          const float *w, const float *b, int N) {
-    int C = m->spec.d_model;
-    if (masked(m))
-        sp_layernorm_masked_forward(out, mean, rstd, inp, w, b, N, C, m->plan.mask_d,
-                                    m->plan.mask_c);
-    else
-        sp_layernorm_forward(out, mean, rstd, inp, w, b, N, C);
+    ln_forward(m, out, mean, rstd, inp, w, b, N, SP_LN_EPS);
 }
 
 /* The operand-only activations written in bf16 by their producer (acts16): the producer runs on
@@ -146,51 +131,12 @@ static void gelu_forward16(sp_acts *a, float *out, uint16_t *out16, const float 
     }
 }
 
-static void norm_backward(const sp_model *m, float *dinp, float *dw, float *db, const float *dout,
-                          const float *inp, const float *w, const float *mean, const float *rstd,
-                          int N) {
-    int C = m->spec.d_model;
-    if (masked(m))
-        sp_layernorm_masked_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, m->plan.mask_d,
-                                     m->plan.mask_c);
-    else
-        sp_layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
-}
-
-/* Output mask of a layer writing [N, sections * n] of the family whose old channels are the
- * first n_old of each section (residual and attention: mask_d, MLP: mask_f). The forward masks
- * the stored output in place; mask_grad writes m * src to dst (in place when dst == src). */
-static void mask_out(const sp_model *m, float *x, int N, int n, int n_old, int sections) {
-    if (out_masked(m)) sp_mask_cols_forward(x, N, sections * n, n_old, sections, m->plan.mask_c);
-}
-
-static void mask_grad(const sp_model *m, float *dst, const float *src, int N, int n, int n_old,
-                      int sections) {
-    if (out_masked(m))
-        sp_mask_cols_backward(dst, src, N, sections * n, n_old, sections, m->plan.mask_c);
-}
-
 void sp_gpt2_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
     const float *g = sp_model_globals(m, m->params);
     int C = m->spec.d_model;
     sp_encoder_forward(a->x, inp, g + m->gt[SP_WTE].offset, g + m->gt[SP_WPE].offset, a->B, a->T,
                        C);
     mask_out(m, a->x, a->B * a->T, C, m->plan.mask_d, 1);
-}
-
-/* The gradient reaching a branch output [N,C]: c * dout, times the residual mask when the outputs
- * are masked; dout itself on the plain path, else staged in out. */
-static const float *branch_dout(const sp_model *m, float *out, const float *dout, float c, int N) {
-    int C = m->spec.d_model;
-    size_t n = (size_t)N * C;
-    if (out_masked(m)) {
-        mask_grad(m, out, dout, N, C, m->plan.mask_d, 1);
-        if (c != 1.0f) sp_scale(out, n, c);
-        return out;
-    }
-    if (c == 1.0f) return dout;
-    for (size_t i = 0; i < n; i++) out[i] = c * dout[i];
-    return out;
 }
 
 void sp_gpt2_blocks_forward(const sp_model *m, sp_acts *a) {
@@ -250,9 +196,9 @@ void sp_gpt2_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t
     sp_gemm_run(m->gemm, 0, 0, N, C, V, 1.0f, SP_MAT(s->dprobs, V), (sp_mat){wte, w16(m, wte), C},
                 0.0f, s->dln, C);
     memset(s->dres, 0, (size_t)N * C * sizeof(float));
-    norm_backward(m, s->dres, dg + m->gt[SP_LNF_W].offset, dg + m->gt[SP_LNF_B].offset, s->dln,
-                  a->x + (size_t)a->n_exec * N * C, g + m->gt[SP_LNF_W].offset, a->lnf_mean,
-                  a->lnf_rstd, N);
+    ln_backward(m, s->dres, dg + m->gt[SP_LNF_W].offset, dg + m->gt[SP_LNF_B].offset, s->dln,
+                a->x + (size_t)a->n_exec * N * C, g + m->gt[SP_LNF_W].offset, a->lnf_mean,
+                a->lnf_rstd, N);
 }
 
 void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
@@ -281,8 +227,8 @@ void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_do
         sp_gelu_backward_set(s->dfch, b.fch, s->dfchg, NF);
         mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
         linear_backward(m, s->dln, dw.fc_w, dw.fc_b, s->dfch, b.ln2, b.ln2h, w.fc_w, N, C, F);
-        norm_backward(m, s->dres, dw.ln2_w, dw.ln2_b, s->dln, b.x2, w.ln2_w, b.ln2_mean, b.ln2_rstd,
-                      N);
+        ln_backward(m, s->dres, dw.ln2_w, dw.ln2_b, s->dln, b.x2, w.ln2_w, b.ln2_mean, b.ln2_rstd,
+                    N);
         dout = branch_dout(m, s->dln, s->dres, c, N);
         linear_backward(m, s->datty, dw.attproj_w, dw.attproj_b, dout, b.atty, NULL, w.attproj_w, N,
                         C, C);
@@ -292,8 +238,8 @@ void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_do
         mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
         linear_backward(m, s->dln, dw.qkv_w, dw.qkv_b, s->dqkv, b.ln1, b.ln1h, w.qkv_w, N, C,
                         3 * C);
-        norm_backward(m, s->dres, dw.ln1_w, dw.ln1_b, s->dln, b.x, w.ln1_w, b.ln1_mean, b.ln1_rstd,
-                      N);
+        ln_backward(m, s->dres, dw.ln1_w, dw.ln1_b, s->dln, b.x, w.ln1_w, b.ln1_mean, b.ln1_rstd,
+                    N);
         if (done) done(ctx, blk);
     }
 }

@@ -22,6 +22,69 @@ static inline void add_branch(float *y, const float *x, float c, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = x[i] + c * y[i];
 }
 
+/* ---- the fade-in mask of widen_zero / widen_random (sp_plan.mask_*, docs/growth.md), shared by
+ * the kinds' forwards ---- */
+
+static inline int masked(const sp_model *m) {
+    return m->plan.mask_d > 0 && m->plan.mask_c < 1.0f;
+}
+
+static inline int out_masked(const sp_model *m) {
+    return masked(m) && m->plan.mask_out;
+}
+
+/* LayerNorm over d_model channels with epsilon eps (gpt2: SP_LN_EPS, bert: model.norm_eps),
+ * masked while the mask is on; and its backward, for either eps (it reads the saved rstd) */
+static inline void ln_forward(const sp_model *m, float *out, float *mean, float *rstd,
+                              const float *inp, const float *w, const float *b, int N, float eps) {
+    int C = m->spec.d_model;
+    if (masked(m))
+        sp_layernorm_masked_forward_eps(out, mean, rstd, inp, w, b, N, C, m->plan.mask_d,
+                                        m->plan.mask_c, eps);
+    else
+        sp_layernorm_forward_eps(out, mean, rstd, inp, w, b, N, C, eps);
+}
+
+static inline void ln_backward(const sp_model *m, float *dinp, float *dw, float *db,
+                               const float *dout, const float *inp, const float *w,
+                               const float *mean, const float *rstd, int N) {
+    int C = m->spec.d_model;
+    if (masked(m))
+        sp_layernorm_masked_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C, m->plan.mask_d,
+                                     m->plan.mask_c);
+    else
+        sp_layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+}
+
+/* Output mask of a layer writing [N, sections * n] of the family whose old channels are the
+ * first n_old of each section (residual and attention: mask_d, MLP: mask_f). The forward masks
+ * the stored output in place; mask_grad writes m * src to dst (in place when dst == src). */
+static inline void mask_out(const sp_model *m, float *x, int N, int n, int n_old, int sections) {
+    if (out_masked(m)) sp_mask_cols_forward(x, N, sections * n, n_old, sections, m->plan.mask_c);
+}
+
+static inline void mask_grad(const sp_model *m, float *dst, const float *src, int N, int n,
+                             int n_old, int sections) {
+    if (out_masked(m))
+        sp_mask_cols_backward(dst, src, N, sections * n, n_old, sections, m->plan.mask_c);
+}
+
+/* The gradient reaching a branch output [N,C]: c * dout, times the residual mask when the outputs
+ * are masked; dout itself on the plain path, else staged in out. */
+static inline const float *branch_dout(const sp_model *m, float *out, const float *dout, float c,
+                                       int N) {
+    int C = m->spec.d_model;
+    size_t n = (size_t)N * C;
+    if (out_masked(m)) {
+        mask_grad(m, out, dout, N, C, m->plan.mask_d, 1);
+        if (c != 1.0f) sp_scale(out, n, c);
+        return out;
+    }
+    if (c == 1.0f) return dout;
+    for (size_t i = 0; i < n; i++) out[i] = c * dout[i];
+    return out;
+}
+
 void sp_gpt2_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);
 void sp_gpt2_blocks_forward(const sp_model *m, sp_acts *a);
 float sp_gpt2_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets);

@@ -4,8 +4,12 @@
  * three consecutive weights of the slab as one [3C, C] matrix and their biases as one [3C].
  * Attention is bidirectional (sp_attention_*_ex with causal 0), GELU the exact erf form. Each
  * block's two residual branches are scaled by plan.scale as for the other kinds:
- * s1 = x + c attn(x), h = LN1(s1), s2 = h + c mlp(h), out = LN2(s2). The width operators' channel
- * masks never apply (their table rows do not cover bert). The stored activations reuse sp_acts:
+ * s1 = x + c attn(x), h = LN1(s1), s2 = h + c mlp(h), out = LN2(s2). The fade-in mask of
+ * widen_zero / widen_random applies as on gpt2 (docs/growth.md): every LayerNorm (the embeddings',
+ * LN1, LN2, the head transform's) is the masked one while it is on, which also zeroes the new
+ * channels of its output at mask_c = 0, and with mask_out the outputs of q | k | v, the attention
+ * output dense, the intermediate and output denses and the head's transform dense are masked (the
+ * embeddings' sum needs none: their LayerNorm masks it). The stored activations reuse sp_acts:
  * ln1 holds s1 and ln1_mean/rstd its statistics, x2 holds h, fch the intermediate dense output,
  * fchg its GELU, ln2 s2 with ln2_mean/rstd; the head's dense output and GELU are hpre and hact,
  * its LayerNorm output lnf. */
@@ -67,6 +71,12 @@ static void lin_backward(const sp_model *m, float *dinp, float *dW, float *db, c
     }
 }
 
+/* LayerNorm over d_model channels with the spec's eps, masked while the fade-in mask is on */
+static void norm_forward(const sp_model *m, float *out, float *mean, float *rstd, const float *inp,
+                         const float *w, const float *b, int N) {
+    ln_forward(m, out, mean, rstd, inp, w, b, N, (float)m->spec.norm_eps);
+}
+
 static float *glob(const sp_model *m, float *arena, int j) {
     return sp_model_globals(m, arena) + m->gt[j].offset;
 }
@@ -82,8 +92,8 @@ void sp_bert_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
         const float *w = we + (size_t)inp[n] * C, *p = pe + (size_t)(n % T) * C;
         for (int c = 0; c < C; c++) o[c] = w[c] + p[c] + te[c];
     }
-    sp_layernorm_forward_eps(a->x, a->emb_mean, a->emb_rstd, a->emb, glob(m, m->params, SP_B_ELNW),
-                             glob(m, m->params, SP_B_ELNB), N, C, (float)s->norm_eps);
+    norm_forward(m, a->x, a->emb_mean, a->emb_rstd, a->emb, glob(m, m->params, SP_B_ELNW),
+                 glob(m, m->params, SP_B_ELNB), N);
 }
 
 void sp_bert_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
@@ -91,8 +101,8 @@ void sp_bert_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
     int C = sp->d_model, T = a->T, N = a->B * a->T;
     float *demb = s->dln; /* free after the blocks' backward */
     memset(demb, 0, (size_t)N * C * sizeof(float));
-    sp_layernorm_backward(demb, glob(m, m->grads, SP_B_ELNW), glob(m, m->grads, SP_B_ELNB), s->dres,
-                          a->emb, glob(m, m->params, SP_B_ELNW), a->emb_mean, a->emb_rstd, N, C);
+    ln_backward(m, demb, glob(m, m->grads, SP_B_ELNW), glob(m, m->grads, SP_B_ELNB), s->dres,
+                a->emb, glob(m, m->params, SP_B_ELNW), a->emb_mean, a->emb_rstd, N);
     float *dwe = glob(m, m->grads, SP_B_WTE), *dpe = glob(m, m->grads, SP_B_WPE);
     float *dte = glob(m, m->grads, SP_B_TTE);
     for (int n = 0; n < N; n++) {
@@ -106,7 +116,7 @@ void sp_bert_blocks_forward(const sp_model *m, sp_acts *a) {
     const sp_spec *s = &m->spec;
     int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
     size_t NC = (size_t)N * C;
-    float eps = (float)s->norm_eps;
+    const int md = m->plan.mask_d, mf = m->plan.mask_f;
     sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
     a->n_exec = p1 - p0;
     for (int i = 0; i < a->n_exec; i++) {
@@ -115,27 +125,33 @@ void sp_bert_blocks_forward(const sp_model *m, sp_acts *a) {
         const float c = m->plan.scale[blk];
         blk_acts b = block_acts(m, a, i);
         lin_forward(m, b.qkv, b.x, w.qkv, w.qkvb, N, C, 3 * C);
+        mask_out(m, b.qkv, N, C, md, 3);
         sp_attention_forward_ex(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head, 0);
         lin_forward(m, b.s1, b.atty, w.o, w.ob, N, C, C);
+        mask_out(m, b.s1, N, C, md, 1);
         add_branch(b.s1, b.x, c, NC);
-        sp_layernorm_forward_eps(b.h, b.mean1, b.rstd1, b.s1, w.ln1w, w.ln1b, N, C, eps);
+        norm_forward(m, b.h, b.mean1, b.rstd1, b.s1, w.ln1w, w.ln1b, N);
         lin_forward(m, b.fc, b.h, w.fc, w.fcb, N, C, F);
+        mask_out(m, b.fc, N, F, mf, 1); /* before GELU, which keeps 0 at 0 */
         sp_gelu_erf_forward(b.fcg, b.fc, (size_t)N * F);
         lin_forward(m, b.s2, b.fcg, w.proj, w.projb, N, F, C);
+        mask_out(m, b.s2, N, C, md, 1);
         add_branch(b.s2, b.h, c, NC);
-        sp_layernorm_forward_eps(b.xout, b.mean2, b.rstd2, b.s2, w.ln2w, w.ln2b, N, C, eps);
+        norm_forward(m, b.xout, b.mean2, b.rstd2, b.s2, w.ln2w, w.ln2b, N);
     }
 }
 
 /* Through a post-LN residual: s->dres holds dL/dLN(in) and gets dL/din, which passes unchanged
- * to the residual input; s->dln gets c dL/din, the gradient of the branch output. */
-static void ln_residual_backward(sp_scratch *s, float *dw, float *db, const float *in,
-                                 const float *w, const float *mean, const float *rstd, float c,
-                                 int N, int C) {
+ * to the residual input; s->dln gets c dL/din (times the residual mask with output masks), the
+ * gradient of the branch output. */
+static void ln_residual_backward(const sp_model *m, sp_scratch *s, float *dw, float *db,
+                                 const float *in, const float *w, const float *mean,
+                                 const float *rstd, float c, int N, int C) {
     size_t NC = (size_t)N * C;
     memset(s->dln, 0, NC * sizeof(float));
-    sp_layernorm_backward(s->dln, dw, db, s->dres, in, w, mean, rstd, N, C);
+    ln_backward(m, s->dln, dw, db, s->dres, in, w, mean, rstd, N);
     memcpy(s->dres, s->dln, NC * sizeof(float));
+    mask_grad(m, s->dln, s->dln, N, C, m->plan.mask_d, 1);
     if (c != 1.0f) sp_scale(s->dln, NC, c);
 }
 
@@ -153,18 +169,20 @@ void sp_bert_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_do
         blk_acts b = block_acts(m, a, i);
         const float c = m->plan.scale[blk];
         /* s->dres = dL/dout; the branches' input gradients add onto the residual's in dres */
-        ln_residual_backward(s, dw.ln2w, dw.ln2b, b.s2, w.ln2w, b.mean2, b.rstd2, c, N, C);
+        ln_residual_backward(m, s, dw.ln2w, dw.ln2b, b.s2, w.ln2w, b.mean2, b.rstd2, c, N, C);
         memset(s->dfchg, 0, NF * sizeof(float));
         lin_backward(m, s->dfchg, dw.proj, dw.projb, s->dln, b.fcg, w.proj, N, F, C);
         memset(s->dfch, 0, NF * sizeof(float));
         sp_gelu_erf_backward(s->dfch, b.fc, s->dfchg, NF);
+        mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
         lin_backward(m, s->dres, dw.fc, dw.fcb, s->dfch, b.h, w.fc, N, C, F);
-        ln_residual_backward(s, dw.ln1w, dw.ln1b, b.s1, w.ln1w, b.mean1, b.rstd1, c, N, C);
+        ln_residual_backward(m, s, dw.ln1w, dw.ln1b, b.s1, w.ln1w, b.mean1, b.rstd1, c, N, C);
         memset(s->datty, 0, NC * sizeof(float));
         lin_backward(m, s->datty, dw.o, dw.ob, s->dln, b.atty, w.o, N, C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward_ex(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
                                  sp->n_head, 0);
+        mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
         lin_backward(m, s->dres, dw.qkv, dw.qkvb, s->dqkv, b.x, w.qkv, N, C, 3 * C);
         if (done) done(ctx, blk);
     }
@@ -176,10 +194,10 @@ float sp_bert_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets
     int N = a->B * a->T, C = s->d_model, V = s->vocab;
     const float *x = a->x + (size_t)a->n_exec * N * C;
     lin_forward(m, a->hpre, x, glob(m, m->params, SP_B_HD), glob(m, m->params, SP_B_HDB), N, C, C);
+    mask_out(m, a->hpre, N, C, m->plan.mask_d, 1);
     sp_gelu_erf_forward(a->hact, a->hpre, (size_t)N * C);
-    sp_layernorm_forward_eps(a->lnf, a->lnf_mean, a->lnf_rstd, a->hact,
-                             glob(m, m->params, SP_B_HLNW), glob(m, m->params, SP_B_HLNB), N, C,
-                             (float)s->norm_eps);
+    norm_forward(m, a->lnf, a->lnf_mean, a->lnf_rstd, a->hact, glob(m, m->params, SP_B_HLNW),
+                 glob(m, m->params, SP_B_HLNB), N);
     lin_forward(m, a->probs, a->lnf, glob(m, m->params, SP_B_WTE), glob(m, m->params, SP_B_HB), N,
                 C, V);
     if (!targets) return 0.0f; /* raw logits */
@@ -198,11 +216,11 @@ void sp_bert_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t
     lin_backward(m, s->dln, glob(m, m->grads, SP_B_WTE), glob(m, m->grads, SP_B_HB), s->dprobs,
                  a->lnf, glob(m, m->params, SP_B_WTE), N, C, V);
     memset(s->datty, 0, NC * sizeof(float));
-    sp_layernorm_backward(s->datty, glob(m, m->grads, SP_B_HLNW), glob(m, m->grads, SP_B_HLNB),
-                          s->dln, a->hact, glob(m, m->params, SP_B_HLNW), a->lnf_mean, a->lnf_rstd,
-                          N, C);
+    ln_backward(m, s->datty, glob(m, m->grads, SP_B_HLNW), glob(m, m->grads, SP_B_HLNB), s->dln,
+                a->hact, glob(m, m->params, SP_B_HLNW), a->lnf_mean, a->lnf_rstd, N);
     memset(s->dln, 0, NC * sizeof(float));
     sp_gelu_erf_backward(s->dln, a->hpre, s->datty, NC);
+    mask_grad(m, s->dln, s->dln, N, C, m->plan.mask_d, 1);
     memset(s->dres, 0, NC * sizeof(float));
     lin_backward(m, s->dres, glob(m, m->grads, SP_B_HD), glob(m, m->grads, SP_B_HDB), s->dln,
                  a->x + (size_t)a->n_exec * NC, glob(m, m->params, SP_B_HD), N, C, C);

@@ -2,9 +2,12 @@
  * head. Weights are Hugging Face's [out, in], so every product is y = x W^T through
  * sp_gemm_run (fp32 or bf16 alike), and the fused q | k | v and gate | up products each read
  * consecutive tensors of the slab as one matrix. Each block's two residual branches are scaled by
- * plan.scale, as for gpt2; the width operators' channel masks never apply (their table rows do
- * not cover llama). The stored activations reuse sp_acts: ln1/ln2/lnf the normed inputs with
- * their rstd, qkv after the rotation, fch the gate | up buffer [N, 2F], fchg the SwiGLU output. */
+ * plan.scale, as for gpt2, and the fade-in mask of widen_zero / widen_random applies as on gpt2
+ * (docs/growth.md): every RMSNorm is the masked one while it is on, and with mask_out the outputs
+ * of the embedding, q | k | v (before the rotation, which keeps a new head's zeros at zero),
+ * o_proj, gate | up and down_proj are masked. The stored activations reuse sp_acts: ln1/ln2/lnf the
+ * normed inputs with their rstd, qkv after the rotation, fch the gate | up buffer [N, 2F], fchg the
+ * SwiGLU output. */
 #include "forward.h"
 
 #include <string.h>
@@ -57,6 +60,27 @@ static void lin_backward(const sp_model *m, float *dinp, float *dW, const float 
     sp_gemm_run(m->gemm, 1, 0, OC, IC, N, 1.0f, d, SP_MAT(inp, IC), 1.0f, dW, IC);
 }
 
+/* RMSNorm over d_model channels, masked while the fade-in mask is on */
+static void norm_forward(const sp_model *m, float *out, float *rstd, const float *inp,
+                         const float *w, int N) {
+    int C = m->spec.d_model;
+    float eps = (float)m->spec.norm_eps;
+    if (masked(m))
+        sp_rmsnorm_masked_forward(out, rstd, inp, w, N, C, m->plan.mask_d, m->plan.mask_c, eps);
+    else
+        sp_rmsnorm_forward(out, rstd, inp, w, N, C, eps);
+}
+
+static void norm_backward(const sp_model *m, float *dinp, float *dw, const float *dout,
+                          const float *inp, const float *w, const float *rstd, int N) {
+    int C = m->spec.d_model;
+    if (masked(m))
+        sp_rmsnorm_masked_backward(dinp, dw, dout, inp, w, rstd, N, C, m->plan.mask_d,
+                                   m->plan.mask_c);
+    else
+        sp_rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C);
+}
+
 /* the head's matrix: lm_head, or embed_tokens when tied */
 static int head_tensor(const sp_model *m) {
     return m->spec.tie_head ? SP_L_EMBED : SP_L_HEAD;
@@ -66,14 +90,22 @@ void sp_llama_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
     const float *e = sp_model_globals(m, m->params) + m->gt[SP_L_EMBED].offset;
     size_t C = (size_t)m->spec.d_model, N = (size_t)a->B * a->T;
     for (size_t n = 0; n < N; n++) memcpy(a->x + n * C, e + (size_t)inp[n] * C, C * sizeof(float));
+    mask_out(m, a->x, (int)N, (int)C, m->plan.mask_d, 1);
 }
 
 void sp_llama_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
     float *de = sp_model_globals(m, m->grads) + m->gt[SP_L_EMBED].offset;
     size_t C = (size_t)m->spec.d_model, N = (size_t)a->B * a->T;
+    /* with the output mask, m * dres is staged in dln (free once the blocks are done), so that
+     * dres keeps dL/dx[0] */
+    const float *dres = s->dres;
+    if (out_masked(m)) {
+        mask_grad(m, s->dln, s->dres, (int)N, (int)C, m->plan.mask_d, 1);
+        dres = s->dln;
+    }
     for (size_t n = 0; n < N; n++) {
         float *row = de + (size_t)inp[n] * C;
-        const float *d = s->dres + n * C;
+        const float *d = dres + n * C;
         for (size_t c = 0; c < C; c++) row[c] += d[c];
     }
 }
@@ -81,7 +113,7 @@ void sp_llama_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32
 void sp_llama_blocks_forward(const sp_model *m, sp_acts *a) {
     const sp_spec *s = &m->spec;
     int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
-    float eps = (float)s->norm_eps;
+    const int md = m->plan.mask_d, mf = m->plan.mask_f;
     sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
     a->n_exec = p1 - p0;
     for (int i = 0; i < a->n_exec; i++) {
@@ -89,25 +121,22 @@ void sp_llama_blocks_forward(const sp_model *m, sp_acts *a) {
         const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
         const float c = m->plan.scale[blk];
         blk_acts b = block_acts(m, a, i);
-        sp_rmsnorm_forward(b.ln1, b.rstd1, b.x, w.ln1, N, C, eps);
+        norm_forward(m, b.ln1, b.rstd1, b.x, w.ln1, N);
         lin_forward(m, b.qkv, b.ln1, w.qkv, N, C, 3 * C);
+        mask_out(m, b.qkv, N, C, md, 3); /* whole heads: the rotation keeps them masked */
         sp_rope_forward(b.qkv, m->aux, B, T, C, s->n_head);
         sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
         lin_forward(m, b.x2, b.atty, w.o, N, C, C);
+        mask_out(m, b.x2, N, C, md, 1);
         add_branch(b.x2, b.x, c, (size_t)N * C);
-        sp_rmsnorm_forward(b.ln2, b.rstd2, b.x2, w.ln2, N, C, eps);
+        norm_forward(m, b.ln2, b.rstd2, b.x2, w.ln2, N);
         lin_forward(m, b.gu, b.ln2, w.gu, N, C, 2 * F);
+        mask_out(m, b.gu, N, F, mf, 2); /* gate | up; silu(0) * 0 = 0 */
         sp_swiglu_forward(b.h, b.gu, N, F);
         lin_forward(m, b.xout, b.h, w.down, N, F, C);
+        mask_out(m, b.xout, N, C, md, 1);
         add_branch(b.xout, b.x2, c, (size_t)N * C);
     }
-}
-
-/* c * dout into out, or dout itself for c = 1 */
-static const float *scaled(float *out, const float *dout, float c, size_t n) {
-    if (c == 1.0f) return dout;
-    for (size_t i = 0; i < n; i++) out[i] = c * dout[i];
-    return out;
 }
 
 void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
@@ -115,6 +144,7 @@ void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
     const sp_spec *sp = &m->spec;
     int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
+    const int md = m->plan.mask_d, mf = m->plan.mask_f;
     int p0, p1;
     sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
     for (int i = p1 - p0 - 1; i >= 0; i--) {
@@ -124,22 +154,25 @@ void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_d
         blk_acts b = block_acts(m, a, i);
         const float c = m->plan.scale[blk];
         /* s->dres is dL/dxout and passes straight to x2 and x; the branches add onto it. A scaled
-         * branch gradient is staged in a buffer free at that point (datty before its own use,
-         * dln after the ln2 backward consumed it), as in gpt2's backward. */
-        const float *dout = scaled(s->datty, s->dres, c, NC);
+         * (or masked) branch gradient is staged in a buffer free at that point (datty before its
+         * own use, dln after the ln2 backward consumed it), as in gpt2's backward; the gate | up
+         * and q | k | v masks are applied in place to dfch and dqkv. */
+        const float *dout = branch_dout(m, s->datty, s->dres, c, N);
         lin_backward(m, s->dfchg, dw.down, dout, b.h, w.down, N, F, C);
         memset(s->dfch, 0, 2 * NF * sizeof(float));
         sp_swiglu_backward(s->dfch, s->dfchg, b.gu, N, F);
+        mask_grad(m, s->dfch, s->dfch, N, F, mf, 2);
         lin_backward(m, s->dln, dw.gu, s->dfch, b.ln2, w.gu, N, C, 2 * F);
-        sp_rmsnorm_backward(s->dres, dw.ln2, s->dln, b.x2, w.ln2, b.rstd2, N, C);
-        dout = scaled(s->dln, s->dres, c, NC);
+        norm_backward(m, s->dres, dw.ln2, s->dln, b.x2, w.ln2, b.rstd2, N);
+        dout = branch_dout(m, s->dln, s->dres, c, N);
         lin_backward(m, s->datty, dw.o, dout, b.atty, w.o, N, C, C);
         memset(s->dqkv, 0, 3 * NC * sizeof(float));
         sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
                               sp->n_head);
         sp_rope_backward(s->dqkv, m->aux, B, T, C, sp->n_head); /* to the unrotated q, k */
+        mask_grad(m, s->dqkv, s->dqkv, N, C, md, 3);
         lin_backward(m, s->dln, dw.qkv, s->dqkv, b.ln1, w.qkv, N, C, 3 * C);
-        sp_rmsnorm_backward(s->dres, dw.ln1, s->dln, b.x, w.ln1, b.rstd1, N, C);
+        norm_backward(m, s->dres, dw.ln1, s->dln, b.x, w.ln1, b.rstd1, N);
         if (done) done(ctx, blk);
     }
 }
@@ -148,8 +181,8 @@ float sp_llama_head_forward(const sp_model *m, sp_acts *a, const int32_t *target
     const sp_spec *s = &m->spec;
     int N = a->B * a->T, C = s->d_model, V = s->vocab;
     const float *g = sp_model_globals(m, m->params);
-    sp_rmsnorm_forward(a->lnf, a->lnf_rstd, a->x + (size_t)a->n_exec * N * C,
-                       g + m->gt[SP_L_NORM].offset, N, C, (float)s->norm_eps);
+    norm_forward(m, a->lnf, a->lnf_rstd, a->x + (size_t)a->n_exec * N * C,
+                 g + m->gt[SP_L_NORM].offset, N);
     lin_forward(m, a->probs, a->lnf, g + m->gt[head_tensor(m)].offset, N, C, V);
     if (!targets) return 0.0f; /* raw logits, for sampling */
     return m->obj->loss_forward(a->probs, a->losses, a->probs, targets, N, V);
@@ -165,6 +198,6 @@ void sp_llama_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
     m->obj->loss_backward(s->dprobs, a->probs, targets, scale, N, V);
     lin_backward(m, s->dln, dg + oh, s->dprobs, a->lnf, g + oh, N, C, V);
     memset(s->dres, 0, (size_t)N * C * sizeof(float));
-    sp_rmsnorm_backward(s->dres, dg + on, s->dln, a->x + (size_t)a->n_exec * N * C, g + on,
-                        a->lnf_rstd, N, C);
+    norm_backward(m, s->dres, dg + on, s->dln, a->x + (size_t)a->n_exec * N * C, g + on,
+                  a->lnf_rstd, N);
 }

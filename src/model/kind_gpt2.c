@@ -4,11 +4,12 @@
  * are in forward.c. */
 #include "forward.h"
 
-/* axis roles {rows, cols} of the [rows, cols] view (model.h, sp_axis_role) */
+/* axis roles {rows, cols} of the [rows, cols] view (model.h, sp_axis_role); Conv1D's [in, out]:
+ * rows are consumed (in_cols 0) */
 #define T1(n, d, r, c, g)                                                                          \
-    { n, 1, {d, 0}, 0, 0, 0, 0, r, c, g, 0, 0, 0 }
+    { n, 1, {d, 0}, 0, 0, 0, 0, r, c, 0, g, 0, 0, 0 }
 #define T2(n, d0, d1, r, c, rp, z)                                                                 \
-    { n, 2, {d0, d1}, 0, 0, 0, rp, r, c, 0, 0, z, 0 }
+    { n, 2, {d0, d1}, 0, 0, 0, rp, r, c, 0, 0, 0, z, 0 }
 
 static int block_tensors(const sp_spec *s, sp_tensor_info *out) {
     int64_t C = s->d_model, F = s->d_ff;

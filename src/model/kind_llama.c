@@ -11,24 +11,30 @@
 #include "forward.h"
 #include "sprout/kernels.h"
 
+/* Axis roles for the width operators (model.h, sp_axis_role). A weight [out, in] has its produced
+ * channels in rows and its consumed ones in cols (in_cols); a norm gain runs over R. */
 #define T1(n, d)                                                                                   \
-    { n, 1, {d, 0}, 0, 0, 0, 0, SP_AX_FIXED, SP_AX_FIXED, 1, 0, 0, 0 }
-#define T2(n, d0, d1, z)                                                                           \
-    { n, 2, {d0, d1}, 0, 0, 0, 0, SP_AX_FIXED, SP_AX_FIXED, 0, 0, z, 0 }
+    { n, 1, {d, 0}, 0, 0, 0, 0, SP_AX_FIXED, SP_AX_R, 0, 1, 0, 0, 0 }
+#define T2(n, d0, d1, out, in, z)                                                                  \
+    { n, 2, {d0, d1}, 0, 0, 0, 0, out, in, 1, 0, 0, z, 0 }
+/* a table [vocab, C] read by token: its C axis is copied, on lookup and on the head alike */
+#define TV(n, d0, d1)                                                                              \
+    { n, 2, {d0, d1}, 0, 0, 0, 0, SP_AX_FIXED, SP_AX_R, 0, 0, 0, 0, 0 }
 
 static int block_tensors(const sp_spec *s, sp_tensor_info *out) {
     int64_t C = s->d_model, F = s->d_ff;
     const sp_tensor_info tab[SP_LLAMA_NT] = {
         [SP_L_LN1] = T1("input_layernorm.weight", C),
-        [SP_L_Q] = T2("self_attn.q_proj.weight", C, C, 0),
-        [SP_L_K] = T2("self_attn.k_proj.weight", C, C, 0),
-        [SP_L_V] = T2("self_attn.v_proj.weight", C, C, 0),
+        /* q, k, v: three tensors, so each is one head-major R family of its own */
+        [SP_L_Q] = T2("self_attn.q_proj.weight", C, C, SP_AX_R, SP_AX_R, 0),
+        [SP_L_K] = T2("self_attn.k_proj.weight", C, C, SP_AX_R, SP_AX_R, 0),
+        [SP_L_V] = T2("self_attn.v_proj.weight", C, C, SP_AX_R, SP_AX_R, 0),
         /* the two projections onto the residual stream: zeroed, the block is x + 0 + 0 */
-        [SP_L_O] = T2("self_attn.o_proj.weight", C, C, 1),
+        [SP_L_O] = T2("self_attn.o_proj.weight", C, C, SP_AX_R, SP_AX_O, 1),
         [SP_L_LN2] = T1("post_attention_layernorm.weight", C),
-        [SP_L_GATE] = T2("mlp.gate_proj.weight", F, C, 0),
-        [SP_L_UP] = T2("mlp.up_proj.weight", F, C, 0),
-        [SP_L_DOWN] = T2("mlp.down_proj.weight", C, F, 1),
+        [SP_L_GATE] = T2("mlp.gate_proj.weight", F, C, SP_AX_F, SP_AX_R, 0),
+        [SP_L_UP] = T2("mlp.up_proj.weight", F, C, SP_AX_F, SP_AX_R, 0),
+        [SP_L_DOWN] = T2("mlp.down_proj.weight", C, F, SP_AX_R, SP_AX_F, 1),
     };
     for (int i = 0; i < SP_LLAMA_NT; i++) out[i] = tab[i];
     return SP_LLAMA_NT;
@@ -36,11 +42,14 @@ static int block_tensors(const sp_spec *s, sp_tensor_info *out) {
 
 static int global_tensors(const sp_spec *s, sp_tensor_info *out) {
     int64_t C = s->d_model;
-    out[SP_L_EMBED] = (sp_tensor_info)T2("model.embed_tokens.weight", s->vocab, C, 0);
+    out[SP_L_EMBED] = (sp_tensor_info)TV("model.embed_tokens.weight", s->vocab, C);
     out[SP_L_NORM] = (sp_tensor_info)T1("model.norm.weight", C);
+    /* the head reads the norm's output over k copies of each channel when widened, tied or not
+     * (lm_head's C axis is copied like embed_tokens'): the width splits divide the gain by k */
+    out[SP_L_NORM].tied = 1;
     if (s->tie_head) return 2;  /* the head reads embed_tokens */
     out[SP_L_EMBED].lookup = 1; /* read by index only: the head has its own matrix */
-    out[SP_L_HEAD] = (sp_tensor_info)T2("lm_head.weight", s->vocab, C, 0);
+    out[SP_L_HEAD] = (sp_tensor_info)TV("lm_head.weight", s->vocab, C);
     return 3;
 }
 

@@ -18,7 +18,6 @@ head -c 20 /dev/zero >>"$T/trunc.bin"
 printf 'SPRTOK01\x2c\x01\x00\x00\x58\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' >"$T/bigvocab.bin"
 for i in $(seq 600); do printf '\x01\x00'; done >>"$T/bigvocab.bin"
 printf 'model: {n_layer: 4}\ngrowth:\n  - {at_step: 1, op: learn}\n' >"$T/grow.yaml"
-printf 'model: {block: llama, n_head: 4}\ngrowth:\n  - {at_step: 1, op: widen_zero}\n' >"$T/widen.yaml"
 mkdir -p "$T/empty"
 : >"$T/empty.txt"
 
@@ -29,8 +28,6 @@ expect 2 "model.n_head" -- "$SPROUT" train "$T/range.yaml"
 expect 2 "train.lr" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set train.lr=-1
 expect 2 "unknown key 'train.nope'" -- "$SPROUT" train "$T/range.yaml" --set train.nope=1
 expect 2 "model.block: 't5' is not a block kind .gpt2, llama, bert." -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set model.block=t5
-expect 2 "growth op 'widen_zero' is not defined for model.block llama" -- "$SPROUT" train "$T/widen.yaml"
-expect 2 "vcycle level 2: growth op 'coalesce_width' is not defined for model.block llama" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set model.block=llama --set vcycle.levels=2
 expect 2 "model.tie_head: gpt2's head is always tied" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set model.tie_head=false
 expect 2 "train.objective: 'mlm' is not an objective" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set train.objective=mlm
 expect 2 "growth\[0\].op: 'learn' is not a growth operator .stack, direct" -- "$SPROUT" train "$T/grow.yaml"

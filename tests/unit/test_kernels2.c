@@ -45,25 +45,30 @@ static void check_grads(tu_ctx *t, const char *what, grad_case *gc, int ng, objf
 
 /* ---- rmsnorm ------------------------------------------------------------------------------- */
 
+/* The reference is the masked RMSNorm (weights mk_i: 1 below n_old, mc from n_old on); the plain
+ * one is n_old = C. */
 typedef struct {
-    int N, C;
-    double eps, *inp, *w, *out;
+    int N, C, n_old;
+    double eps, mc, *inp, *w, *out;
     const float *R;
 } rms_ctx;
 
 static double rms_obj(void *p) {
     rms_ctx *c = p;
+    double W = c->n_old + c->mc * (c->C - c->n_old);
     for (int n = 0; n < c->N; n++) {
         const double *x = c->inp + (size_t)n * c->C;
         double ss = 0;
-        for (int i = 0; i < c->C; i++) ss += x[i] * x[i];
-        double s = 1 / sqrt(ss / c->C + c->eps);
-        for (int i = 0; i < c->C; i++) c->out[(size_t)n * c->C + i] = x[i] * s * c->w[i];
+        for (int i = 0; i < c->C; i++) ss += (i < c->n_old ? 1 : c->mc) * x[i] * x[i];
+        double s = 1 / sqrt(ss / W + c->eps);
+        for (int i = 0; i < c->C; i++)
+            c->out[(size_t)n * c->C + i] = (i < c->n_old ? 1 : c->mc) * x[i] * s * c->w[i];
     }
     return dot_d(c->out, c->R, (size_t)c->N * c->C);
 }
 
-static void test_rmsnorm(tu_ctx *t, int N, int C, float eps) {
+/* the plain kernels with n_old = C (mc unused), else the masked pair with (n_old, mc) */
+static void test_rmsnorm(tu_ctx *t, int N, int C, float eps, int n_old, float mc) {
     size_t NC = (size_t)N * C;
     float *inp = rnd(NC, 1), *w = rnd(C, 1), *R = rnd(NC, 1);
     for (int n = 0; n < N; n += 3) /* an offset: RMSNorm keeps the mean in, unlike LayerNorm */
@@ -71,22 +76,64 @@ static void test_rmsnorm(tu_ctx *t, int N, int C, float eps) {
     for (int i = 0; i < C; i++) inp[(size_t)C + i] *= 1e-3f; /* mean(x^2) ~ 1e-6: eps matters */
     float *out = nan_buf(NC), *rstd = nan_buf(N);
     float *di0 = rnd(NC, 0.5f), *dw0 = rnd(C, 0.5f), *di = fcopy(di0, NC), *dw = fcopy(dw0, C);
-    rms_ctx c = {N, C, eps, to_d(inp, NC), to_d(w, C), malloc(NC * sizeof(double)), R};
+    int masked = n_old < C;
+    rms_ctx c = {
+        N, C, n_old, eps, masked ? mc : 1, to_d(inp, NC), to_d(w, C), malloc(NC * sizeof(double)),
+        R};
 
-    sp_rmsnorm_forward(out, rstd, inp, w, N, C, eps);
+    if (masked)
+        sp_rmsnorm_masked_forward(out, rstd, inp, w, N, C, n_old, mc, eps);
+    else
+        sp_rmsnorm_forward(out, rstd, inp, w, N, C, eps);
     rms_obj(&c);
     double e = rel_fd(out, c.out, NC);
-    tu_check(t, e <= TOL_FWD, "rmsnorm forward N=%d C=%d eps=%g rel %.3g", N, C, eps, e);
-    sp_rmsnorm_backward(di, dw, R, inp, w, rstd, N, C);
+    tu_check(t, e <= TOL_FWD, "rmsnorm forward N=%d C=%d eps=%g n_old=%d c=%g rel %.3g", N, C, eps,
+             n_old, mc, e);
+    if (masked)
+        sp_rmsnorm_masked_backward(di, dw, R, inp, w, rstd, N, C, n_old, mc);
+    else
+        sp_rmsnorm_backward(di, dw, R, inp, w, rstd, N, C);
     grad_case gc[2] = {{"dinp", c.inp, di, di0, NC}, {"dw", c.w, dw, dw0, C}};
     check_grads(t, "rmsnorm", gc, 2, rms_obj, &c);
     free(c.inp), free(c.w), free(c.out), free(inp), free(w), free(R), free(out), free(rstd);
     free(di0), free(dw0), free(di), free(dw);
 }
 
-/* sp_layernorm_forward_eps at 1e-5 is sp_layernorm_forward bit for bit; at BERT's 1e-12, on rows
- * of variance 1e-8, rstd is 1/sqrt(var + 1e-12) (at 1e-5 it would be 30x smaller);
- * check_kernels2.py checks the outputs against torch */
+/* The masked RMSNorm at its ends: at c = 1 the plain kernel's function (1e-6: the sums are split
+ * in two), at c = 0 the old channels are the plain RMSNorm of the old channels alone bit for bit
+ * and the new ones 0, with zero gradient into the new channels. */
+static void test_rmsnorm_masked_ends(tu_ctx *t, int N, int C, int n_old) {
+    size_t NC = (size_t)N * C;
+    float *inp = rnd(NC, 1), *w = rnd(C, 1), *R = rnd(NC, 1), *rstd = nan_buf(N);
+    float *o1 = nan_buf(NC), *o2 = nan_buf(NC), *d1 = calloc(NC, 4), *d2 = calloc(NC, 4);
+    float *g1 = calloc(C, 4), *g2 = calloc(C, 4);
+    sp_rmsnorm_forward(o1, rstd, inp, w, N, C, 1e-5f);
+    sp_rmsnorm_backward(d1, g1, R, inp, w, rstd, N, C);
+    sp_rmsnorm_masked_forward(o2, rstd, inp, w, N, C, n_old, 1.0f, 1e-5f);
+    sp_rmsnorm_masked_backward(d2, g2, R, inp, w, rstd, N, C, n_old, 1.0f);
+    double e = fmax(tu_rel_maxabs(o2, o1, NC), tu_rel_maxabs(d2, d1, NC));
+    tu_check(t, e <= 1e-6, "masked rmsnorm at c = 1 vs plain: rel %.3g", e);
+    float *old = malloc((size_t)N * n_old * 4), *oo = nan_buf((size_t)N * n_old);
+    for (int n = 0; n < N; n++) memcpy(old + (size_t)n * n_old, inp + (size_t)n * C, n_old * 4);
+    sp_rmsnorm_forward(oo, rstd, old, w, N, n_old, 1e-5f);
+    sp_rmsnorm_masked_forward(o2, rstd, inp, w, N, C, n_old, 0.0f, 1e-5f);
+    memset(d2, 0, NC * 4);
+    sp_rmsnorm_masked_backward(d2, g2, R, inp, w, rstd, N, C, n_old, 0.0f);
+    int bad = 0;
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < C; i++) {
+            size_t k = (size_t)n * C + i;
+            bad += i < n_old ? o2[k] != oo[(size_t)n * n_old + i] : o2[k] != 0.0f || d2[k] != 0.0f;
+        }
+    tu_check(t, bad == 0, "masked rmsnorm at c = 0: %d values differ from the old channels' norm",
+             bad);
+    free(inp), free(w), free(R), free(rstd), free(o1), free(o2), free(d1), free(d2), free(g1);
+    free(g2), free(old), free(oo);
+}
+
+/* sp_layernorm_forward_eps at 1e-5 is sp_layernorm_forward bit for bit, and so is the masked pair;
+ * at BERT's 1e-12, on rows of variance 1e-8, rstd is 1/sqrt(var + 1e-12) (at 1e-5 it would be 30x
+ * smaller); check_kernels2.py checks the outputs against torch */
 static void test_layernorm_eps(tu_ctx *t, int N, int C) {
     size_t NC = (size_t)N * C;
     float *inp = rnd(NC, 1e-4f), *w = rnd(C, 1), *b = rnd(C, 1);
@@ -96,6 +143,10 @@ static void test_layernorm_eps(tu_ctx *t, int N, int C) {
     sp_layernorm_forward_eps(o2, m2, r2, inp, w, b, N, C, 1e-5f);
     tu_check(t, !memcmp(o1, o2, NC * 4) && !memcmp(m1, m2, N * 4) && !memcmp(r1, r2, N * 4),
              "layernorm_eps at 1e-5 differs from sp_layernorm_forward");
+    sp_layernorm_masked_forward(o1, m1, r1, inp, w, b, N, C, C / 2, 0.25f);
+    sp_layernorm_masked_forward_eps(o2, m2, r2, inp, w, b, N, C, C / 2, 0.25f, 1e-5f);
+    tu_check(t, !memcmp(o1, o2, NC * 4) && !memcmp(m1, m2, N * 4) && !memcmp(r1, r2, N * 4),
+             "masked layernorm_eps at 1e-5 differs from sp_layernorm_masked_forward");
     sp_layernorm_forward_eps(o2, m2, r2, inp, w, b, N, C, 1e-12f);
     double worst = 0; /* rstd against 1/sqrt(var + 1e-12) in double */
     for (int n = 0; n < N; n++) {
@@ -542,8 +593,12 @@ static void test_attention_bidir_bf16(tu_ctx *t, int B, int T, int C, int NH) {
 
 int main(void) {
     tu_ctx t = {0};
-    test_rmsnorm(&t, 10, 8, 1e-5f);
-    test_rmsnorm(&t, 6, 37, 1e-6f); /* C not a multiple of the vector width */
+    test_rmsnorm(&t, 10, 8, 1e-5f, 8, 1.0f);
+    test_rmsnorm(&t, 6, 37, 1e-6f, 37, 1.0f); /* C not a multiple of the vector width */
+    test_rmsnorm(&t, 10, 8, 1e-5f, 4, 0.5f);  /* masked: the fade-in of widen_zero / random */
+    test_rmsnorm(&t, 6, 37, 1e-6f, 19, 0.3f);
+    test_rmsnorm_masked_ends(&t, 7, 48, 16);
+    test_rmsnorm_masked_ends(&t, 7, 37, 19);
     test_layernorm_eps(&t, 4, 48);
     test_rope(&t, 2, 9, 24, 3, 10000.0);
     test_rope(&t, 1, 130, 32, 2, 500000.0);

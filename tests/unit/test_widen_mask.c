@@ -51,25 +51,7 @@ static int make_model(sp_model *m, const sp_spec *s, tu_ctx *t) {
 /* dst = op(src) on src's layout */
 static int apply(const char *op, int k, const sp_model *src, sp_model *dst, int moments,
                  tu_ctx *t) {
-    sp_err err = {0};
-    sp_spec s;
-    memset(dst, 0, sizeof *dst);
-    int rc = sp_grow_width_spec(op, &src->spec, k, &s, &err);
-    rc = rc ? rc : sp_model_create(dst, &s, src->lo, src->hi, src->has_embed, src->has_head, &err);
-    rc = rc ? rc : sp_grow_width(op, k, src, dst, moments, 0, SEED, EVENT, &err);
-    tu_check(t, rc == 0, "%s k = %d: %s", op, k, err.msg);
-    return rc;
-}
-
-/* a full model's forward; with tgt, the mean loss summed in double, else raw logits in a.probs */
-static double forward(const sp_model *m, sp_acts *a, const int32_t *tgt) {
-    sp_model_embed_forward(m, a, g_inp);
-    sp_model_blocks_forward(m, a);
-    sp_model_head_forward(m, a, tgt);
-    if (!tgt) return 0;
-    double s = 0;
-    for (int i = 0; i < NTOK; i++) s += a->losses[i];
-    return s / NTOK;
+    return tu_grow_width(op, k, src, dst, moments, 0, SEED, EVENT, t);
 }
 
 static float *logits(const sp_model *m, tu_ctx *t) {
@@ -78,12 +60,7 @@ static float *logits(const sp_model *m, tu_ctx *t) {
 
 /* m->grads = dL/dparams of the mean loss; returns the loss */
 static double grads(sp_model *m, sp_acts *a, sp_scratch *s) {
-    double l = forward(m, a, g_tgt);
-    memset(m->grads, 0, m->numel * sizeof(float));
-    sp_model_head_backward(m, a, s, g_tgt, 1.0f / NTOK);
-    sp_model_blocks_backward(m, a, s, NULL, NULL);
-    sp_model_embed_backward(m, a, s, g_inp);
-    return l;
+    return tu_grads(m, a, s, g_inp, g_tgt);
 }
 
 /* ---- the map, written out ------------------------------------------------------------------ */
@@ -250,25 +227,13 @@ static void test_c_one(tu_ctx *t) {
             tu_check(t, 0, "set-up: %s", err.msg);
             return;
         }
-        size_t nl = (size_t)NTOK * w.spec.vocab;
-        float *g1 = malloc(w.numel * sizeof(float)), *l1 = malloc(nl * sizeof(float));
-        w.plan.mask_c = nextafterf(1.0f, 0.0f); /* the masked path runs below 1 */
-        grads(&w, &a, &sc);
-        memcpy(g1, w.grads, w.numel * sizeof(float));
-        forward(&w, &a, NULL);
-        memcpy(l1, a.probs, nl * sizeof(float));
-        w.plan.mask_c = 1.0f;
-        grads(&w, &a, &sc);
-        double eg = tu_rel_maxabs(g1, w.grads, w.numel);
-        forward(&w, &a, NULL);
-        double el = tu_rel_maxabs(l1, a.probs, nl);
+        double el = INFINITY, eg = INFINITY;
+        tu_mask_near_one(&w, &a, &sc, g_inp, g_tgt, &el, &eg, t);
         printf("widen_mask: %-12s mask_c = 1 - 2^-24 vs plain: logits rel %.3g, grads rel %.3g\n",
                k_ops[o], el, eg);
         tu_check(t, el <= 1e-6 && eg <= 1e-6,
                  "%s: masked path at c -> 1 vs plain: logits rel %.3g, grads rel %.3g", k_ops[o],
                  el, eg);
-        free(g1);
-        free(l1);
         sp_scratch_free(&sc);
         sp_acts_free(&a);
         sp_model_free(&w);
@@ -278,18 +243,7 @@ static void test_c_one(tu_ctx *t) {
 
 /* FD of one parameter; returns error / tolerance */
 static double fd_one(sp_model *m, sp_acts *a, float *p, double an, const char *what, int *bad) {
-    float x0 = *p;
-    *p = x0 + (float)FD_STEP;
-    double hp = *p, lp = forward(m, a, g_tgt);
-    *p = x0 - (float)FD_STEP;
-    double hm = *p, lm = forward(m, a, g_tgt);
-    *p = x0;
-    double fd = (lp - lm) / (hp - hm), err = fabs(fd - an), tol = 2e-2 * fabs(an) + 2e-5;
-    if (err > tol) {
-        (*bad)++;
-        fprintf(stderr, "  %s: fd %.6g analytic %.6g\n", what, fd, an);
-    }
-    return err / tol;
+    return tu_fd_check(m, a, g_inp, g_tgt, p, an, FD_STEP, what, bad);
 }
 
 /* Whole-model gradient at mask_c = 0.5: for every tensor of both blocks and the globals, the

@@ -48,14 +48,7 @@ static int make_model(sp_model *m, const sp_spec *s, tu_ctx *t) {
 /* dst = op(src) on src's layout; reports failures */
 static int apply(const char *op, int k, const sp_model *src, sp_model *dst, int moments,
                  double noise, tu_ctx *t) {
-    sp_err err = {0};
-    sp_spec s;
-    memset(dst, 0, sizeof *dst);
-    int rc = sp_grow_width_spec(op, &src->spec, k, &s, &err);
-    rc = rc ? rc : sp_model_create(dst, &s, src->lo, src->hi, src->has_embed, src->has_head, &err);
-    rc = rc ? rc : sp_grow_width(op, k, src, dst, moments, noise, SEED, EVENT, &err);
-    tu_check(t, rc == 0, "%s k = %d: %s", op, k, err.msg);
-    return rc;
+    return tu_grow_width(op, k, src, dst, moments, noise, SEED, EVENT, t);
 }
 
 /* raw logits [NTOK, V] of a full model */
@@ -485,16 +478,7 @@ static void test_widen_direct(tu_ctx *t) {
     /* layout: a stage holding block 1 alone, without globals, as on a pipeline rank */
     sp_model part, pw;
     sp_err err = {0};
-    if (sp_model_create(&part, &s.spec, 1, 2, 0, 0, &err)) {
-        tu_check(t, 0, "stage set-up: %s", err.msg);
-        return;
-    }
-    size_t nb = s.block_numel * sizeof(float);
-    memcpy(part.params, sp_model_block(&s, s.params, 1), nb);
-    memcpy(part.m, sp_model_block(&s, s.m, 1), nb);
-    memcpy(part.v, sp_model_block(&s, s.v, 1), nb);
-    part.steps[1] = s.steps[2];
-    part.plan.scale[1] = s.plan.scale[1];
+    if (tu_stage(&part, &s, 1, 2, 0, t)) return;
     if (apply("widen_direct", 2, &part, &pw, 1, NOISE, t) == 0) {
         size_t n = pw.block_numel;
         tu_check(t,
