@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The growth-measurement harness on another block kind (SP_BLOCK=llama or bert, see kind.sh): a
 # plan made from configs/protocol/quick.yaml with model.block set (and, for bert, its vocab and
-# the masked-LM objective) runs every stage to completion with G_stack, G_zero, Apollo and RaPTr
-# and writes its report. Checked: every run trained the kind (its final checkpoint's /spec says
-# so) with the kind's objective (its config), and every arm of the plan that ran is in
+# the masked-LM objective) runs every stage to completion with G_stack, G_zero, widen_zero, Apollo
+# and RaPTr and writes its report. Checked: every run trained the kind (its final checkpoint's
+# /spec says so) with the kind's objective (its config), and every arm of the plan that ran is in
 # summary.json with a finite loss. A test of the harness, not of growth.
 # usage: SP_BLOCK=KIND harness_kind.sh SPROUT_BINARY MPIEXEC [MPIEXEC_FLAGS...]
 set -uo pipefail
@@ -26,6 +26,7 @@ p["base_overrides"]["train"]["objective"] = objective
 p["methods"] = [
     {"name": "stack", "label": "G_stack 2→8", "overlay": "stack.yaml", "taus": "sweep"},
     {"name": "zero", "label": "G_zero 2→8", "overlay": "zero.yaml", "tau_from": "stack"},
+    {"name": "widen_zero", "label": "widen_zero d16→32", "overlay": "widen_zero.yaml", "tau_from": "stack"},
     {"name": "apollo", "label": "Apollo", "overlay": "apollo.yaml"},
     {"name": "raptr", "label": "RaPTr", "overlay": "raptr.yaml"},
 ]
@@ -45,7 +46,7 @@ s = json.load(open(f"{T}/q/summary.json"))
 names = {m["name"] for m in s["methods"]}
 want = {"baseline", "stack-t0.25", "stack-t0.5", "apollo", "raptr", "sanity-2"}
 ran = {m["name"] for m in s["methods"] if m["seeds"]}  # an arm the choices skipped has none
-R.check(want <= ran and any(n.startswith("zero-") for n in ran),
+R.check(want <= ran and all(any(n.startswith(p) for n in ran) for p in ("zero-", "widen_zero-")),
         f"summary.json arms run: {sorted(ran)}")
 for m in s["methods"]:
     if m["seeds"]:
