@@ -147,12 +147,14 @@ typedef struct sp_kind {
     double (*attn_flops)(const sp_spec *s);
     /* the stage's forward and backward (model.h's sp_model_* entry points dispatch here) */
     void (*embed_forward)(const struct sp_model *m, struct sp_acts *a, const int32_t *inp);
-    void (*blocks_forward)(const struct sp_model *m, struct sp_acts *a);
+    /* one executed block: stored block blk runs as the stage's i-th position (activation slot
+     * i); sp_model_blocks_forward/backward walk the step's plan over them */
+    void (*block_forward)(const struct sp_model *m, struct sp_acts *a, int i, int blk);
     float (*head_forward)(const struct sp_model *m, struct sp_acts *a, const int32_t *targets);
     void (*head_backward)(struct sp_model *m, struct sp_acts *a, struct sp_scratch *s,
                           const int32_t *targets, float scale);
-    void (*blocks_backward)(struct sp_model *m, struct sp_acts *a, struct sp_scratch *s,
-                            sp_block_done_fn done, void *ctx);
+    void (*block_backward)(struct sp_model *m, struct sp_acts *a, struct sp_scratch *s, int i,
+                           int blk);
     void (*embed_backward)(struct sp_model *m, struct sp_acts *a, struct sp_scratch *s,
                            const int32_t *inp);
 } sp_kind;

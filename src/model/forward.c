@@ -15,8 +15,13 @@
 void sp_model_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
     m->kind->embed_forward(m, a, inp);
 }
+/* the positions of the step's plan that fall on this stage, first to last: each runs its
+ * stored block on its own activation slot */
 void sp_model_blocks_forward(const sp_model *m, sp_acts *a) {
-    m->kind->blocks_forward(m, a);
+    int p0, p1;
+    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
+    a->n_exec = p1 - p0;
+    for (int i = 0; i < a->n_exec; i++) m->kind->block_forward(m, a, i, m->plan.pos[p0 + i]);
 }
 float sp_model_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {
     return m->kind->head_forward(m, a, targets);
@@ -27,7 +32,13 @@ void sp_model_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
 }
 void sp_model_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
                               void *ctx) {
-    m->kind->blocks_backward(m, a, s, done, ctx);
+    int p0, p1;
+    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
+    for (int i = p1 - p0 - 1; i >= 0; i--) {
+        const int blk = m->plan.pos[p0 + i];
+        m->kind->block_backward(m, a, s, i, blk);
+        if (done) done(ctx, blk); /* its gradient is complete: its bucket may start */
+    }
 }
 void sp_model_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {
     m->kind->embed_backward(m, a, s, inp);
@@ -139,32 +150,27 @@ void sp_gpt2_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp) {
     mask_out(m, a->x, a->B * a->T, C, m->plan.mask_d, 1);
 }
 
-void sp_gpt2_blocks_forward(const sp_model *m, sp_acts *a) {
+void sp_gpt2_block_forward(const sp_model *m, sp_acts *a, int i, int blk) {
     const sp_spec *s = &m->spec;
-    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
-    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
-    a->n_exec = p1 - p0;
-    for (int i = 0; i < a->n_exec; i++) {
-        const int blk = m->plan.pos[p0 + i];
-        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
-        const float c = m->plan.scale[blk];
-        blk_acts b = block_acts(m, a, i);
-        norm_forward16(m, a, b.ln1, b.ln1h, b.ln1_mean, b.ln1_rstd, b.x, w.ln1_w, w.ln1_b, N);
-        linear_forward(m, b.qkv, b.ln1, b.ln1h, w.qkv_w, w.qkv_b, N, C, 3 * C);
-        mask_out(m, b.qkv, N, C, m->plan.mask_d, 3); /* q, k, v sections of C each */
-        sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
-        /* the projection is written to x2 and the residual added in place: one pass fewer */
-        linear_forward(m, b.x2, b.atty, NULL, w.attproj_w, w.attproj_b, N, C, C);
-        mask_out(m, b.x2, N, C, m->plan.mask_d, 1);
-        add_branch(b.x2, b.x, c, (size_t)N * C);
-        norm_forward16(m, a, b.ln2, b.ln2h, b.ln2_mean, b.ln2_rstd, b.x2, w.ln2_w, w.ln2_b, N);
-        linear_forward(m, b.fch, b.ln2, b.ln2h, w.fc_w, w.fc_b, N, C, F);
-        mask_out(m, b.fch, N, F, m->plan.mask_f, 1); /* before GELU, which keeps 0 at 0 */
-        gelu_forward16(a, b.fchg, b.fchgh, b.fch, (size_t)N * F);
-        linear_forward(m, b.xout, b.fchg, b.fchgh, w.fcproj_w, w.fcproj_b, N, F, C);
-        mask_out(m, b.xout, N, C, m->plan.mask_d, 1);
-        add_branch(b.xout, b.x2, c, (size_t)N * C);
-    }
+    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T;
+    const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+    const float c = m->plan.scale[blk];
+    blk_acts b = block_acts(m, a, i);
+    norm_forward16(m, a, b.ln1, b.ln1h, b.ln1_mean, b.ln1_rstd, b.x, w.ln1_w, w.ln1_b, N);
+    linear_forward(m, b.qkv, b.ln1, b.ln1h, w.qkv_w, w.qkv_b, N, C, 3 * C);
+    mask_out(m, b.qkv, N, C, m->plan.mask_d, 3); /* q, k, v sections of C each */
+    sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
+    /* the projection is written to x2 and the residual added in place: one pass fewer */
+    linear_forward(m, b.x2, b.atty, NULL, w.attproj_w, w.attproj_b, N, C, C);
+    mask_out(m, b.x2, N, C, m->plan.mask_d, 1);
+    add_branch(b.x2, b.x, c, (size_t)N * C);
+    norm_forward16(m, a, b.ln2, b.ln2h, b.ln2_mean, b.ln2_rstd, b.x2, w.ln2_w, w.ln2_b, N);
+    linear_forward(m, b.fch, b.ln2, b.ln2h, w.fc_w, w.fc_b, N, C, F);
+    mask_out(m, b.fch, N, F, m->plan.mask_f, 1); /* before GELU, which keeps 0 at 0 */
+    gelu_forward16(a, b.fchg, b.fchgh, b.fch, (size_t)N * F);
+    linear_forward(m, b.xout, b.fchg, b.fchgh, w.fcproj_w, w.fcproj_b, N, F, C);
+    mask_out(m, b.xout, N, C, m->plan.mask_d, 1);
+    add_branch(b.xout, b.x2, c, (size_t)N * C);
 }
 
 float sp_gpt2_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {
@@ -201,47 +207,36 @@ void sp_gpt2_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t
                 a->lnf_rstd, N);
 }
 
-void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
-                             void *ctx) {
+void sp_gpt2_block_backward(sp_model *m, sp_acts *a, sp_scratch *s, int i, int blk) {
     const sp_spec *sp = &m->spec;
     int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
-    int p0, p1;
-    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
-    for (int i = p1 - p0 - 1; i >= 0; i--) {
-        const int blk = m->plan.pos[p0 + i];
-        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
-        const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
-        blk_acts b = block_acts(m, a, i);
-        const float c = m->plan.scale[blk];
-        /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
-         * branch gradients are added onto it in place. The branch outputs see c * dres (times
-         * the residual mask with output masks); when that is not dres itself it is staged in a
-         * scratch buffer that is free at that point (datty is overwritten below by its own
-         * product, dln is consumed by the ln2 backward before the attn-proj backward and
-         * overwritten after it). The masks of fc and qkv are applied in place to dfch and dqkv,
-         * which hold the gradient at the masked output and are read only after that. */
-        const float *dout = branch_dout(m, s->datty, s->dres, c, N); /* [N,C] */
-        linear_backward(m, s->dfchg, dw.fcproj_w, dw.fcproj_b, dout, b.fchg, b.fchgh, w.fcproj_w, N,
-                        F, C);
-        sp_gelu_backward_set(s->dfch, b.fch, s->dfchg, NF);
-        mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
-        linear_backward(m, s->dln, dw.fc_w, dw.fc_b, s->dfch, b.ln2, b.ln2h, w.fc_w, N, C, F);
-        ln_backward(m, s->dres, dw.ln2_w, dw.ln2_b, s->dln, b.x2, w.ln2_w, b.ln2_mean, b.ln2_rstd,
-                    N);
-        dout = branch_dout(m, s->dln, s->dres, c, N);
-        linear_backward(m, s->datty, dw.attproj_w, dw.attproj_b, dout, b.atty, NULL, w.attproj_w, N,
-                        C, C);
-        memset(s->dqkv, 0, 3 * NC * sizeof(float));
-        sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
-                              sp->n_head);
-        mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
-        linear_backward(m, s->dln, dw.qkv_w, dw.qkv_b, s->dqkv, b.ln1, b.ln1h, w.qkv_w, N, C,
-                        3 * C);
-        ln_backward(m, s->dres, dw.ln1_w, dw.ln1_b, s->dln, b.x, w.ln1_w, b.ln1_mean, b.ln1_rstd,
-                    N);
-        if (done) done(ctx, blk);
-    }
+    const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+    const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
+    blk_acts b = block_acts(m, a, i);
+    const float c = m->plan.scale[blk];
+    /* s->dres is dL/dxout; the residual path passes it straight to x2 and then to x, so the
+     * branch gradients are added onto it in place. The branch outputs see c * dres (times
+     * the residual mask with output masks); when that is not dres itself it is staged in a
+     * scratch buffer that is free at that point (datty is overwritten below by its own
+     * product, dln is consumed by the ln2 backward before the attn-proj backward and
+     * overwritten after it). The masks of fc and qkv are applied in place to dfch and dqkv,
+     * which hold the gradient at the masked output and are read only after that. */
+    const float *dout = branch_dout(m, s->datty, s->dres, c, N); /* [N,C] */
+    linear_backward(m, s->dfchg, dw.fcproj_w, dw.fcproj_b, dout, b.fchg, b.fchgh, w.fcproj_w, N, F,
+                    C);
+    sp_gelu_backward_set(s->dfch, b.fch, s->dfchg, NF);
+    mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
+    linear_backward(m, s->dln, dw.fc_w, dw.fc_b, s->dfch, b.ln2, b.ln2h, w.fc_w, N, C, F);
+    ln_backward(m, s->dres, dw.ln2_w, dw.ln2_b, s->dln, b.x2, w.ln2_w, b.ln2_mean, b.ln2_rstd, N);
+    dout = branch_dout(m, s->dln, s->dres, c, N);
+    linear_backward(m, s->datty, dw.attproj_w, dw.attproj_b, dout, b.atty, NULL, w.attproj_w, N, C,
+                    C);
+    memset(s->dqkv, 0, 3 * NC * sizeof(float));
+    sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C, sp->n_head);
+    mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
+    linear_backward(m, s->dln, dw.qkv_w, dw.qkv_b, s->dqkv, b.ln1, b.ln1h, w.qkv_w, N, C, 3 * C);
+    ln_backward(m, s->dres, dw.ln1_w, dw.ln1_b, s->dln, b.x, w.ln1_w, b.ln1_mean, b.ln1_rstd, N);
 }
 
 void sp_gpt2_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp) {

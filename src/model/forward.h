@@ -86,12 +86,11 @@ static inline const float *branch_dout(const sp_model *m, float *out, const floa
 }
 
 void sp_gpt2_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);
-void sp_gpt2_blocks_forward(const sp_model *m, sp_acts *a);
+void sp_gpt2_block_forward(const sp_model *m, sp_acts *a, int i, int blk);
 float sp_gpt2_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets);
 void sp_gpt2_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
                            float scale);
-void sp_gpt2_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
-                             void *ctx);
+void sp_gpt2_block_backward(sp_model *m, sp_acts *a, sp_scratch *s, int i, int blk);
 void sp_gpt2_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp);
 
 /* LLaMA's tensors in the order of its block slab and of its globals slab (kind_llama.c) */
@@ -110,12 +109,11 @@ enum {
 enum { SP_L_EMBED, SP_L_NORM, SP_L_HEAD };
 
 void sp_llama_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);
-void sp_llama_blocks_forward(const sp_model *m, sp_acts *a);
+void sp_llama_block_forward(const sp_model *m, sp_acts *a, int i, int blk);
 float sp_llama_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets);
 void sp_llama_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
                             float scale);
-void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
-                              void *ctx);
+void sp_llama_block_backward(sp_model *m, sp_acts *a, sp_scratch *s, int i, int blk);
 void sp_llama_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp);
 
 /* BERT's tensors in the order of its block slab and of its globals slab (kind_bert.c) */
@@ -153,12 +151,11 @@ enum {
 };
 
 void sp_bert_embed_forward(const sp_model *m, sp_acts *a, const int32_t *inp);
-void sp_bert_blocks_forward(const sp_model *m, sp_acts *a);
+void sp_bert_block_forward(const sp_model *m, sp_acts *a, int i, int blk);
 float sp_bert_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets);
 void sp_bert_head_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *targets,
                            float scale);
-void sp_bert_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
-                             void *ctx);
+void sp_bert_block_backward(sp_model *m, sp_acts *a, sp_scratch *s, int i, int blk);
 void sp_bert_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_t *inp);
 
 #endif

@@ -112,33 +112,28 @@ void sp_bert_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32_
     }
 }
 
-void sp_bert_blocks_forward(const sp_model *m, sp_acts *a) {
+void sp_bert_block_forward(const sp_model *m, sp_acts *a, int i, int blk) {
     const sp_spec *s = &m->spec;
-    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
+    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T;
     size_t NC = (size_t)N * C;
     const int md = m->plan.mask_d, mf = m->plan.mask_f;
-    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
-    a->n_exec = p1 - p0;
-    for (int i = 0; i < a->n_exec; i++) {
-        const int blk = m->plan.pos[p0 + i];
-        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
-        const float c = m->plan.scale[blk];
-        blk_acts b = block_acts(m, a, i);
-        lin_forward(m, b.qkv, b.x, w.qkv, w.qkvb, N, C, 3 * C);
-        mask_out(m, b.qkv, N, C, md, 3);
-        sp_attention_forward_ex(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head, 0);
-        lin_forward(m, b.s1, b.atty, w.o, w.ob, N, C, C);
-        mask_out(m, b.s1, N, C, md, 1);
-        add_branch(b.s1, b.x, c, NC);
-        norm_forward(m, b.h, b.mean1, b.rstd1, b.s1, w.ln1w, w.ln1b, N);
-        lin_forward(m, b.fc, b.h, w.fc, w.fcb, N, C, F);
-        mask_out(m, b.fc, N, F, mf, 1); /* before GELU, which keeps 0 at 0 */
-        sp_gelu_erf_forward(b.fcg, b.fc, (size_t)N * F);
-        lin_forward(m, b.s2, b.fcg, w.proj, w.projb, N, F, C);
-        mask_out(m, b.s2, N, C, md, 1);
-        add_branch(b.s2, b.h, c, NC);
-        norm_forward(m, b.xout, b.mean2, b.rstd2, b.s2, w.ln2w, w.ln2b, N);
-    }
+    const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+    const float c = m->plan.scale[blk];
+    blk_acts b = block_acts(m, a, i);
+    lin_forward(m, b.qkv, b.x, w.qkv, w.qkvb, N, C, 3 * C);
+    mask_out(m, b.qkv, N, C, md, 3);
+    sp_attention_forward_ex(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head, 0);
+    lin_forward(m, b.s1, b.atty, w.o, w.ob, N, C, C);
+    mask_out(m, b.s1, N, C, md, 1);
+    add_branch(b.s1, b.x, c, NC);
+    norm_forward(m, b.h, b.mean1, b.rstd1, b.s1, w.ln1w, w.ln1b, N);
+    lin_forward(m, b.fc, b.h, w.fc, w.fcb, N, C, F);
+    mask_out(m, b.fc, N, F, mf, 1); /* before GELU, which keeps 0 at 0 */
+    sp_gelu_erf_forward(b.fcg, b.fc, (size_t)N * F);
+    lin_forward(m, b.s2, b.fcg, w.proj, w.projb, N, F, C);
+    mask_out(m, b.s2, N, C, md, 1);
+    add_branch(b.s2, b.h, c, NC);
+    norm_forward(m, b.xout, b.mean2, b.rstd2, b.s2, w.ln2w, w.ln2b, N);
 }
 
 /* Through a post-LN residual: s->dres holds dL/dLN(in) and gets dL/din, which passes unchanged
@@ -155,37 +150,30 @@ static void ln_residual_backward(const sp_model *m, sp_scratch *s, float *dw, fl
     if (c != 1.0f) sp_scale(s->dln, NC, c);
 }
 
-void sp_bert_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
-                             void *ctx) {
+void sp_bert_block_backward(sp_model *m, sp_acts *a, sp_scratch *s, int i, int blk) {
     const sp_spec *sp = &m->spec;
     int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
-    int p0, p1;
-    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
-    for (int i = p1 - p0 - 1; i >= 0; i--) {
-        const int blk = m->plan.pos[p0 + i];
-        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
-        const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
-        blk_acts b = block_acts(m, a, i);
-        const float c = m->plan.scale[blk];
-        /* s->dres = dL/dout; the branches' input gradients add onto the residual's in dres */
-        ln_residual_backward(m, s, dw.ln2w, dw.ln2b, b.s2, w.ln2w, b.mean2, b.rstd2, c, N, C);
-        memset(s->dfchg, 0, NF * sizeof(float));
-        lin_backward(m, s->dfchg, dw.proj, dw.projb, s->dln, b.fcg, w.proj, N, F, C);
-        memset(s->dfch, 0, NF * sizeof(float));
-        sp_gelu_erf_backward(s->dfch, b.fc, s->dfchg, NF);
-        mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
-        lin_backward(m, s->dres, dw.fc, dw.fcb, s->dfch, b.h, w.fc, N, C, F);
-        ln_residual_backward(m, s, dw.ln1w, dw.ln1b, b.s1, w.ln1w, b.mean1, b.rstd1, c, N, C);
-        memset(s->datty, 0, NC * sizeof(float));
-        lin_backward(m, s->datty, dw.o, dw.ob, s->dln, b.atty, w.o, N, C, C);
-        memset(s->dqkv, 0, 3 * NC * sizeof(float));
-        sp_attention_backward_ex(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
-                                 sp->n_head, 0);
-        mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
-        lin_backward(m, s->dres, dw.qkv, dw.qkvb, s->dqkv, b.x, w.qkv, N, C, 3 * C);
-        if (done) done(ctx, blk);
-    }
+    const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+    const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
+    blk_acts b = block_acts(m, a, i);
+    const float c = m->plan.scale[blk];
+    /* s->dres = dL/dout; the branches' input gradients add onto the residual's in dres */
+    ln_residual_backward(m, s, dw.ln2w, dw.ln2b, b.s2, w.ln2w, b.mean2, b.rstd2, c, N, C);
+    memset(s->dfchg, 0, NF * sizeof(float));
+    lin_backward(m, s->dfchg, dw.proj, dw.projb, s->dln, b.fcg, w.proj, N, F, C);
+    memset(s->dfch, 0, NF * sizeof(float));
+    sp_gelu_erf_backward(s->dfch, b.fc, s->dfchg, NF);
+    mask_grad(m, s->dfch, s->dfch, N, F, m->plan.mask_f, 1);
+    lin_backward(m, s->dres, dw.fc, dw.fcb, s->dfch, b.h, w.fc, N, C, F);
+    ln_residual_backward(m, s, dw.ln1w, dw.ln1b, b.s1, w.ln1w, b.mean1, b.rstd1, c, N, C);
+    memset(s->datty, 0, NC * sizeof(float));
+    lin_backward(m, s->datty, dw.o, dw.ob, s->dln, b.atty, w.o, N, C, C);
+    memset(s->dqkv, 0, 3 * NC * sizeof(float));
+    sp_attention_backward_ex(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C, sp->n_head,
+                             0);
+    mask_grad(m, s->dqkv, s->dqkv, N, C, m->plan.mask_d, 3);
+    lin_backward(m, s->dres, dw.qkv, dw.qkvb, s->dqkv, b.x, w.qkv, N, C, 3 * C);
 }
 
 /* logits = LN(gelu(x Wd^T + bd)) word_embeddings^T + bias */

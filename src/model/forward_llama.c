@@ -110,71 +110,58 @@ void sp_llama_embed_backward(sp_model *m, sp_acts *a, sp_scratch *s, const int32
     }
 }
 
-void sp_llama_blocks_forward(const sp_model *m, sp_acts *a) {
+void sp_llama_block_forward(const sp_model *m, sp_acts *a, int i, int blk) {
     const sp_spec *s = &m->spec;
-    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T, p0, p1;
+    int B = a->B, T = a->T, C = s->d_model, F = s->d_ff, N = B * T;
     const int md = m->plan.mask_d, mf = m->plan.mask_f;
-    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
-    a->n_exec = p1 - p0;
-    for (int i = 0; i < a->n_exec; i++) {
-        const int blk = m->plan.pos[p0 + i];
-        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
-        const float c = m->plan.scale[blk];
-        blk_acts b = block_acts(m, a, i);
-        norm_forward(m, b.ln1, b.rstd1, b.x, w.ln1, N);
-        lin_forward(m, b.qkv, b.ln1, w.qkv, N, C, 3 * C);
-        mask_out(m, b.qkv, N, C, md, 3); /* whole heads: the rotation keeps them masked */
-        sp_rope_forward(b.qkv, m->aux, B, T, C, s->n_head);
-        sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
-        lin_forward(m, b.x2, b.atty, w.o, N, C, C);
-        mask_out(m, b.x2, N, C, md, 1);
-        add_branch(b.x2, b.x, c, (size_t)N * C);
-        norm_forward(m, b.ln2, b.rstd2, b.x2, w.ln2, N);
-        lin_forward(m, b.gu, b.ln2, w.gu, N, C, 2 * F);
-        mask_out(m, b.gu, N, F, mf, 2); /* gate | up; silu(0) * 0 = 0 */
-        sp_swiglu_forward(b.h, b.gu, N, F);
-        lin_forward(m, b.xout, b.h, w.down, N, F, C);
-        mask_out(m, b.xout, N, C, md, 1);
-        add_branch(b.xout, b.x2, c, (size_t)N * C);
-    }
+    const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+    const float c = m->plan.scale[blk];
+    blk_acts b = block_acts(m, a, i);
+    norm_forward(m, b.ln1, b.rstd1, b.x, w.ln1, N);
+    lin_forward(m, b.qkv, b.ln1, w.qkv, N, C, 3 * C);
+    mask_out(m, b.qkv, N, C, md, 3); /* whole heads: the rotation keeps them masked */
+    sp_rope_forward(b.qkv, m->aux, B, T, C, s->n_head);
+    sp_attention_forward(m->gemm, b.atty, b.att, b.qkv, B, T, C, s->n_head);
+    lin_forward(m, b.x2, b.atty, w.o, N, C, C);
+    mask_out(m, b.x2, N, C, md, 1);
+    add_branch(b.x2, b.x, c, (size_t)N * C);
+    norm_forward(m, b.ln2, b.rstd2, b.x2, w.ln2, N);
+    lin_forward(m, b.gu, b.ln2, w.gu, N, C, 2 * F);
+    mask_out(m, b.gu, N, F, mf, 2); /* gate | up; silu(0) * 0 = 0 */
+    sp_swiglu_forward(b.h, b.gu, N, F);
+    lin_forward(m, b.xout, b.h, w.down, N, F, C);
+    mask_out(m, b.xout, N, C, md, 1);
+    add_branch(b.xout, b.x2, c, (size_t)N * C);
 }
 
-void sp_llama_blocks_backward(sp_model *m, sp_acts *a, sp_scratch *s, sp_block_done_fn done,
-                              void *ctx) {
+void sp_llama_block_backward(sp_model *m, sp_acts *a, sp_scratch *s, int i, int blk) {
     const sp_spec *sp = &m->spec;
     int B = a->B, T = a->T, C = sp->d_model, F = sp->d_ff, N = B * T;
     size_t NC = (size_t)N * C, NF = (size_t)N * F;
     const int md = m->plan.mask_d, mf = m->plan.mask_f;
-    int p0, p1;
-    sp_plan_range(&m->plan, m->lo, m->hi, &p0, &p1);
-    for (int i = p1 - p0 - 1; i >= 0; i--) {
-        const int blk = m->plan.pos[p0 + i];
-        const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
-        const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
-        blk_acts b = block_acts(m, a, i);
-        const float c = m->plan.scale[blk];
-        /* s->dres is dL/dxout and passes straight to x2 and x; the branches add onto it. A scaled
-         * (or masked) branch gradient is staged in a buffer free at that point (datty before its
-         * own use, dln after the ln2 backward consumed it), as in gpt2's backward; the gate | up
-         * and q | k | v masks are applied in place to dfch and dqkv. */
-        const float *dout = branch_dout(m, s->datty, s->dres, c, N);
-        lin_backward(m, s->dfchg, dw.down, dout, b.h, w.down, N, F, C);
-        memset(s->dfch, 0, 2 * NF * sizeof(float));
-        sp_swiglu_backward(s->dfch, s->dfchg, b.gu, N, F);
-        mask_grad(m, s->dfch, s->dfch, N, F, mf, 2);
-        lin_backward(m, s->dln, dw.gu, s->dfch, b.ln2, w.gu, N, C, 2 * F);
-        norm_backward(m, s->dres, dw.ln2, s->dln, b.x2, w.ln2, b.rstd2, N);
-        dout = branch_dout(m, s->dln, s->dres, c, N);
-        lin_backward(m, s->datty, dw.o, dout, b.atty, w.o, N, C, C);
-        memset(s->dqkv, 0, 3 * NC * sizeof(float));
-        sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C,
-                              sp->n_head);
-        sp_rope_backward(s->dqkv, m->aux, B, T, C, sp->n_head); /* to the unrotated q, k */
-        mask_grad(m, s->dqkv, s->dqkv, N, C, md, 3);
-        lin_backward(m, s->dln, dw.qkv, s->dqkv, b.ln1, w.qkv, N, C, 3 * C);
-        norm_backward(m, s->dres, dw.ln1, s->dln, b.x, w.ln1, b.rstd1, N);
-        if (done) done(ctx, blk);
-    }
+    const blk_params w = block_params(m, sp_model_block(m, m->params, blk));
+    const blk_params dw = block_params(m, sp_model_block(m, m->grads, blk));
+    blk_acts b = block_acts(m, a, i);
+    const float c = m->plan.scale[blk];
+    /* s->dres is dL/dxout and passes straight to x2 and x; the branches add onto it. A scaled
+     * (or masked) branch gradient is staged in a buffer free at that point (datty before its
+     * own use, dln after the ln2 backward consumed it), as in gpt2's backward; the gate | up
+     * and q | k | v masks are applied in place to dfch and dqkv. */
+    const float *dout = branch_dout(m, s->datty, s->dres, c, N);
+    lin_backward(m, s->dfchg, dw.down, dout, b.h, w.down, N, F, C);
+    memset(s->dfch, 0, 2 * NF * sizeof(float));
+    sp_swiglu_backward(s->dfch, s->dfchg, b.gu, N, F);
+    mask_grad(m, s->dfch, s->dfch, N, F, mf, 2);
+    lin_backward(m, s->dln, dw.gu, s->dfch, b.ln2, w.gu, N, C, 2 * F);
+    norm_backward(m, s->dres, dw.ln2, s->dln, b.x2, w.ln2, b.rstd2, N);
+    dout = branch_dout(m, s->dln, s->dres, c, N);
+    lin_backward(m, s->datty, dw.o, dout, b.atty, w.o, N, C, C);
+    memset(s->dqkv, 0, 3 * NC * sizeof(float));
+    sp_attention_backward(m->gemm, s->dqkv, s->datty, b.qkv, b.att, s->datt, B, T, C, sp->n_head);
+    sp_rope_backward(s->dqkv, m->aux, B, T, C, sp->n_head); /* to the unrotated q, k */
+    mask_grad(m, s->dqkv, s->dqkv, N, C, md, 3);
+    lin_backward(m, s->dln, dw.qkv, s->dqkv, b.ln1, w.qkv, N, C, 3 * C);
+    norm_backward(m, s->dres, dw.ln1, s->dln, b.x, w.ln1, b.rstd1, N);
 }
 
 float sp_llama_head_forward(const sp_model *m, sp_acts *a, const int32_t *targets) {

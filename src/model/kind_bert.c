@@ -97,9 +97,9 @@ const sp_kind sp_kind_bert = {
     .global_tensors = global_tensors,
     .attn_flops = attn_flops,
     .embed_forward = sp_bert_embed_forward,
-    .blocks_forward = sp_bert_blocks_forward,
+    .block_forward = sp_bert_block_forward,
     .head_forward = sp_bert_head_forward,
     .head_backward = sp_bert_head_backward,
-    .blocks_backward = sp_bert_blocks_backward,
+    .block_backward = sp_bert_block_backward,
     .embed_backward = sp_bert_embed_backward,
 };

@@ -71,9 +71,9 @@ const sp_kind sp_kind_gpt2 = {
     .global_tensors = global_tensors,
     .attn_flops = attn_flops,
     .embed_forward = sp_gpt2_embed_forward,
-    .blocks_forward = sp_gpt2_blocks_forward,
+    .block_forward = sp_gpt2_block_forward,
     .head_forward = sp_gpt2_head_forward,
     .head_backward = sp_gpt2_head_backward,
-    .blocks_backward = sp_gpt2_blocks_backward,
+    .block_backward = sp_gpt2_block_backward,
     .embed_backward = sp_gpt2_embed_backward,
 };

@@ -86,9 +86,9 @@ const sp_kind sp_kind_llama = {
     .aux_fill = rope_fill,
     .attn_flops = attn_flops,
     .embed_forward = sp_llama_embed_forward,
-    .blocks_forward = sp_llama_blocks_forward,
+    .block_forward = sp_llama_block_forward,
     .head_forward = sp_llama_head_forward,
     .head_backward = sp_llama_head_backward,
-    .blocks_backward = sp_llama_blocks_backward,
+    .block_backward = sp_llama_block_backward,
     .embed_backward = sp_llama_embed_backward,
 };
