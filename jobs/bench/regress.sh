@@ -3,8 +3,8 @@
 # `sprout bench` of both binaries on the same configs, interleaved (the order alternates each
 # round, old-new then new-old, so that a drift in the machine's speed falls on both), in every
 # precision asked for. Prints per setting the median tok/s of each binary, the ratio new/old of
-# the medians and the range of the per-round ratios. A ratio below 1 is a regression. Timings
-# are never asserted anywhere.
+# the medians and the range of the per-round ratios (below 1: a regression), and with both
+# precisions each binary's bf16 / fp32 ratio per round. Timings are never asserted anywhere.
 #
 # usage: jobs/bench/regress.sh [REV (default HEAD~1)] [ROUNDS (default 5)] [STEPS per run (default 6)]
 # env:   SPROUT (the new binary, default build/sprout), SHAPES (default "bench": names of
@@ -75,4 +75,15 @@ for key in sorted({(r["shape"], r["prec"]) for r in rows}):
     per = sorted(by["new"][k] / by["old"][k] for k in by["new"] if k in by["old"])
     print(f"{key[0]:<18}{key[1]:<6}{o:>10.0f}{n:>10.0f}{n / o:>8.3f}x  "
           f"{per[0]:.3f}..{per[-1]:.3f} (median {statistics.median(per):.3f})")
+# with both precisions: each binary's bf16 / fp32 speed, per round (the runs of a round are
+# adjacent, so the ratio is taken on one machine state)
+for shape in sorted({r["shape"] for r in rows}):
+    for b in ("old", "new"):
+        tps = {(r["round"], r["prec"]): r["tok_per_s"] for r in rows
+               if r["shape"] == shape and r["bin"] == b}
+        per = sorted(tps[k, "bf16"] / tps[k, "fp32"] for k, _ in tps if (k, "fp32") in tps
+                     and (k, "bf16") in tps and _ == "bf16")
+        if per:
+            print(f"{shape} {b}: bf16 / fp32 per round {per[0]:.3f}..{per[-1]:.3f}, "
+                  f"median {statistics.median(per):.3f}")
 EOF
