@@ -7,8 +7,8 @@ ROOT=$PWD
 
 PKGS="build-essential cmake pkg-config openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
       libopenblas-dev libcyaml-dev zlib1g-dev python3 python3-h5py python3-numpy python3-torch python3-regex
-      gnuplot-nox valgrind slurmctld slurmd slurm-client munge iproute2 libdnnl-dev libpcre2-dev
-      nodejs"
+      python3-yaml gnuplot-nox valgrind slurmctld slurmd slurm-client munge iproute2 libdnnl-dev
+      libpcre2-dev nodejs"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
