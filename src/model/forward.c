@@ -71,9 +71,6 @@ typedef struct blk_acts {
     uint16_t *ln1h, *ln2h, *fchgh;
 } blk_acts;
 
-/* p + off, NULL staying NULL (an activation stored in the other precision) */
-#define AT(p, off) ((p) ? (p) + (off) : NULL)
-
 static blk_acts block_acts(const sp_model *m, const sp_acts *a, int i) {
     const sp_spec *s = &m->spec;
     size_t N = (size_t)a->B * a->T, C = s->d_model, F = s->d_ff;

@@ -6,6 +6,9 @@
 #include "sprout/kernels.h"
 #include "sprout/model.h"
 
+/* p + off, NULL staying NULL (an activation stored in the other precision) */
+#define AT(p, off) ((p) ? (p) + (off) : NULL)
+
 /* the bf16 copy of weight w (a pointer into the params arena), NULL in fp32 */
 static inline const uint16_t *w16(const sp_model *m, const float *w) {
     return m->params16 ? m->params16 + (w - m->params) : NULL;

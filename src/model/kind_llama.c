@@ -79,6 +79,7 @@ const sp_kind sp_kind_llama = {
     .ff_in = 2,
     .default_norm_eps = 1e-5,
     .objective = "causal",
+    .acts16 = 1,
     .default_d_ff = default_d_ff,
     .block_tensors = block_tensors,
     .global_tensors = global_tensors,
