@@ -1,7 +1,8 @@
 /* The bf16 step's fused conversions and skipped zeroing passes change no bit:
  *  - a bf16 run of gpt2 stores ln1, ln2, fchg and lnf in bf16 only, and each equals sp_to_bf16 of
  *    the fp32 producer (LayerNorm, GELU) on the stored inputs, bit for bit; the activation set
- *    is smaller than the fp32 one by their halved bytes;
+ *    is smaller than the fp32 one by their halved bytes; llama's likewise (RMSNorm, SwiGLU),
+ *    with its head untied and tied;
  *  - sp_matmul_backward_ex with dinp_beta 0 over a NaN-filled dinp gives the bits of a zeroed
  *    dinp with beta 1, in fp32 and in bf16; its bias sum in bf16 (fused with the rounding of dout)
  *    is the fp32 one; an operand given only in bf16 gives the product of its fp32 original;
@@ -102,6 +103,71 @@ out_model:
     sp_model_free(&m);
 }
 
+/* the offset of the tensor named name in a table of n, or SIZE_MAX */
+static size_t offset_of(const sp_tensor_info *t, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (!strcmp(t[i].name, name)) return t[i].offset;
+    return SIZE_MAX;
+}
+
+/* llama's operand-only activations (both RMSNorm outputs, SwiGLU's h, the final norm) in bf16
+ * only, each the rounding of its fp32 producer on the stored inputs, untied and tied head */
+static void check_acts_llama(tu_ctx *t, sp_gemm *g, int tie) {
+    sp_err err = {0};
+    sp_spec s = k_spec;
+    s.kind = sp_kind_find("llama"), s.tie_head = tie, s.norm_eps = 1e-5, s.rope_theta = 1e4;
+    s.d_ff = 192;
+    sp_model m;
+    if (tu_model_trained(&m, &s, 6, t)) return;
+    int rc = sp_model_use_gemm(&m, g, &err);
+    tu_check(t, rc == 0, "sp_model_use_gemm (llama): %s", err.msg);
+    if (rc) goto out_model;
+    sp_model_sync_bf16(&m);
+    sp_acts a;
+    if (sp_acts_create(&a, &m, B, T_, &err)) {
+        tu_check(t, 0, "llama activations: %s", err.msg);
+        goto out_model;
+    }
+    size_t N = (size_t)B * T_, C = s.d_model, F = s.d_ff, L = s.n_layer;
+    tu_check(t, !a.ln1 && !a.ln2 && !a.fchg && !a.lnf && a.ln1h && a.ln2h && a.fchgh && a.lnfh,
+             "bf16 llama acts (tie %d): operand-only activations not in bf16 only", tie);
+    size_t o1 = offset_of(m.bt, m.nbt, "input_layernorm.weight"),
+           o2 = offset_of(m.bt, m.nbt, "post_attention_layernorm.weight"),
+           on = offset_of(m.gt, m.ngt, "model.norm.weight");
+    tu_check(t, o1 != SIZE_MAX && o2 != SIZE_MAX && on != SIZE_MAX, "llama norm tensors");
+    if (o1 == SIZE_MAX || o2 == SIZE_MAX || on == SIZE_MAX) goto out_acts;
+    int32_t *inp = malloc(N * sizeof *inp), *tgt = malloc(N * sizeof *tgt);
+    for (size_t i = 0; i < N; i++) {
+        inp[i] = (int32_t)(sp_rng_u64(8, SP_RNG_TEST, 1, i) % (uint64_t)s.vocab);
+        tgt[i] = (int32_t)(sp_rng_u64(8, SP_RNG_TEST, 2, i) % (uint64_t)s.vocab);
+    }
+    sp_model_embed_forward(&m, &a, inp);
+    sp_model_blocks_forward(&m, &a);
+    sp_model_head_forward(&m, &a, tgt);
+    float *o = malloc(N * F * sizeof *o), *rs = malloc(N * sizeof *rs), eps = (float)s.norm_eps;
+    for (size_t i = 0; i < L; i++) {
+        const float *p = sp_model_block(&m, m.params, m.plan.pos[i]);
+        char what[64];
+        sp_rmsnorm_forward(o, rs, a.x + i * N * C, p + o1, (int)N, (int)C, eps);
+        snprintf(what, sizeof what, "llama (tie %d) block %zu ln1", tie, i);
+        same16(t, a.ln1h + i * N * C, o, N * C, what);
+        sp_rmsnorm_forward(o, rs, a.x2 + i * N * C, p + o2, (int)N, (int)C, eps);
+        snprintf(what, sizeof what, "llama (tie %d) block %zu ln2", tie, i);
+        same16(t, a.ln2h + i * N * C, o, N * C, what);
+        sp_swiglu_forward(o, a.fch + i * N * 2 * F, (int)N, (int)F);
+        snprintf(what, sizeof what, "llama (tie %d) block %zu h", tie, i);
+        same16(t, a.fchgh + i * N * F, o, N * F, what);
+    }
+    sp_rmsnorm_forward(o, rs, a.x + L * N * C, sp_model_globals(&m, m.params) + on, (int)N, (int)C,
+                       eps);
+    same16(t, a.lnfh, o, N * C, tie ? "llama (tied) final norm" : "llama final norm");
+    free(o), free(rs), free(inp), free(tgt);
+out_acts:
+    sp_acts_free(&a);
+out_model:
+    sp_model_free(&m);
+}
+
 /* dinp, dw, db of one linear backward: dinp_beta 0 over NaNs vs a zeroed dinp with beta 1 */
 static void check_backward(tu_ctx *t, sp_gemm *g, const char *prec) {
     enum { N = 64, C = 48, OC = 80 };
@@ -181,6 +247,8 @@ int main(void) {
     check_backward(&t, g, "bf16");
     check_forward(&t, g, "bf16");
     check_acts(&t, g);
+    check_acts_llama(&t, g, 0);
+    check_acts_llama(&t, g, 1);
     sp_gemm_free(g);
     return tu_finish(&t, "bf16_acts");
 }
