@@ -25,6 +25,10 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
     /* one process must hold the whole model, whatever budget the training's stages had */
     if (comm == MPI_COMM_SELF) cfg->parallel.max_stage_mib = INT32_MAX;
     if (mb > 0) cfg->train.micro_batch = mb;
+    /* inference batches by the ranks at hand; the growth schedule keeps the training's steps:
+     * an event given in tokens (at_tokens) resolves to a step through the training's global
+     * batch, and its ramps and fade-in masks at the checkpoint's step must be the trained ones */
+    int64_t train_gb = cfg->train.global_batch;
     cfg->train.global_batch = cfg->train.micro_batch * world;
     sp_spec fs;
     sp_train_state st;
@@ -32,6 +36,15 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
     if (sp_trainer_init(tr, cfg, SP_TRAINER_NO_INIT | SP_TRAINER_QUIET | SP_TRAINER_INFER, comm,
                         err))
         return err->code;
+    if (tr->gs.n && train_gb != cfg->train.global_batch) {
+        int64_t infer_gb = cfg->train.global_batch;
+        cfg->train.global_batch = train_gb;
+        sp_grow_sched_free(&tr->gs);
+        sp_log quiet = {1, 1}; /* said at training time already */
+        rc = sp_train_grow_schedule(cfg, &tr->gs, &quiet, err);
+        cfg->train.global_batch = infer_gb;
+        if (rc) return err->code;
+    }
     /* the config describes the whole run: take the model of the checkpoint's growth stage,
      * placed by pipeline = auto/1 (inference does not care where training put it) */
     if (st.growth_index > 0 && st.growth_index <= tr->gs.n) {
