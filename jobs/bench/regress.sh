@@ -81,8 +81,9 @@ for shape in sorted({r["shape"] for r in rows}):
     for b in ("old", "new"):
         tps = {(r["round"], r["prec"]): r["tok_per_s"] for r in rows
                if r["shape"] == shape and r["bin"] == b}
-        per = sorted(tps[k, "bf16"] / tps[k, "fp32"] for k, _ in tps if (k, "fp32") in tps
-                     and (k, "bf16") in tps and _ == "bf16")
+        rounds = {k for k, _ in tps}
+        per = sorted(tps[k, "bf16"] / tps[k, "fp32"] for k in rounds
+                     if (k, "bf16") in tps and (k, "fp32") in tps)
         if per:
             print(f"{shape} {b}: bf16 / fp32 per round {per[0]:.3f}..{per[-1]:.3f}, "
                   f"median {statistics.median(per):.3f}")
