@@ -40,7 +40,7 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
         int64_t infer_gb = cfg->train.global_batch;
         cfg->train.global_batch = train_gb;
         sp_grow_sched_free(&tr->gs);
-        sp_log quiet = {1, 1}; /* said at training time already */
+        sp_log quiet = {.rank = 1}; /* said at training time already */
         rc = sp_train_grow_schedule(cfg, &tr->gs, &quiet, err);
         cfg->train.global_batch = infer_gb;
         if (rc) return err->code;
