@@ -2,7 +2,8 @@
 # The growth-measurement harness (jobs/experiments/compare.sh --quick), a test of the harness,
 # not of growth: (1) the quick plan runs every stage to completion and writes the report
 # (README.md, summary.json with its schema, the two plots); --status and --report work; a second
-# start runs nothing; a finished run whose final checkpoint is damaged is made again, alone. (2) In a fresh queue, a rank is killed inside a checkpoint of a growth run
+# start runs nothing; a finished run whose final checkpoint is damaged is made again, alone;
+# --eval-sprout evaluates every finished run again, once, keeping the earlier figures. (2) In a fresh queue, a rank is killed inside a checkpoint of a growth run
 # and then the harness itself (kill -9, from the MPI launcher wrapper, so the point is always
 # the same); the restarted queue finishes without re-running any finished run, and every run's
 # final weights, moments, metrics (less the wall-clock fields) and losses equal the first
@@ -34,6 +35,16 @@ F=$T/a/runs/$DAMAGED/ckpt/step_00000040.h5
 head -c 20000 "$F" >"$F.cut" && mv "$F.cut" "$F"
 bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a2.log" 2>&1 ||
   { echo "FAIL: the start after damage failed"; tail -30 "$T/a2.log"; exit 1; }
+# an evaluation binary given later evaluates every finished run again, once, and keeps the
+# earlier figures (the same binary here, so the figures must not change)
+cp "$T/a/manifest.jsonl" "$T/a.manifest2"
+for f in "$T"/a/runs/*/done.json; do cp "$f" "$f.before"; done
+bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" --eval-sprout "$SPROUT" --eval-commit test-eval \
+  >"$T/a4.log" 2>&1 || { echo "FAIL: the start with --eval-sprout failed"; tail -30 "$T/a4.log"; exit 1; }
+cp "$T/a/manifest.jsonl" "$T/a.manifest3"
+bash "${C[@]}" --out "$T/a" --mpirun "${MPIEXEC[*]}" >"$T/a5.log" 2>&1 ||
+  { echo "FAIL: the start after --eval-sprout failed"; tail -30 "$T/a5.log"; exit 1; }
+cmp -s "$T/a/manifest.jsonl" "$T/a.manifest3" || { echo "FAIL: a run was evaluated twice"; exit 1; }
 rm "$T/a/README.md"
 bash "${C[@]}" --out "$T/a" --report >"$T/a3.log" 2>&1 || { echo "FAIL: --report"; exit 1; }
 
@@ -98,6 +109,18 @@ R.check(all(dec[k]["split"] == "tune" for k in ("lr", "tau", "best")), "choices 
 # after the damage, only the damaged run was made again
 new = manifest(f"{T}/a/manifest.jsonl")[len(manifest(f"{T}/a.manifest")):]
 R.check([e["run"] for e in new if e["event"] == "start"] == [damaged], f"re-made: {new}")
+# the re-evaluation: each finished run once, figures unchanged and the earlier ones kept
+new = manifest(f"{T}/a.manifest3")[len(manifest(f"{T}/a.manifest2")):]
+fin = sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{T}/a/runs/*/done.json.before"))
+R.check(len(fin) >= 15 and sorted(e["run"] for e in new) == fin and
+        all(e["event"] == "reeval" for e in new), f"re-evaluated: {[e['run'] for e in new]}")
+for n in fin:
+    old, d = (json.load(open(f"{T}/a/runs/{n}/done.json{x}")) for x in (".before", ""))
+    ks = [k for k in d if k.startswith("loss_")]
+    R.check(len(ks) == 6 and all(d[k] == old[k] for k in ks), f"{n}: re-evaluated figures changed")
+    R.check(d["eval_commit"] == "test-eval" and d["evals_before"] == [
+        dict({k: old[k] for k in ks}, eval_commit=old["eval_commit"])], f"{n}: evals_before")
+R.check("Evaluated by a separate binary, test-eval" in md, "README.md: the evaluation binary")
 # the restarted queue: finished runs not re-run, the victim tried twice
 mb = manifest(f"{T}/b/manifest.jsonl")
 before = [os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{T}/b/runs/*/done.json.before")]

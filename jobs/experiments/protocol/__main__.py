@@ -9,7 +9,7 @@ import sys
 
 from . import data as pdata
 from .report import Report
-from .runner import Queue, read_json, write_json
+from .runner import Queue, now, read_json, write_json
 
 
 def git_commit(root):
@@ -33,6 +33,10 @@ def main():
     ap.add_argument("--report-dir", help="where the report goes (default docs/results for the "
                     "full plan in runs/protocol, else OUT)")
     ap.add_argument("--sprout", help="the binary to copy into OUT at the first start (build/sprout)")
+    ap.add_argument("--eval-sprout", metavar="BIN", help="evaluate with BIN from now on (copied "
+                    "into OUT); finished runs another binary evaluated are evaluated again")
+    ap.add_argument("--eval-commit", metavar="LABEL", help="what --eval-sprout was built from "
+                    "(default: this checkout's commit)")
     ap.add_argument("--mpirun", default="mpirun --oversubscribe --bind-to none",
                     help="the MPI launcher and its flags, before -n (default: %(default)s)")
     a = ap.parse_args()
@@ -71,6 +75,19 @@ def main():
         shutil.copy2(src, binary + ".tmp")
         os.replace(binary + ".tmp", binary)
         write_json(os.path.join(out, "commit.json"), {"commit": git_commit(root)})
+    if a.eval_sprout and (a.status or a.report):
+        print("compare: --eval-sprout goes with a run of the queue, not --status or --report",
+              file=sys.stderr)
+        return 2
+    if a.eval_sprout and not os.access(a.eval_sprout, os.X_OK):
+        print(f"compare: {a.eval_sprout}: not an executable sprout binary", file=sys.stderr)
+        return 2
+    if a.eval_sprout:
+        ebin = os.path.join(out, "sprout-eval.bin")
+        shutil.copy2(a.eval_sprout, ebin + ".tmp")
+        os.replace(ebin + ".tmp", ebin)
+        write_json(os.path.join(out, "eval-commit.json"),
+                   {"commit": a.eval_commit or git_commit(root), "time": now()})
     state = read_json(os.path.join(out, "state.json"))
     if state is None:
         from .plan import load_yaml

@@ -125,6 +125,12 @@ class Report:
             else:
                 w(f"- **Chosen {what}:** not yet (its runs have not all finished).")
         w(f"- sprout commit {self.q.commit}.")
+        if self.q.eval_commit != self.q.commit:
+            again = sorted(n for n, d in self.recs.items() if d.get("evals_before"))
+            w(f"- Evaluated by a separate binary, {self.q.eval_commit} (the training binary stays "
+              f"the queue's own). {len(again)} finished runs were evaluated again with it; their "
+              f"earlier figures are kept in their done.json (`evals_before`) and in the manifest "
+              f"(`reeval`)" + (f": {', '.join(again)}." if again else "."))
         w()
         w("## Baseline")
         w()

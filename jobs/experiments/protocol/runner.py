@@ -103,6 +103,12 @@ class Queue:
         self.verified = set()
         self.walls = {}
         self.commit = read_json(os.path.join(out, "commit.json"), {}).get("commit", "unknown")
+        # evaluation may use its own binary (OUT/sprout-eval.bin, --eval-sprout): a queue whose
+        # training binary is frozen can take an evaluation fix without retraining anything
+        ev = read_json(os.path.join(out, "eval-commit.json"))
+        ebin = os.path.join(out, "sprout-eval.bin")
+        self.sprout_eval = ebin if ev and os.path.exists(ebin) else sprout
+        self.eval_commit = ev["commit"] if ev and os.path.exists(ebin) else self.commit
 
     # ---- paths and state ----
     def rundir(self, name):
@@ -288,7 +294,7 @@ class Queue:
         return status, why
 
     def evaluate(self, ckpt, path):
-        p = subprocess.run([self.sprout, "eval", ckpt, "--data", path], capture_output=True,
+        p = subprocess.run([self.sprout_eval, "eval", ckpt, "--data", path], capture_output=True,
                            text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
         if p.returncode:
             return None
@@ -300,8 +306,8 @@ class Queue:
         if not steps or steps[-1]["step"] != run.steps:
             return None
         ck = self.final_ckpt(run)
-        ev = {k: self.evaluate(ck, self.data[k]) for k in ("tune", "report", "val")}
-        if any(v is None or "val_loss" not in v for v in ev.values()):
+        ev = self.evaluate_all(ck)
+        if ev is None:
             return None
         own = [s for s in steps if "tok_per_s" in s]
         tps = sum(s["tok_per_s"] for s in own) / len(own) if own else None
@@ -319,10 +325,53 @@ class Queue:
                                                   "loss_after", "n_layer_before", "n_layer_after",
                                                   "d_model_before", "d_model_after")}
                           for e in events]}
-        for k, v in ev.items():
-            rec[f"loss_{k}"] = v["val_loss"]
-            rec[f"loss_{k}_se"] = v.get("val_loss_se")
+        rec.update(ev)
         return rec
+
+    EVAL_SPLITS = ("tune", "report", "val")
+
+    def evaluate_all(self, ckpt):
+        """loss_S, loss_S_se for every split S and eval_commit, or None if an evaluation failed."""
+        out = {"eval_commit": self.eval_commit}
+        for k in self.EVAL_SPLITS:
+            v = self.evaluate(ckpt, self.data[k])
+            if v is None or "val_loss" not in v:
+                return None
+            out[f"loss_{k}"] = v["val_loss"]
+            out[f"loss_{k}_se"] = v.get("val_loss_se")
+        return out
+
+    def reevaluate(self):
+        """Evaluates again every finished run that another evaluation binary evaluated, keeping the
+        earlier figures in its done.json (evals_before) and in the manifest (event reeval)."""
+        plan = self.plan()
+        _, recs = self.state(plan)
+        n = 0
+        for name in plan.order:
+            if self.stop:
+                break
+            rec = recs.get(name)
+            if not rec or rec.get("eval_commit", rec.get("commit")) == self.eval_commit:
+                continue
+            ev = self.evaluate_all(self.final_ckpt(plan.runs[name]))
+            if ev is None:
+                print(f"compare: {name}: re-evaluation failed; kept the earlier figures", flush=True)
+                continue
+            path = os.path.join(self.rundir(name), "done.json")
+            d = read_json(path)
+            keys = [f"loss_{k}{e}" for k in self.EVAL_SPLITS for e in ("", "_se")]
+            before = {k: d.get(k) for k in keys}
+            before["eval_commit"] = d.get("eval_commit", d.get("commit"))
+            d.setdefault("evals_before", []).append(before)
+            d.update(ev)
+            write_json(path, d)
+            self.log(event="reeval", run=name, hash=d["hash"], time=now(), before=before,
+                     after={k: ev[k] for k in keys}, eval_commit=self.eval_commit)
+            print(f"compare: re-evaluated {name} with {self.eval_commit}: report "
+                  f"{before['loss_report']:.4f} -> {ev['loss_report']:.4f}, tune "
+                  f"{before['loss_tune']:.4f} -> {ev['loss_tune']:.4f}", flush=True)
+            n += 1
+        return n
 
     # ---- the choices ----
     def decide(self, plan, recs):
@@ -380,6 +429,7 @@ class Queue:
         signal.signal(signal.SIGINT, self.on_signal)
         tried = set()
         bad = 0
+        self.reevaluate()
         while not self.stop:
             plan = self.plan()
             st, recs = self.state(plan)
