@@ -127,10 +127,15 @@ class Report:
         w(f"- sprout commit {self.q.commit}.")
         if self.q.eval_commit != self.q.commit:
             again = sorted(n for n, d in self.recs.items() if d.get("evals_before"))
+            moved = [n for n in again if self.recs[n]["evals_before"][0]["loss_report"] !=
+                     self.recs[n]["loss_report"]]
             w(f"- Evaluated by a separate binary, {self.q.eval_commit} (the training binary stays "
-              f"the queue's own). {len(again)} finished runs were evaluated again with it; their "
-              f"earlier figures are kept in their done.json (`evals_before`) and in the manifest "
-              f"(`reeval`)" + (f": {', '.join(again)}." if again else "."))
+              f"the queue's own). {len(again)} finished runs were evaluated again with it, their "
+              f"earlier figures kept in their done.json (`evals_before`) and in the manifest "
+              f"(`reeval`); " + ("the report loss changed for " + ", ".join(
+                  f"{n} ({self.recs[n]['evals_before'][0]['loss_report']:.4f} → "
+                  f"{self.recs[n]['loss_report']:.4f})" for n in moved) +
+                  ", and is identical for the others." if moved else "every figure is identical."))
         w()
         w("## Baseline")
         w()
