@@ -253,7 +253,7 @@ class Queue:
                 st[name], recs[name] = "done", d
                 continue
             end = last.get((name, h))
-            if end and end["status"] == "rejected":
+            if end and end["status"] == "rejected" and end.get("commit") == self.binary(r)[2]:
                 st[name] = "rejected"  # the same binary would refuse it again
             elif end and end["status"] == "failed":
                 st[name] = "failed"  # tried again by the next start of the queue
