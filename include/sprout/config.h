@@ -43,7 +43,9 @@ typedef struct sp_growth_event {
     char *pipeline;       /* "auto" or a positive integer, default "auto" */
     int64_t ramp_steps;   /* op random: steps over which new blocks fade in, default 100 */
     double noise;         /* op widen_direct: std of the uneven split, default 0.01 */
-    double maturity; /* at_tokens auto below the growth-timing fit: tokens per base parameter */
+    double maturity;     /* at_tokens auto below the growth-timing fit: tokens per base parameter */
+    int64_t learn_steps; /* op learn: steps of data the expansion trains on, default 100 */
+    double learn_lr;     /* op learn: Adam's learning rate on the coefficients, default 1e-3 */
 } sp_growth_event;
 
 #define SP_CFG_UNSET (-1) /* at_step / at_tokens not given */

@@ -7,6 +7,7 @@
  *
  *   op            new block j of L = factor*l          transform            function-preserving
  *   stack/direct  old block j mod l (G_stack=G^direct) copy                 no
+ *   learn         j mod l, then a learned mix of all   mix (sp_learn)       no
  *   interpolate   old block floor(j*l/L)               copy                 no
  *   zero          old block floor(j/factor)            copies after the     yes, bitwise
  *                                                      first: output
@@ -51,6 +52,8 @@ typedef struct sp_grow_op {
     sp_block_src (*map)(int j, int l, int factor);
     int width;           /* width: sp_width_mode */
     const char *inverse; /* width: the operator undoing its widths */
+    /* G_learn: the map starts as `map` and is then learned (sp_learn below) */
+    int learns;
 } sp_grow_op;
 
 extern const sp_grow_op sp_grow_ops[];
@@ -88,6 +91,33 @@ void sp_grow_map_free(sp_block_map *map);
 void sp_grow_transform(sp_model *m, const sp_block_map *map, uint64_t seed, int event);
 /* optimizer: reset -- every slab's m, v and step count to 0 */
 void sp_grow_reset_optim(sp_model *m);
+
+/* ---- G_learn (LiGO's depth expansion, docs/growth.md "G_learn") ----
+ * Position p of the grown model (L blocks) is a learned linear mix of the l base blocks, per
+ * tensor t of the block kind:  W[p][t] = sum_j c[p][j][t] * base[j][t], c initialised to the
+ * op's map (G_stack: c[p][p mod l][t] = 1, else 0). The mix is linear, so materialising it into
+ * ordinary slabs and pulling the slabs' gradient back, dc[p][j][t] = <dL/dW[p][t], base[j][t]>,
+ * is exact: the forward and backward stay the kinds' own. c trains under Adam (no weight decay)
+ * with the base and every other weight frozen; the growth event then keeps the materialised
+ * slabs. Pure functions on flat arrays: the step that gives dL/dW is the caller's. */
+typedef struct sp_learn {
+    int l, L, nt;       /* base blocks, grown blocks, tensors of a block */
+    size_t block_numel; /* floats of a block slab */
+    size_t off[SP_MAX_TENSORS], numel[SP_MAX_TENSORS];
+    float *base;           /* [l][block_numel], every base block */
+    float *c, *dc, *m, *v; /* [L][l][nt] */
+    uint64_t step;         /* Adam steps taken */
+} sp_learn;
+/* c from the depth map of op (each new block's source gets 1); base allocated, to be filled */
+int sp_learn_init(sp_learn *g, const sp_grow_op *op, const sp_spec *s, int l, int factor,
+                  sp_err *err);
+void sp_learn_free(sp_learn *g);
+/* slab = the mix of position p (0 <= p < L) */
+void sp_learn_materialize(const sp_learn *g, int p, float *slab);
+/* dc[p] = the pullback of position p's slab gradient (dot products in double, in element order) */
+void sp_learn_pullback(sp_learn *g, int p, const float *grad);
+/* one Adam step of c on dc (dc of every position must be complete) */
+void sp_learn_update(sp_learn *g, float lr, float beta1, float beta2, float eps);
 
 /* ---- width operators (docs/growth.md, "Width operators") ----
  * A width change maps every slab of the old spec to a slab of the new spec, block by block, on
@@ -162,6 +192,8 @@ typedef struct sp_grow_event {
     int reset_optim;      /* optimizer: reset */
     int64_t rewarm_steps; /* > 0 when lr: rewarm (0 in the config resolved to the default) */
     int64_t ramp_steps;   /* random: steps over which new blocks' branch scale goes 0 -> 1 */
+    int64_t learn_steps;  /* learn: data steps the expansion trains on at the event */
+    double learn_lr;      /* learn: Adam's learning rate on the coefficients */
     const char *op;       /* the operator's name (points into the config or a literal) */
     const sp_grow_op *dop, *wop; /* the depth and the width operator it runs (NULL: none) */
     char when[96]; /* which rule placed the event (at_step, a token count, a share, auto) */

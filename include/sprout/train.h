@@ -60,6 +60,7 @@ typedef struct sp_trainer {
     float *share;             /* [block_numel] Apollo: a group's gradient summed across stages */
     int exec_depth;           /* positions the last step ran */
     double exec_flops;        /* training FLOPs of the last step (executed blocks only) */
+    double learn_loss[2];     /* G_learn: the loss of the last event's first and last data step */
 } sp_trainer;
 
 /* flags: SP_TRAINER_DATA opens the token files (without it steps run on synthetic tokens, for
@@ -115,6 +116,11 @@ double sp_trainer_lr(const sp_trainer *tr, int64_t step);
 /* One optimizer step at learning rate lr: returns the global mean loss; *grad_norm is the
  * global norm before clipping. */
 float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm);
+/* The gradients of the next data step (st.data_cursor) under the model's current plan, reduced
+ * over replicas, tied copies and shared blocks, and nothing updated: the step's first half, and
+ * what G_learn's event trains its coefficients on. Spends the data step (data_cursor, tokens,
+ * FLOPs advance; st.step does not). Returns the global mean loss, *grad_norm the global norm. */
+float sp_trainer_grads(sp_trainer *tr, double *grad_norm);
 /* Mean loss over the first n windows of tokens (n = 0: every whole window), in batches of the
  * trainer's micro-batch; windows are split across data-parallel ranks and the result reduced. */
 double sp_trainer_eval(sp_trainer *tr, const sp_tokens *tok, int64_t n_windows, double *se);

@@ -54,28 +54,31 @@ static sp_block_src map_coalesce(int j, int l, int factor) {
 }
 
 const sp_grow_op sp_grow_ops[] = {
-    /* name, dim, shrinks, ramps, applies, preserves, map, width mode, inverse */
-    {"stack", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_stack, 0, NULL},
-    {"direct", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_stack, 0, NULL},
-    {"interpolate", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_interpolate, 0, NULL},
-    {"decoalesce_depth", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_interpolate, 0, NULL},
+    /* name, dim, shrinks, ramps, applies, preserves, map, width mode, inverse, learns */
+    {"stack", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_stack, 0, NULL, 0},
+    {"direct", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_stack, 0, NULL, 0},
+    /* G_learn: G_stack's map, then learned (sp_learn) */
+    {"learn", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_stack, 0, NULL, 1},
+    {"interpolate", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_interpolate, 0, NULL, 0},
+    {"decoalesce_depth", SP_OP_DEPTH, 0, 0, K_ALL, 0, map_interpolate, 0, NULL, 0},
     /* zero: exactly, the copies' projections onto the residual stream being 0 (gpt2: c_proj w
      * and b of both branches; llama: o_proj and down_proj); random: exactly while its branch
      * scale is 0; on bert both run (bert zeroes its two output denses) without preserving */
-    {"zero", SP_OP_DEPTH, 0, 0, K_ALL, K_PRENORM, map_zero, 0, NULL},
-    {"random", SP_OP_DEPTH, 0, 1, K_ALL, K_PRENORM, map_random, 0, NULL},
-    {"coalesce_depth", SP_OP_DEPTH, 1, 0, K_ALL, 0, map_coalesce, 0, NULL},
+    {"zero", SP_OP_DEPTH, 0, 0, K_ALL, K_PRENORM, map_zero, 0, NULL, 0},
+    {"random", SP_OP_DEPTH, 0, 1, K_ALL, K_PRENORM, map_random, 0, NULL, 0},
+    {"coalesce_depth", SP_OP_DEPTH, 1, 0, K_ALL, 0, map_coalesce, 0, NULL, 0},
     /* the width splits preserve the function up to fp32 rounding on every kind: a norm
      * (LayerNorm, pre- or post-LN, or RMSNorm) over k exact copies has the same statistics, heads
      * (with their rotary pairs) are copied whole, SwiGLU and GELU are elementwise, and the norm
      * feeding the head is divided by k (the kinds' axis roles, docs/growth.md). widen_zero and
      * widen_random preserve it while their new channels are masked out: every kind's forward has
      * the masked norms (LayerNorm or RMSNorm) and the output masks */
-    {"decoalesce_width", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_DECOALESCE, "coalesce_width"},
-    {"widen_direct", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_WIDEN_DIRECT, "coalesce_width"},
-    {"widen_zero", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_ZERO, "coalesce_width"},
-    {"widen_random", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_RANDOM, "coalesce_width"},
-    {"coalesce_width", SP_OP_WIDTH, 1, 0, K_ALL, 0, NULL, SP_W_COALESCE, "decoalesce_width"},
+    {"decoalesce_width", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_DECOALESCE, "coalesce_width",
+     0},
+    {"widen_direct", SP_OP_WIDTH, 0, 0, K_ALL, K_ALL, NULL, SP_W_WIDEN_DIRECT, "coalesce_width", 0},
+    {"widen_zero", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_ZERO, "coalesce_width", 0},
+    {"widen_random", SP_OP_WIDTH, 0, 1, K_ALL, K_ALL, NULL, SP_W_WIDEN_RANDOM, "coalesce_width", 0},
+    {"coalesce_width", SP_OP_WIDTH, 1, 0, K_ALL, 0, NULL, SP_W_COALESCE, "decoalesce_width", 0},
 };
 const int sp_grow_nops = (int)(sizeof sp_grow_ops / sizeof sp_grow_ops[0]);
 

@@ -120,9 +120,11 @@ const sp_cfg_key sp_cfg_ev_keys[] = {
     EROW(lr, CFG_STR, "continue", 0, 64, "continue|rewarm"),
     EROW(rewarm_steps, CFG_STEPS, "0", 0, I32, NULL), /* or a share of train.steps */
     EROW(pipeline, CFG_AUTOSTR, "auto", 1, 65536, NULL),
-    EROW(ramp_steps, CFG_INT, "100", 1, I32, NULL), /* random: branch scale 0 -> 1 */
-    EROW(noise, CFG_DBL, "0.01", 0, INF, NULL),     /* widen_direct: uneven split */
-    EROW(maturity, CFG_DBL, "20", 0, INF, NULL),    /* at_tokens auto: tokens per base parameter */
+    EROW(ramp_steps, CFG_INT, "100", 1, I32, NULL),  /* random: branch scale 0 -> 1 */
+    EROW(noise, CFG_DBL, "0.01", 0, INF, NULL),      /* widen_direct: uneven split */
+    EROW(maturity, CFG_DBL, "20", 0, INF, NULL),     /* at_tokens auto: tokens per base parameter */
+    EROW(learn_steps, CFG_INT, "100", 1, I32, NULL), /* learn: data steps the map trains on */
+    EROW(learn_lr, CFG_DBL, "0.001", 0, INF, NULL),  /* learn: Adam on the coefficients */
 };
 #define N_EV (sizeof sp_cfg_ev_keys / sizeof sp_cfg_ev_keys[0])
 const size_t sp_cfg_nev = N_EV;

@@ -6,12 +6,15 @@
  *   3. a width operator rewrites every slab in place on the OLD layout (same block ranges);
  *   4. the blocks move to the new layout through the block map of the event's depth operator (a
  *      row of the table: coalescing has several sources per entry, averaged), else the identity;
- *   5. local transforms, V-cycle interpolation with the saved model, the optimizer policy. */
+ *   5. local transforms, V-cycle interpolation with the saved model, the optimizer policy;
+ *   6. G_learn: the new blocks are mixes of the base blocks (every rank holds the base, gathered
+ *      before the move), trained for the event's learn_steps data steps, then kept as slabs. */
 #include "sprout/growth.h"
 #include "sprout/kernels.h"
 #include "sprout/redist.h"
 #include "sprout/train.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +154,51 @@ static int widen(sp_trainer *tr, sp_model *cur, const char *op, int k, const sp_
     return SP_OK;
 }
 
+/* Every rank gets every block of the old model cur (laid out by *old_l): the first replica's
+ * stages each give their own blocks and the others zeros, so the sum is each block exactly. */
+static void gather_base(sp_trainer *tr, const sp_model *cur, const sp_layout *old_l, sp_learn *g) {
+    size_t n = (size_t)g->l * g->block_numel;
+    memset(g->base, 0, n * sizeof(float));
+    if (tr->rank / old_l->pp == 0) /* rank r is stage r % pp of replica r / pp */
+        for (int b = cur->lo; b < cur->hi; b++)
+            memcpy(g->base + (size_t)b * g->block_numel, sp_model_block(cur, cur->params, b),
+                   g->block_numel * sizeof(float));
+    sp_trainer_allreduce(g->base, n, tr->comm);
+    tr->grow_bytes_sent += n * sizeof(float); /* the payload each rank puts into the sum */
+}
+
+/* G_learn's training: the new stage's blocks are materialised from the coefficients, a data
+ * step gives their gradients (nothing else is updated: the base and the globals stay frozen),
+ * the gradients are pulled back to the coefficients, and Adam takes a step on them. Each
+ * position lives on one stage, and its replicas agree, so summing the first replica's pullbacks
+ * (zeros elsewhere) over every rank gives every rank the same coefficients on any layout. */
+static int learn_map(sp_trainer *tr, const sp_grow_event *ev, sp_learn *g) {
+    sp_model *m = &tr->model;
+    const sp_config *cfg = tr->cfg;
+    size_t nc = (size_t)g->L * (size_t)g->l * (size_t)g->nt;
+    sp_trainer_set_scales(tr, ev->step);
+    tr->learn_loss[0] = tr->learn_loss[1] = NAN;
+    for (int64_t k = 0; k < ev->learn_steps; k++) {
+        for (int b = m->lo; b < m->hi; b++)
+            sp_learn_materialize(g, b, sp_model_block(m, m->params, b));
+        double norm;
+        float loss = sp_trainer_grads(tr, &norm);
+        tr->learn_loss[k ? 1 : 0] = loss;
+        if (!k) tr->learn_loss[1] = loss;
+        memset(g->dc, 0, nc * sizeof(float));
+        if (tr->dp_rank == 0)
+            for (int b = m->lo; b < m->hi; b++)
+                sp_learn_pullback(g, b, sp_model_block(m, m->grads, b));
+        sp_trainer_allreduce(g->dc, nc, tr->comm);
+        tr->grow_bytes_sent += nc * sizeof(float);
+        sp_learn_update(g, (float)ev->learn_lr, (float)cfg->train.beta1, (float)cfg->train.beta2,
+                        (float)cfg->train.eps);
+    }
+    for (int b = m->lo; b < m->hi; b++) sp_learn_materialize(g, b, sp_model_block(m, m->params, b));
+    memset(m->grads, 0, m->numel * sizeof(float));
+    return SP_OK;
+}
+
 /* The levels whose model a checkpoint at growth stage k holds: saved on the way down and not
  * yet used on the way up. */
 static int saved_levels(const sp_grow_sched *gs, int k, int *levels) {
@@ -200,6 +248,11 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
     int dk = ev->kind == SP_GROW_DEPTH ? ev->factor : ev->dk;
     if (!rc && ev->wop) rc = widen(tr, &cur, ev->wop->name, wk, ev, e, err);
     sp_layout new_l = {tr->grid.pp, tr->dp, ev->n_after};
+    sp_learn lg = {0};
+    if (!rc && ev->dop && ev->dop->learns) {
+        rc = sp_learn_init(&lg, ev->dop, &cur.spec, ev->n_before, dk, err);
+        if (!rc) gather_base(tr, &cur, &old_l, &lg);
+    }
     if (!rc) {
         sp_block_map map;
         int moved_sum = 0;
@@ -222,6 +275,8 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
         rc = interpolate_saved(&tr->model, s, ev->alpha, err);
         sp_model_free(s);
     }
+    if (!rc && lg.c) rc = learn_map(tr, ev, &lg);
+    sp_learn_free(&lg);
     if (!rc && ev->reset_optim) sp_grow_reset_optim(&tr->model);
     if (!rc) tr->st.growth_index = e + 1;
     sp_model_free(&cur);

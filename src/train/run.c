@@ -212,6 +212,9 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
             e, (long long)step, ev->op, ev->factor, before.n_layer, s->n_layer, before.d_model,
             s->d_model, pp0, dp0, tr->grid.pp, tr->dp, val_set(set, sizeof set, eval_windows),
             loss0, loss1, tr->flops_per_token / 1e6, cost[0], (double)moved / 1e6, sp_now() - t0);
+    if (ev->learn_steps)
+        sp_info(log, "growth[%d]: learned its map over %lld data steps, train loss %.4f -> %.4f", e,
+                (long long)ev->learn_steps, tr->learn_loss[0], tr->learn_loss[1]);
     /* reduction order can change with the layout: equal to float rounding, not bit for bit */
     if (ev->kind <= SP_GROW_WIDTH && sp_grow_preserves(ev->op, s->kind) &&
         fabs(loss1 - loss0) > 1e-5 * fabs(loss0))
@@ -242,6 +245,11 @@ static int apply_growth(sp_trainer *tr, sp_metrics *mx, const sp_log *log, int64
     sp_json_num(&j, "flops_per_token", tr->flops_per_token);
     sp_json_num(&j, "event_ms", cost[0]);
     sp_json_int(&j, "bytes_moved", (int64_t)moved);
+    if (ev->learn_steps) {
+        sp_json_int(&j, "learn_steps", ev->learn_steps);
+        sp_json_num(&j, "learn_loss_first", tr->learn_loss[0]);
+        sp_json_num(&j, "learn_loss_last", tr->learn_loss[1]);
+    }
     sp_metrics_write(mx, &j);
     return SP_OK;
 }
@@ -315,6 +323,14 @@ int sp_train_run(const sp_config *cfg, const char *config_yaml, const char *resu
                 ev->reset_optim ? "reset" : "copy",
                 ev->rewarm_steps ? "lr re-warm-up" : "lr continues", ev->when[0] ? "; " : "",
                 ev->when);
+        if (ev->learn_steps)
+            sp_info(log,
+                    "growth[%d]: learns its map for %lld data steps (%.3g tokens, %.3g FLOPs on "
+                    "top of the steps) at lr %g, the base and the globals frozen",
+                    e, (long long)ev->learn_steps, (double)ev->learn_steps * tok_per_step,
+                    (double)ev->learn_steps * tok_per_step *
+                        sp_spec_flops_per_token(&ev->after, ev->after.n_layer),
+                    ev->learn_lr);
     }
     for (int k = 0; tr.sn.method && k < tr.sn.n_stages; k++) {
         char what[160];

@@ -137,6 +137,8 @@ static int list_schedule(const sp_config *cfg, sp_grow_sched *gs, const sp_log *
         r->pipeline = g->pipeline && strcmp(g->pipeline, "auto") ? atoi(g->pipeline) : 0;
         r->reset_optim = !strcmp(g->optimizer, "reset");
         r->ramp_steps = g->ramp_steps;
+        r->learn_steps = row->learns ? g->learn_steps : 0;
+        r->learn_lr = g->learn_lr;
         double share = sp_cfg_share(g->at_tokens);
         if (g->at_step >= 0) {
             r->step = g->at_step;

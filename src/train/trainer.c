@@ -201,8 +201,8 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
     if (sp_train_grow_schedule(cfg, &tr->gs, &quiet, err) || sp_subnet_resolve(cfg, &tr->sn, err))
         return err->code;
-    int obj = sp_objective_find(cfg->train.objective);
     const char *src = cfg->source ? cfg->source : "config";
+    int obj = sp_objective_find(cfg->train.objective);
     if (obj < 0)
         return sp_err_set(err, SP_EINPUT, "%s: train.objective: '%s' is not an objective (%s)", src,
                           cfg->train.objective, sp_objective_names());
@@ -439,18 +439,14 @@ static double run_schedule(sp_trainer *tr, int64_t t, float scale) {
     return loss_sum;
 }
 
-float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
-    const sp_config *cfg = tr->cfg;
+float sp_trainer_grads(sp_trainer *tr, double *grad_norm) {
     const sp_grid *g = &tr->grid;
     sp_model *m = &tr->model;
-    int64_t gb = cfg->train.global_batch;
     /* the loss is normalised by the step's counted positions, before the first backward uses
      * the scale: with count_all (causal) every position; otherwise (masked LM) every rank counts
      * the whole step's masks itself (step_count) */
-    int64_t t = tr->st.step;
     int64_t count = step_count(tr, tr->st.data_cursor);
     float scale = count > 0 ? 1.0f / (float)count : 0.0f;
-    if (tr->sn.method) sp_trainer_plan(tr, t, 1); /* the network this step runs */
     memset(m->grads, 0, m->numel * sizeof(float));
     /* the weights changed since the last step (optimizer, load, growth): one refresh of their
      * bf16 copy serves every micro-batch of this step */
@@ -471,8 +467,24 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
     if (g->pp > 1) MPI_Allreduce(MPI_IN_PLACE, &red[0], 1, MPI_DOUBLE, MPI_SUM, g->pipe);
     /* each replica's last stage holds its share of the loss */
     MPI_Allreduce(MPI_IN_PLACE, &red[1], 1, MPI_DOUBLE, MPI_SUM, tr->comm);
-    double norm = sqrt(red[0]);
-    *grad_norm = norm;
+    *grad_norm = sqrt(red[0]);
+    /* the step's data, tokens and FLOPs are spent, whatever is updated with the gradients */
+    int64_t gb = tr->cfg->train.global_batch;
+    tr->st.data_cursor++;
+    tr->st.tokens += gb * tr->T;
+    tr->exec_depth = m->plan.depth;
+    tr->exec_flops = sp_spec_flops_per_token(&m->spec, m->plan.depth) * (double)(gb * tr->T);
+    tr->st.flops += tr->exec_flops;
+    return count > 0 ? (float)(red[1] / (double)count) : 0.0f;
+}
+
+float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
+    const sp_config *cfg = tr->cfg;
+    sp_model *m = &tr->model;
+    int64_t t = tr->st.step;
+    if (tr->sn.method) sp_trainer_plan(tr, t, 1); /* the network this step runs */
+    float loss = sp_trainer_grads(tr, grad_norm);
+    double norm = *grad_norm;
     /* torch.nn.utils.clip_grad_norm_ semantics, so the PyTorch reference matches */
     if (cfg->train.grad_clip > 0) {
         double coef = cfg->train.grad_clip / (norm + 1e-6);
@@ -482,18 +494,13 @@ float sp_trainer_step(sp_trainer *tr, float lr, double *grad_norm) {
                   (float)cfg->train.weight_decay};
     sp_model_adamw(m, &h);
     tr->st.step++;
-    tr->st.data_cursor++;
-    tr->st.tokens += gb * tr->T;
-    tr->exec_depth = m->plan.depth;
-    tr->exec_flops = sp_spec_flops_per_token(&m->spec, m->plan.depth) * (double)(gb * tr->T);
-    tr->st.flops += tr->exec_flops;
     tr->st.lr = lr;
     if (tr->sn.method) {
         tr->st.subnet_stage = sp_subnet_stage(&tr->sn, tr->st.step);
         tr->st.plan_step = tr->st.step;
         sp_trainer_plan(tr, t, 0); /* evaluation after the step runs the full network */
     }
-    return count > 0 ? (float)(red[1] / (double)count) : 0.0f;
+    return loss;
 }
 
 /* Bootstrap over windows: the standard deviation of the mean loss of R resamples of the n window

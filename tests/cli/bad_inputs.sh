@@ -17,7 +17,7 @@ head -c 20 /dev/zero >>"$T/trunc.bin"
 # vocab 300 > the model's 256: 600 tokens of value 1
 printf 'SPRTOK01\x2c\x01\x00\x00\x58\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' >"$T/bigvocab.bin"
 for i in $(seq 600); do printf '\x01\x00'; done >>"$T/bigvocab.bin"
-printf 'model: {n_layer: 4}\ngrowth:\n  - {at_step: 1, op: learn}\n' >"$T/grow.yaml"
+printf 'model: {n_layer: 4}\ngrowth:\n  - {at_step: 1, op: ligo}\n' >"$T/grow.yaml"
 mkdir -p "$T/empty"
 : >"$T/empty.txt"
 
@@ -30,7 +30,7 @@ expect 2 "unknown key 'train.nope'" -- "$SPROUT" train "$T/range.yaml" --set tra
 expect 2 "model.block: 't5' is not a block kind .gpt2, llama, bert." -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set model.block=t5
 expect 2 "model.tie_head: gpt2's head is always tied" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set model.tie_head=false
 expect 2 "train.objective: 'mlm' is not an objective" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set train.objective=mlm
-expect 2 "growth\[0\].op: 'learn' is not a growth operator .stack, direct" -- "$SPROUT" train "$T/grow.yaml"
+expect 2 "growth\[0\].op: 'ligo' is not a growth operator .stack, direct" -- "$SPROUT" train "$T/grow.yaml"
 expect 2 "missing.bin" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set data.train="$T/missing.bin"
 expect 2 "badmagic.bin.*magic" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set data.train="$T/badmagic.bin"
 expect 2 "trunc.bin.*truncated" -- "$SPROUT" train "$T/range.yaml" --set model.n_head=6 --set data.train="$T/trunc.bin"

@@ -94,6 +94,12 @@ R.check({"baseline", "stack-t0.25", "stack-t0.5", "zero-t0.5", "widen_zero-t0.5"
          "sanity-2"} <= names, f"summary.json arms: {sorted(names)}")
 base = next(m for m in s["methods"] if m["name"] == "baseline")
 R.check(base["seeds"] == [1, 2] and base["final_loss_sd"] is not None, f"baseline {base}")
+# G_learn's arm trains with its own binary (sprout: own), recorded and named in the report
+R.check(any(n.startswith("learn-t") for n in names) and os.path.exists(f"{T}/a/arms/learn.bin")
+        and json.load(open(f"{T}/a/arms/learn.json"))["commit"], "the learn arm and its own binary")
+lr_runs = [os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{T}/a/runs/learn-t*/done.json")]
+R.check(len(lr_runs) >= 1 and all(json.load(open(f"{T}/a/runs/{n}/done.json"))["commit"] ==
+        json.load(open(f"{T}/a/arms/learn.json"))["commit"] for n in lr_runs), f"learn runs {lr_runs}")
 R.check(len(s["frontier"]) >= 3, "frontier has fewer than 3 points")
 for m in s["methods"]:  # fractions, not percentages
     for k in ("saving", "discount", "learning_gain"):
@@ -111,7 +117,9 @@ new = manifest(f"{T}/a/manifest.jsonl")[len(manifest(f"{T}/a.manifest")):]
 R.check([e["run"] for e in new if e["event"] == "start"] == [damaged], f"re-made: {new}")
 # the re-evaluation: each finished run once, figures unchanged and the earlier ones kept
 new = manifest(f"{T}/a.manifest3")[len(manifest(f"{T}/a.manifest2")):]
-fin = sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{T}/a/runs/*/done.json.before"))
+# (the learn arm's own binary evaluates it: --eval-sprout does not apply to it)
+fin = sorted(os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{T}/a/runs/*/done.json.before")
+             if not os.path.basename(os.path.dirname(p)).startswith("learn-"))
 R.check(len(fin) >= 15 and sorted(e["run"] for e in new) == fin and
         all(e["event"] == "reeval" for e in new), f"re-evaluated: {[e['run'] for e in new]}")
 for n in fin:
@@ -121,6 +129,8 @@ for n in fin:
     R.check(d["eval_commit"] == "test-eval" and d["evals_before"] == [
         dict({k: old[k] for k in ks}, eval_commit=old["eval_commit"])], f"{n}: evals_before")
 R.check("Evaluated by a separate binary, test-eval" in md, "README.md: the evaluation binary")
+R.check("Arms added after the queue froze its binary" in md and "learn at " in md,
+        "README.md: the learn arm's own binary")
 # the restarted queue: finished runs not re-run, the victim tried twice
 mb = manifest(f"{T}/b/manifest.jsonl")
 before = [os.path.basename(os.path.dirname(p)) for p in glob.glob(f"{T}/b/runs/*/done.json.before")]

@@ -4,23 +4,11 @@ import fcntl
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 
 from . import data as pdata
 from .report import Report
-from .runner import Queue, now, read_json, write_json
-
-
-def git_commit(root):
-    try:
-        c = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
-                           text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    dirty = subprocess.run(["git", "-C", root, "diff-index", "--quiet", "HEAD", "--"],
-                           capture_output=True).returncode
-    return c + (" (with uncommitted changes)" if dirty else "")
+from .runner import Queue, git_commit, now, read_json, write_json
 
 
 def main():
@@ -99,7 +87,8 @@ def main():
     elif os.path.abspath(state["plan"]) != plan:
         print(f"compare: {out} holds the queue of {state['plan']}, not {plan}", file=sys.stderr)
         return 2
-    q = Queue(out, plan, root, binary, shlex.split(a.mpirun), state["data"])
+    q = Queue(out, plan, root, binary, shlex.split(a.mpirun), state["data"],
+              own_src=a.sprout or os.path.join(root, "build/sprout"))
     if a.status:
         return q.status()
     rc = 0

@@ -96,14 +96,17 @@ def estimate_flops(cfg, start_step=0):
     if not evs:
         return (steps - start_step) * B * flops_per_token(cfg["model"])
     at = min(steps, max(start_step, math.ceil(evs[0]["at_tokens"] / B)))
-    f0 = flops_per_token(start_model(cfg))
-    return (at - start_step) * B * f0 + (steps - at) * B * flops_per_token(cfg["model"])
+    f0, f1 = flops_per_token(start_model(cfg)), flops_per_token(cfg["model"])
+    # G_learn's data steps at the event are full steps of the grown model on top of the steps
+    learn = evs[0].get("learn_steps", 100) if evs[0]["op"] == "learn" and at >= start_step else 0
+    return (at - start_step) * B * f0 + (steps - at + learn) * B * f1
 
 
 class Run:
     def __init__(self, name, stage, arm, seed, cfg, parent=None, pending=None, tau=None):
         self.name, self.stage, self.arm, self.seed = name, stage, arm, seed
         self.cfg, self.parent, self.pending, self.tau = cfg, parent, pending, tau
+        self.own = None  # the method whose own binary trains it (plan key sprout: own)
 
     @property
     def steps(self):
@@ -163,9 +166,15 @@ class Plan:
 
     def method_run(self, m, tau, seed, lr, stage, pending=None):
         arm = self.arm_name(m, tau)
-        return self.add(Run(f"{arm}-s{seed}", stage, arm, seed,
-                            self.cfg(lr, seed, overlay=m["overlay"], tau=tau),
-                            pending=pending, tau=tau))
+        r = Run(f"{arm}-s{seed}", stage, arm, seed, self.cfg(lr, seed, overlay=m["overlay"], tau=tau),
+                pending=pending, tau=tau)
+        return self.add(self.owned(r, m))
+
+    @staticmethod
+    def owned(run, m):
+        """an arm added after the queue froze its binary trains with its own (runner.binary)"""
+        run.own = m["name"] if m.get("sprout") == "own" else None
+        return run
 
     def method_taus(self, m):
         """[(tau, pending)] of a method's screening runs."""
@@ -247,15 +256,14 @@ class Plan:
             for pt in starts:
                 c = self.cfg(lr, 1, overlay=m["overlay"], tau=t,
                              extra={"train": {"steps": pt, "decay_fraction": 0.0}})
-                prev = self.add(Run(f"{a}-stable-{pt}", "branches", f"{a}-stable", 1, c,
-                                    parent=prev, pending=pend or bpend,
-                                    tau=t)).name
+                prev = self.add(self.owned(Run(f"{a}-stable-{pt}", "branches", f"{a}-stable", 1, c,
+                                               parent=prev, pending=pend or bpend, tau=t), m)).name
             for e in ends:
                 st = int(round(e * (1 - df)))
                 c = self.cfg(lr, 1, overlay=m["overlay"], tau=t,
                              extra={"train": {"steps": e, "decay_start": st}})
-                self.add(Run(f"{a}-cool-{e}", "branches", f"{a}-branch", 1, c,
-                             parent=f"{a}-stable-{st}", pending=pend or bpend, tau=t))
+                self.add(self.owned(Run(f"{a}-cool-{e}", "branches", f"{a}-branch", 1, c,
+                                        parent=f"{a}-stable-{st}", pending=pend or bpend, tau=t), m))
 
 
 def config_hash(cfg, parent_hash, data_hashes):

@@ -125,6 +125,11 @@ class Report:
             else:
                 w(f"- **Chosen {what}:** not yet (its runs have not all finished).")
         w(f"- sprout commit {self.q.commit}.")
+        own = self.q.own_arms()
+        if own:
+            w("- Arms added after the queue froze its binary train, and are evaluated, with their "
+              "own (a copy of build/sprout taken when the arm first ran): " +
+              ", ".join(f"{k} at {v}" for k, v in own.items()) + ".")
         if self.q.eval_commit != self.q.commit:
             again = sorted(n for n, d in self.recs.items() if d.get("evals_before"))
             moved = [n for n in again if self.recs[n]["evals_before"][0]["loss_report"] !=

@@ -24,6 +24,17 @@ from .plan import Plan, config_hash, dump_config, estimate_flops
 ASSUMED_FLOPS_PER_S = 138e9  # 2 ranks on the 2-core machine (docs/results/depth-growth.md)
 
 
+def git_commit(root):
+    try:
+        c = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    dirty = subprocess.run(["git", "-C", root, "diff-index", "--quiet", "HEAD", "--"],
+                           capture_output=True).returncode
+    return c + (" (with uncommitted changes)" if dirty else "")
+
+
 def now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -93,9 +104,10 @@ def parse_eval(text):
 
 
 class Queue:
-    def __init__(self, out, plan_path, root, sprout, mpirun, data):
+    def __init__(self, out, plan_path, root, sprout, mpirun, data, own_src=None):
         self.out, self.plan_path, self.root = out, plan_path, root
         self.sprout, self.mpirun, self.data = sprout, mpirun, data
+        self.own_src = own_src or os.path.join(root, "build/sprout")  # copied for `sprout: own`
         self.data_hashes = data.get("hashes", {})
         self.manifest = os.path.join(out, "manifest.jsonl")
         self.child = None
@@ -120,17 +132,47 @@ class Queue:
     def decisions(self):
         return read_json(os.path.join(self.out, "decisions.json"), {})
 
+    def binary(self, run, make=False):
+        """(train binary, eval binary, commit) of a run: the queue's, or for an arm the plan
+        marks `sprout: own` (a method added after the queue froze its binary) a copy of
+        build/sprout taken when that arm first runs, OUT/arms/METHOD.bin with its commit in
+        METHOD.json, that trains, verifies and evaluates every run of the arm (--sprout, when
+        given, instead of build/sprout)."""
+        m = getattr(run, "own", None)
+        if not m:
+            return self.sprout, self.sprout_eval, self.commit
+        b = os.path.join(self.out, "arms", f"{m}.bin")
+        info = read_json(b[:-4] + ".json")
+        if (info is None or not os.path.exists(b)) and make:
+            os.makedirs(os.path.dirname(b), exist_ok=True)
+            shutil.copy2(self.own_src, b + ".tmp")
+            os.replace(b + ".tmp", b)
+            info = {"commit": git_commit(self.root), "time": now()}
+            write_json(b[:-4] + ".json", info)
+        commit = info["commit"] if info else "(not made yet)"
+        return b, b, commit
+
+    def own_arms(self):
+        """{method: commit} of the arms with their own binary made so far"""
+        out = {}
+        for p in sorted(glob.glob(os.path.join(self.out, "arms", "*.json"))):
+            out[os.path.basename(p)[:-5]] = read_json(p, {}).get("commit", "unknown")
+        return out
+
     def final_ckpt(self, run):
         return os.path.join(self.rundir(run.name), "ckpt", f"step_{run.steps:08d}.h5")
 
-    def verifies(self, path):
+    def verifies(self, path, binary=None):
         """`sprout inspect` exits 0 (remembered for an unchanged file)."""
+        binary = binary or self.sprout
         try:
             key = (path, os.stat(path).st_mtime_ns)
         except OSError:
             return False
         if key not in self.verified:
-            ok = subprocess.run([self.sprout, "inspect", path], stdout=subprocess.DEVNULL,
+            if not os.path.exists(binary):
+                return False
+            ok = subprocess.run([binary, "inspect", path], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL).returncode == 0
             if not ok:
                 return False
@@ -149,7 +191,7 @@ class Queue:
         d = read_json(os.path.join(self.rundir(run.name), "done.json"))
         if not d or d.get("hash") != self.hash(plan, run):
             return None
-        if verify and not self.verifies(self.final_ckpt(run)):
+        if verify and not self.verifies(self.final_ckpt(run), self.binary(run)[0]):
             return None
         w = self.wallclock(self.final_ckpt(run))
         if w is not None:
@@ -211,7 +253,7 @@ class Queue:
                 st[name], recs[name] = "done", d
                 continue
             end = last.get((name, h))
-            if end and end["status"] == "rejected":
+            if end and end["status"] == "rejected" and end.get("commit") == self.binary(r)[2]:
                 st[name] = "rejected"  # the same binary would refuse it again
             elif end and end["status"] == "failed":
                 st[name] = "failed"  # tried again by the next start of the queue
@@ -222,9 +264,9 @@ class Queue:
         return st, recs
 
     # ---- running one run ----
-    def own_resume(self, d):
+    def own_resume(self, d, binary):
         for p in sorted(glob.glob(os.path.join(d, "ckpt", "step_*.h5")), reverse=True):
-            if self.verifies(p):
+            if self.verifies(p, binary):
                 return True
         return False
 
@@ -241,13 +283,14 @@ class Queue:
         dump_config(cfg, cfg_path, f"# {run.name}: written by jobs/experiments/compare.sh "
                                    f"(stage {run.stage}, plan {os.path.relpath(self.plan_path, self.root)})\n")
         args = []
-        if self.own_resume(d):
+        binary, _, commit = self.binary(run, make=True)
+        if self.own_resume(d, binary):
             args = ["--resume", "auto"]
         elif run.parent:
             args = ["--resume", self.final_ckpt(plan.runs[run.parent])]
-        cmd = self.mpirun + ["-n", str(plan.p["ranks"]), self.sprout, "train", cfg_path] + args
+        cmd = self.mpirun + ["-n", str(plan.p["ranks"]), binary, "train", cfg_path] + args
         t0 = time.time()
-        self.log(event="start", run=run.name, hash=h, commit=self.commit, time=now(),
+        self.log(event="start", run=run.name, hash=h, commit=commit, time=now(),
                  resume=args[1] if args else None)
         write_json(os.path.join(self.out, "current.json"),
                    {"run": run.name, "harness_pid": os.getpid(), "time": now()})
@@ -266,7 +309,7 @@ class Queue:
             self.child = None
         train_s = time.time() - t0
         status, rec = "failed", None
-        if rc == 0 and self.verifies(self.final_ckpt(run)):
+        if rc == 0 and self.verifies(self.final_ckpt(run), binary):
             rec = self.summarize(plan, run, h)
             status = "done" if rec else "failed"
         elif rc == 2:
@@ -285,7 +328,7 @@ class Queue:
             tail = open(os.path.join(d, "train.log")).read().splitlines()[-30:]
             errs = [t for t in tail if "error" in t.lower()]
             why = (errs or tail or ["?"])[-1]
-        self.log(event="end", run=run.name, hash=h, commit=self.commit, time=now(),
+        self.log(event="end", run=run.name, hash=h, commit=commit, time=now(),
                  wall_s=round(wall, 3), status=status, exit=rc, why=why)
         try:
             os.remove(os.path.join(self.out, "current.json"))
@@ -293,8 +336,8 @@ class Queue:
             pass
         return status, why
 
-    def evaluate(self, ckpt, path):
-        p = subprocess.run([self.sprout_eval, "eval", ckpt, "--data", path], capture_output=True,
+    def evaluate(self, ckpt, path, binary):
+        p = subprocess.run([binary, "eval", ckpt, "--data", path], capture_output=True,
                            text=True, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
         if p.returncode:
             return None
@@ -306,7 +349,7 @@ class Queue:
         if not steps or steps[-1]["step"] != run.steps:
             return None
         ck = self.final_ckpt(run)
-        ev = self.evaluate_all(ck)
+        ev = self.evaluate_all(ck, run)
         if ev is None:
             return None
         own = [s for s in steps if "tok_per_s" in s]
@@ -316,7 +359,7 @@ class Queue:
             pd = read_json(os.path.join(self.rundir(run.parent), "done.json"), {})
             parent_flops = pd.get("flops", 0.0)
         rec = {"name": run.name, "hash": h, "stage": run.stage, "arm": run.arm, "seed": run.seed,
-               "tau": run.tau, "parent": run.parent, "commit": self.commit, "end": now(),
+               "tau": run.tau, "parent": run.parent, "commit": self.binary(run)[2], "end": now(),
                "steps": run.steps, "tokens": steps[-1]["tokens"], "flops": steps[-1]["flops"],
                "own_flops": steps[-1]["flops"] - parent_flops, "tok_per_s": tps,
                "train_loss": steps[-1]["loss"], "curve": [[s["step"], s["flops"], s["val_loss"]]
@@ -330,11 +373,15 @@ class Queue:
 
     EVAL_SPLITS = ("tune", "report", "val")
 
-    def evaluate_all(self, ckpt):
+    def eval_commit_of(self, run):
+        return self.binary(run)[2] if getattr(run, "own", None) else self.eval_commit
+
+    def evaluate_all(self, ckpt, run):
         """loss_S, loss_S_se for every split S and eval_commit, or None if an evaluation failed."""
-        out = {"eval_commit": self.eval_commit}
+        _, ebin, _ = self.binary(run)
+        out = {"eval_commit": self.eval_commit_of(run)}
         for k in self.EVAL_SPLITS:
-            v = self.evaluate(ckpt, self.data[k])
+            v = self.evaluate(ckpt, self.data[k], ebin)
             if v is None or "val_loss" not in v:
                 return None
             out[f"loss_{k}"] = v["val_loss"]
@@ -351,9 +398,10 @@ class Queue:
             if self.stop:
                 break
             rec = recs.get(name)
-            if not rec or rec.get("eval_commit", rec.get("commit")) == self.eval_commit:
+            run = plan.runs[name]
+            if not rec or rec.get("eval_commit", rec.get("commit")) == self.eval_commit_of(run):
                 continue
-            ev = self.evaluate_all(self.final_ckpt(plan.runs[name]))
+            ev = self.evaluate_all(self.final_ckpt(run), run)
             if ev is None:
                 print(f"compare: {name}: re-evaluation failed; kept the earlier figures", flush=True)
                 continue
@@ -366,8 +414,8 @@ class Queue:
             d.update(ev)
             write_json(path, d)
             self.log(event="reeval", run=name, hash=d["hash"], time=now(), before=before,
-                     after={k: ev[k] for k in keys}, eval_commit=self.eval_commit)
-            print(f"compare: re-evaluated {name} with {self.eval_commit}: report "
+                     after={k: ev[k] for k in keys}, eval_commit=ev["eval_commit"])
+            print(f"compare: re-evaluated {name} with {ev['eval_commit']}: report "
                   f"{before['loss_report']:.4f} -> {ev['loss_report']:.4f}, tune "
                   f"{before['loss_tune']:.4f} -> {ev['loss_tune']:.4f}", flush=True)
             n += 1
