@@ -5,6 +5,7 @@ import os
 import subprocess
 import tempfile
 
+from . import analysis
 from .analysis import Analysis
 
 CAVEAT_P3 = ("The multi-level framework's released GPT-2 example interpolates the de-coalesced "
@@ -124,6 +125,16 @@ class Report:
                 w(f"- **Chosen {what}:** {dec[k]['value']} ({dec[k]['by']}; {sc}).")
             else:
                 w(f"- **Chosen {what}:** not yet (its runs have not all finished).")
+        if "best" in dec:  # an arm added to the plan after the choice: its score, for the record
+            late = [n for n in plan.order if plan.runs[n].stage == "screen" and n in self.recs
+                    and plan.runs[n].arm not in dec["best"]["scores"]]
+            if late:
+                front = analysis.frontier_points(plan, self.recs, "loss_tune")
+                kept = min(dec["best"]["scores"][a] for a in dec["best"]["value"])
+                w("- **Screened after that choice** (the plan gained the arm later), scored the "
+                  "same way: " + ", ".join(
+                      f"{plan.runs[n].arm}: {analysis.choice_score(front, self.recs[n]):.4f}"
+                      for n in late) + f"; the confirmed arms' lowest score is {kept:.4f}.")
         w(f"- sprout commit {self.q.commit}.")
         own = self.q.own_arms()
         if own:
