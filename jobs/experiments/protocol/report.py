@@ -247,29 +247,41 @@ class Report:
                     f.write(f"{x} {y}\n")
             pts = os.path.join(td, "arms.dat")
             sav = os.path.join(td, "tau.dat")
+            # one data block per arm, each a series of its own in the key: a score of arms sit
+            # within a factor 2 of FLOPs, where labels beside the points would overlap
+            shown = []
             with open(pts, "w") as f, open(sav, "w") as g:
                 for name, r in self.arms.items():
                     if r is None:
                         continue
                     sd = r["final_loss_sd"] or 0
-                    f.write(f'{r["flops"]} {r["final_loss"]} {sd} "{name}"\n')
+                    f.write(f'{r["flops"]} {r["final_loss"]} {sd}\n\n\n')
+                    shown.append((name, r["flops"]))
                     if r["tau"] is not None and r["saving"] is not None:
                         lo = r["saving_ci_low"] if r["saving_ci_low"] is not None else r["saving"]
                         hi = r["saving_ci_high"] if r["saving_ci_high"] is not None else r["saving"]
                         g.write(f'{r["tau"]} {100 * r["saving"]} {100 * lo} {100 * hi} "{name}"\n')
             if not self.a.front and os.path.getsize(pts) == 0:
                 return
-            script = f"""set terminal pngcairo size 900,600 noenhanced
+            series = "".join(
+                f", \\\n     '{pts}' index {i} using 1:2:3 with yerrorbars pt {(i % 6) + 4} ps 1.4 "
+                f"lc {(i // 6) % 8 + 1} title '{name}'" for i, (name, _) in enumerate(shown))
+            # the arms' range of FLOPs, with the frontier around it
+            xr = (f"set xrange [{min(x for _, x in shown) / 1.5}:{max(x for _, x in shown) * 1.5}]"
+                  if shown else "")
+            script = f"""set terminal pngcairo size 1000,620 noenhanced
 set output '{os.path.join(os.path.abspath(self.dir), "loss-flops.png")}'
 set logscale x
+{xr}
 set xlabel 'training FLOPs'
 set ylabel 'annealed loss, report split (nats/byte)'
-set key top right
-plot '{fr}' using 1:2 with linespoints lw 2 title 'baseline frontier', \\
-     '{pts}' using 1:2:3 with yerrorbars pt 7 title 'arms (mean ± sd over seeds)', \\
-     '{pts}' using 1:2:4 with labels offset 1,0.5 left font ',8' notitle
+set title 'arms: mean ± sd over seeds'
+set key outside right top font ',9'
+plot '{fr}' using 1:2 with linespoints lw 2 lc rgb 'black' title 'baseline frontier'{series}
 set output '{os.path.join(os.path.abspath(self.dir), "saving-tau.png")}'
 unset logscale x
+unset title
+set key inside top right
 set xlabel 'growth time τ (fraction of the tokens)'
 set ylabel 's_eq (%)'
 set xrange [0:1]
