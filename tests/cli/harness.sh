@@ -106,6 +106,10 @@ for m in s["methods"]:  # fractions, not percentages
         R.check(m[k] is None or -5 < m[k] < 1, f"{m['name']}.{k} = {m[k]}")
 md = open(f"{T}/a/README.md").read()
 R.check("## G_stack 2→8" in md and "## Sanity" in md and "DecoIP.sh" in md, "README.md sections")
+# every confirmed arm has its seeds: the target is read, one way or the other
+R.check("## The target" in md and any(x in md for x in (
+    "**The target is reached.**", "**The target is not reached.**", "No confirmed arm has")),
+    "README.md: the target's verdict")
 R.check(all(os.path.getsize(f"{T}/a/{p}") > 1000 for p in ("loss-flops.png", "saving-tau.png")),
         "plots missing")
 st = open(f"{T}/a.status").read()

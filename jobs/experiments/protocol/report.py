@@ -207,6 +207,7 @@ class Report:
             arms[f"sanity-{L}"] = r
             w(self.row(f"{L} blocks", r))
         w()
+        self.verdict(arms, dec)
         w("![loss vs FLOPs](loss-flops.png)")
         w()
         w("![saving vs growth time](saving-tau.png)")
@@ -226,6 +227,65 @@ class Report:
         w(f"- {CAVEAT_P3}")
         w()
         self.arms = arms
+
+    def verdict(self, arms, dec):
+        """The target (the plan's `target:`, by default the growth-protocol issue's: s >= 35%,
+        the lower end of its 95% interval >= 25%, a learning gain above zero) read on the best
+        confirmed arm once every confirmed arm has all its seeds."""
+        w, p = self.w, self.plan.p
+        t = dict({"saving": 0.35, "saving_ci_low": 0.25}, **(p.get("target") or {}))
+        w("## The target")
+        w()
+        want = len(p["confirm_seeds"])
+        if "best" not in dec:
+            w("Not settled yet: the confirmed arms have not been chosen.")
+            w()
+            return
+        short = [(a, len(arms[a]["seeds"]) if arms.get(a) else 0) for a in dec["best"]["value"]]
+        short = [(a, n) for a, n in short if n < want]
+        if short:
+            w("Not settled yet: " + ", ".join(f"{a} has {n} of {want} seeds" for a, n in short) + ".")
+            w()
+            return
+        cands = [arms[a] for a in dec["best"]["value"] if arms[a]["saving"] is not None]
+        if not cands:
+            w("No confirmed arm has a compute-equivalent saving (outside the frontier).")
+            w()
+            return
+        b = max(cands, key=lambda r: r["saving"])
+        checks = [
+            (f"s_eq ≥ {100 * t['saving']:.0f}%", b["saving"] >= t["saving"],
+             f"{100 * b['saving']:+.1f}%"),
+            (f"lower end of its 95% interval ≥ {100 * t['saving_ci_low']:.0f}%",
+             b["saving_ci_low"] is not None and b["saving_ci_low"] >= t["saving_ci_low"],
+             "—" if b["saving_ci_low"] is None else f"{100 * b['saving_ci_low']:+.1f}%"),
+            ("learning gain > 0", b["learning_gain"] is not None and b["learning_gain"] > 0,
+             "—" if b["learning_gain"] is None else f"{100 * b['learning_gain']:+.1f}% "
+             f"[{100 * (b['learning_gain_ci_low'] or 0):+.1f}%, {100 * (b['learning_gain_ci_high'] or 0):+.1f}%]"),
+        ]
+        def pc(x):
+            return "—" if x is None else f"{100 * x:+.1f}%"
+        w(f"The best confirmed arm is **{b['name']}** ({len(b['seeds'])} paired seeds): s_eq "
+          f"{pc(b['saving'])} [{pc(b['saving_ci_low'])}, {pc(b['saving_ci_high'])}], a speedup "
+          f"of {pc(b['speedup'])}"
+          + (f"; FLOPs-to-target {100 * b['saving_target']:+.1f}%" if b.get("saving_target")
+             is not None else "") + ".")
+        w()
+        w("| criterion | measured | met |")
+        w("|---|---|---|")
+        for what, ok, val in checks:
+            w(f"| {what} | {val} | {'yes' if ok else 'no'} |")
+        w()
+        reached = all(ok for _, ok, _ in checks)
+        sane = [(L, arms.get(f"sanity-{L}")) for L in p.get("sanity_layers", [])]
+        better = [(L, r) for L, r in sane if r and r["saving"] is not None and r["saving"] >= b["saving"]]
+        w(("**The target is reached.**" if reached else "**The target is not reached.**") +
+          (" A fixed " + " and a fixed ".join(f"{L}-block model ({100 * r['saving']:+.1f}%)"
+                                              for L, r in better) +
+           f" trained on the baseline's FLOPs save as much or more: at this budget the "
+           f"{self.plan.base['model']['n_layer']}-block baseline is not the compute-optimal size, "
+           f"and that, not the growth, is what the saving measures." if better else ""))
+        w()
 
     def summary(self):
         ms = []
