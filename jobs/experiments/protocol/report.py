@@ -282,7 +282,8 @@ class Report:
         w(("**The target is reached.**" if reached else "**The target is not reached.**") +
           (" A fixed " + " and a fixed ".join(f"{L}-block model ({100 * r['saving']:+.1f}%)"
                                               for L, r in better) +
-           f" trained on the baseline's FLOPs save as much or more: at this budget the "
+           f" trained on the baseline's FLOPs {'saves' if len(better) == 1 else 'save'} as much or "
+           f"more: at this budget the "
            f"{self.plan.base['model']['n_layer']}-block baseline is not the compute-optimal size, "
            f"and that, not the growth, is what the saving measures." if better else ""))
         w()
