@@ -192,6 +192,14 @@ class Analysis:
                     tgt.append(math.log(f / self.base[s]["flops"]))
         n_tgt = len([s for s in seeds if s in self.base])
         s_t, t_lo, t_hi = log_ratio_interval(tgt) if tgt and len(tgt) == n_tgt else (None, None, None)
+        t_bound = "—"
+        if s_t is None and len(curve) >= 2 and 1 in runs and 1 in self.base and arm != "baseline":
+            # the arm's own curve ends above the baseline's loss: it needs more FLOPs than its
+            # longest branch, so its saving is below what that branch would give
+            if all(l > self.base[1][self.key] for _, l in curve):
+                f_max = max(f for f, _ in curve)
+                t_bound = (f"< {100 * (1 - f_max / self.base[1]['flops']):+.1f}% (its longest "
+                           f"branch ends above the target loss)")
         b = self.base.get(1) or (next(iter(self.base.values())) if self.base else None)
         r1 = runs[seeds[0]]
         disc = (1 - (r1["flops"] / r1["tokens"]) / (b["flops"] / b["tokens"])) if b else None
@@ -206,6 +214,7 @@ class Analysis:
                 "speedup": speedup(s_eq), "speedup_ci_low": speedup(lo),
                 "speedup_ci_high": speedup(hi), "saving_target": s_t,
                 "saving_target_ci_low": t_lo, "saving_target_ci_high": t_hi,
+                "saving_target_bound": t_bound,
                 "speedup_target": speedup(s_t), "discount": disc, "learning_gain": gain,
                 "learning_gain_ci_low": g_lo, "learning_gain_ci_high": g_hi,
                 "wall_s": sum(walls) / len(walls), "tok_per_s": sum(tps) / len(tps) if tps else None,

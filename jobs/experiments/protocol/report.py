@@ -75,7 +75,9 @@ class Report:
                 f"{pct(r['saving']) if r['saving'] is not None else r['saving_bound']} "
                 f"{ci(r['saving_ci_low'], r['saving_ci_high'])} | "
                 f"{pct(r['speedup'])} {ci(r['speedup_ci_low'], r['speedup_ci_high'])} | "
-                f"{pct(r['saving_target'])} {ci(r['saving_target_ci_low'], r['saving_target_ci_high'])}"
+                + (f"{pct(r['saving_target'])} "
+                   f"{ci(r['saving_target_ci_low'], r['saving_target_ci_high'])}"
+                   if r["saving_target"] is not None else r.get("saving_target_bound", "— —"))
                 + (f", sp {pct(r['speedup_target'])}" if r["speedup_target"] is not None else "")
                 + " | "
                 f"{pct(r['discount'])} | {pct(r['learning_gain'])} "
@@ -217,7 +219,8 @@ class Report:
         w("- **s_eq** = 1 − F_m / F*(L_m): the FLOPs the frontier needs for the arm's loss; "
           "outside the frontier's range it is —. **FLOPs-to-target s**: against the baseline's "
           "annealed full-budget loss, from the arm's own annealed curve (cooldown branches; only "
-          "the best confirmed arm has one, — elsewhere). Speedups sp = s / (1 − s).")
+          "the best confirmed arm has one, — elsewhere; a bound when even its longest branch ends "
+          "above the target loss). Speedups sp = s / (1 − s).")
         w("- Intervals: 95% t-intervals on the mean log FLOPs ratio over paired seeds (seed k "
           "of an arm against the frontier shifted by the baseline's seed-k difference); — with "
           "one seed. **Discount**: the saving of an arm that learned exactly as much per token "
