@@ -362,9 +362,11 @@ typedef struct sp_acts {
     /* A bf16 run of a kind with acts16: the activations read only as product operands (ln1,
      * ln2, fchg, lnf) are written in bf16 by their producer and stored only so (their fp32
      * pointers are then NULL): half their memory, and no rounding pass before each product.
-     * stage: the producer's fp32 tile before rounding (sp_acts_stage_floats). */
+     * stage: the producer's fp32 tile before rounding, stage_n floats: SP_ACTS_STAGE, or one row
+     * of the widest width a producer tiles by whole rows (d_model, d_ff) when that is wider. */
     uint16_t *ln1h, *ln2h, *fchgh, *lnfh;
     float *stage;
+    size_t stage_n;
     size_t bytes;
 } sp_acts;
 /* fp32 values a producer writes per tile before rounding them to bf16: ~32 KiB, cache-resident */

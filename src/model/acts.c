@@ -58,8 +58,10 @@ static void carve_acts(sp_acts *a, const sp_spec *s, int has_head, int half, car
     a->emb_rstd = take(c, ne * N);
     a->hpre = take(c, nt * N * C);
     a->hact = take(c, nt * N * C);
-    /* a LayerNorm tile is whole rows: at least one */
-    a->stage = half ? take(c, C > SP_ACTS_STAGE ? C : SP_ACTS_STAGE) : NULL;
+    /* a norm tile is whole rows of C, a SwiGLU tile whole rows of F: at least one of each */
+    size_t w = C > F ? C : F;
+    a->stage_n = half ? (w > SP_ACTS_STAGE ? w : SP_ACTS_STAGE) : 0;
+    a->stage = half ? take(c, a->stage_n) : NULL;
 }
 
 /* a zeroed big buffer of `bytes`, in the memory of spare (spare_bytes; NULL: fresh) */

@@ -118,7 +118,7 @@ static void norm_forward16(const sp_model *m, sp_acts *a, float *out, uint16_t *
         norm_forward(m, out, mean, rstd, inp, w, b, N);
         return;
     }
-    int R = C < SP_ACTS_STAGE ? SP_ACTS_STAGE / C : 1; /* whole rows per tile */
+    int R = stage_rows(a, C);
     for (int r0 = 0; r0 < N; r0 += R) {
         int n = N - r0 < R ? N - r0 : R;
         size_t o = (size_t)r0 * C;

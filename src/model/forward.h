@@ -6,6 +6,11 @@
 #include "sprout/kernels.h"
 #include "sprout/model.h"
 
+/* whole rows of width w per tile of a->stage (at least one: acts.c sizes it so) */
+static inline int stage_rows(const sp_acts *a, int w) {
+    return (int)(a->stage_n / (size_t)w);
+}
+
 /* p + off, NULL staying NULL (an activation stored in the other precision) */
 #define AT(p, off) ((p) ? (p) + (off) : NULL)
 

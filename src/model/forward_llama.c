@@ -95,7 +95,7 @@ static void norm_forward16(const sp_model *m, sp_acts *a, float *out, uint16_t *
         norm_forward(m, out, rstd, inp, w, N);
         return;
     }
-    int R = C < SP_ACTS_STAGE ? SP_ACTS_STAGE / C : 1;
+    int R = stage_rows(a, C);
     for (int r0 = 0; r0 < N; r0 += R) {
         int n = N - r0 < R ? N - r0 : R;
         norm_forward(m, a->stage, rstd + r0, inp + (size_t)r0 * C, w, n);
@@ -110,7 +110,7 @@ static void swiglu_forward16(sp_acts *a, float *out, uint16_t *out16, const floa
         sp_swiglu_forward(out, gu, N, F);
         return;
     }
-    int R = F < SP_ACTS_STAGE ? SP_ACTS_STAGE / F : 1;
+    int R = stage_rows(a, F);
     for (int r0 = 0; r0 < N; r0 += R) {
         int n = N - r0 < R ? N - r0 : R;
         sp_swiglu_forward(a->stage, gu + (size_t)r0 * 2 * F, n, F);

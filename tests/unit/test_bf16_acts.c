@@ -2,7 +2,8 @@
  *  - a bf16 run of gpt2 stores ln1, ln2, fchg and lnf in bf16 only, and each equals sp_to_bf16 of
  *    the fp32 producer (LayerNorm, GELU) on the stored inputs, bit for bit; the activation set
  *    is smaller than the fp32 one by their halved bytes; llama's likewise (RMSNorm, SwiGLU),
- *    with its head untied and tied;
+ *    with its head untied and tied, and with d_ff wider than the staging tile (one row of h per
+ *    tile: the tile must hold it);
  *  - sp_matmul_backward_ex with dinp_beta 0 over a NaN-filled dinp gives the bits of a zeroed
  *    dinp with beta 1, in fp32 and in bf16; its bias sum in bf16 (fused with the rounding of dout)
  *    is the fp32 one; an operand given only in bf16 gives the product of its fp32 original;
@@ -112,11 +113,11 @@ static size_t offset_of(const sp_tensor_info *t, int n, const char *name) {
 
 /* llama's operand-only activations (both RMSNorm outputs, SwiGLU's h, the final norm) in bf16
  * only, each the rounding of its fp32 producer on the stored inputs, untied and tied head */
-static void check_acts_llama(tu_ctx *t, sp_gemm *g, int tie) {
+static void check_acts_llama(tu_ctx *t, sp_gemm *g, int tie, int d_ff) {
     sp_err err = {0};
     sp_spec s = k_spec;
     s.kind = sp_kind_find("llama"), s.tie_head = tie, s.norm_eps = 1e-5, s.rope_theta = 1e4;
-    s.d_ff = 192;
+    s.d_ff = d_ff;
     sp_model m;
     if (tu_model_trained(&m, &s, 6, t)) return;
     int rc = sp_model_use_gemm(&m, g, &err);
@@ -131,6 +132,10 @@ static void check_acts_llama(tu_ctx *t, sp_gemm *g, int tie) {
     size_t N = (size_t)B * T_, C = s.d_model, F = s.d_ff, L = s.n_layer;
     tu_check(t, !a.ln1 && !a.ln2 && !a.fchg && !a.lnf && a.ln1h && a.ln2h && a.fchgh && a.lnfh,
              "bf16 llama acts (tie %d): operand-only activations not in bf16 only", tie);
+    /* the SwiGLU and RMSNorm producers write whole rows into the stage */
+    tu_check(t, a.stage_n >= F && a.stage_n >= C, "llama (d_ff %zu): a stage of %zu floats", F,
+             a.stage_n);
+    if (a.stage_n < F || a.stage_n < C) goto out_acts; /* the forward would overrun it */
     size_t o1 = offset_of(m.bt, m.nbt, "input_layernorm.weight"),
            o2 = offset_of(m.bt, m.nbt, "post_attention_layernorm.weight"),
            on = offset_of(m.gt, m.ngt, "model.norm.weight");
@@ -247,8 +252,9 @@ int main(void) {
     check_backward(&t, g, "bf16");
     check_forward(&t, g, "bf16");
     check_acts(&t, g);
-    check_acts_llama(&t, g, 0);
-    check_acts_llama(&t, g, 1);
+    check_acts_llama(&t, g, 0, 192);
+    check_acts_llama(&t, g, 1, 192);
+    check_acts_llama(&t, g, 0, SP_ACTS_STAGE + 64);
     sp_gemm_free(g);
     return tu_finish(&t, "bf16_acts");
 }
