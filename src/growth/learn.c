@@ -3,7 +3,6 @@
 #include "sprout/growth.h"
 #include "sprout/kernels.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -172,7 +172,7 @@ static void gather_base(sp_trainer *tr, const sp_model *cur, const sp_layout *ol
  * the gradients are pulled back to the coefficients, and Adam takes a step on them. Each
  * position lives on one stage, and its replicas agree, so summing the first replica's pullbacks
  * (zeros elsewhere) over every rank gives every rank the same coefficients on any layout. */
-static int learn_map(sp_trainer *tr, const sp_grow_event *ev, sp_learn *g) {
+static void learn_map(sp_trainer *tr, const sp_grow_event *ev, sp_learn *g) {
     sp_model *m = &tr->model;
     const sp_config *cfg = tr->cfg;
     size_t nc = (size_t)g->L * (size_t)g->l * (size_t)g->nt;
@@ -182,9 +182,8 @@ static int learn_map(sp_trainer *tr, const sp_grow_event *ev, sp_learn *g) {
         for (int b = m->lo; b < m->hi; b++)
             sp_learn_materialize(g, b, sp_model_block(m, m->params, b));
         double norm;
-        float loss = sp_trainer_grads(tr, &norm);
-        tr->learn_loss[k ? 1 : 0] = loss;
-        if (!k) tr->learn_loss[1] = loss;
+        tr->learn_loss[1] = sp_trainer_grads(tr, &norm);
+        if (!k) tr->learn_loss[0] = tr->learn_loss[1];
         memset(g->dc, 0, nc * sizeof(float));
         if (tr->dp_rank == 0)
             for (int b = m->lo; b < m->hi; b++)
@@ -196,7 +195,6 @@ static int learn_map(sp_trainer *tr, const sp_grow_event *ev, sp_learn *g) {
     }
     for (int b = m->lo; b < m->hi; b++) sp_learn_materialize(g, b, sp_model_block(m, m->params, b));
     memset(m->grads, 0, m->numel * sizeof(float));
-    return SP_OK;
 }
 
 /* The levels whose model a checkpoint at growth stage k holds: saved on the way down and not
@@ -275,7 +273,7 @@ int sp_trainer_grow(sp_trainer *tr, sp_err *err) {
         rc = interpolate_saved(&tr->model, s, ev->alpha, err);
         sp_model_free(s);
     }
-    if (!rc && lg.c) rc = learn_map(tr, ev, &lg);
+    if (!rc && lg.c) learn_map(tr, ev, &lg);
     sp_learn_free(&lg);
     if (!rc && ev->reset_optim) sp_grow_reset_optim(&tr->model);
     if (!rc) tr->st.growth_index = e + 1;

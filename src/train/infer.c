@@ -19,16 +19,9 @@ int sp_trainer_from_ckpt(sp_trainer *tr, sp_config *cfg, const char *ckpt, int m
     int world;
     MPI_Comm_size(comm, &world);
     /* inference places the model afresh on the ranks at hand, whatever layout trained it */
-    const char *place = comm == MPI_COMM_SELF ? "1" : "auto";
-    char key[64];
-    snprintf(key, sizeof key, "parallel.pipeline=%s", place);
-    if (sp_cfg_set(cfg, key, err)) return err->code;
-    /* and so do its growth stages: a pipeline the training gave an event need not divide the
-     * ranks at hand (an eval on one rank of a run grown onto pp 2) */
-    for (unsigned e = 0; e < cfg->growth_count; e++) {
-        snprintf(key, sizeof key, "growth[%u].pipeline=%s", e, place);
-        if (sp_cfg_set(cfg, key, err)) return err->code;
-    }
+    if (sp_cfg_set(cfg, comm == MPI_COMM_SELF ? "parallel.pipeline=1" : "parallel.pipeline=auto",
+                   err))
+        return err->code;
     /* one process must hold the whole model, whatever budget the training's stages had */
     if (comm == MPI_COMM_SELF) cfg->parallel.max_stage_mib = INT32_MAX;
     if (mb > 0) cfg->train.micro_batch = mb;

@@ -47,9 +47,12 @@ void sp_trainer_layout_free(sp_trainer *tr) {
 }
 
 /* The pipeline stages requested for growth stage k: parallel.pipeline before the first event,
- * the event's own `pipeline` after it (0 = auto). */
+ * the event's own `pipeline` after it (0 = auto). Inference places every stage by
+ * parallel.pipeline: a pipeline the training gave an event need not divide the ranks at hand
+ * (an eval on one rank of a run grown onto pp 2). */
 int sp_trainer_pipeline_at(const sp_trainer *tr, int k) {
-    return k > 0 ? tr->gs.ev[k - 1].pipeline : sp_cfg_pipeline(tr->cfg);
+    return k > 0 && !(tr->flags & SP_TRAINER_INFER) ? tr->gs.ev[k - 1].pipeline
+                                                    : sp_cfg_pipeline(tr->cfg);
 }
 
 /* MiB of the largest stage of `spec` on pp stages, as sp_trainer_layout_create would allocate
@@ -201,8 +204,8 @@ int sp_trainer_init(sp_trainer *tr, const sp_config *cfg, int flags, MPI_Comm co
     sp_log quiet = {(flags & SP_TRAINER_QUIET) ? 1 : tr->rank, 1};
     if (sp_train_grow_schedule(cfg, &tr->gs, &quiet, err) || sp_subnet_resolve(cfg, &tr->sn, err))
         return err->code;
-    const char *src = cfg->source ? cfg->source : "config";
     int obj = sp_objective_find(cfg->train.objective);
+    const char *src = cfg->source ? cfg->source : "config";
     if (obj < 0)
         return sp_err_set(err, SP_EINPUT, "%s: train.objective: '%s' is not an objective (%s)", src,
                           cfg->train.objective, sp_objective_names());
