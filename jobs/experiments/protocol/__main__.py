@@ -63,14 +63,14 @@ def main():
         shutil.copy2(src, binary + ".tmp")
         os.replace(binary + ".tmp", binary)
         write_json(os.path.join(out, "commit.json"), {"commit": git_commit(root)})
-    if a.eval_sprout and (a.status or a.report):
-        print("compare: --eval-sprout goes with a run of the queue, not --status or --report",
-              file=sys.stderr)
-        return 2
-    if a.eval_sprout and not os.access(a.eval_sprout, os.X_OK):
-        print(f"compare: {a.eval_sprout}: not an executable sprout binary", file=sys.stderr)
-        return 2
     if a.eval_sprout:
+        if a.status or a.report:
+            print("compare: --eval-sprout goes with a run of the queue, not --status or --report",
+                  file=sys.stderr)
+            return 2
+        if not os.access(a.eval_sprout, os.X_OK):
+            print(f"compare: {a.eval_sprout}: not an executable sprout binary", file=sys.stderr)
+            return 2
         ebin = os.path.join(out, "sprout-eval.bin")
         shutil.copy2(a.eval_sprout, ebin + ".tmp")
         os.replace(ebin + ".tmp", ebin)

@@ -257,22 +257,19 @@ class Report:
             return
         b = max(cands, key=lambda r: r["saving"])
         checks = [
-            (f"s_eq ≥ {100 * t['saving']:.0f}%", b["saving"] >= t["saving"],
-             f"{100 * b['saving']:+.1f}%"),
+            (f"s_eq ≥ {100 * t['saving']:.0f}%", b["saving"] >= t["saving"], pct(b["saving"])),
             (f"lower end of its 95% interval ≥ {100 * t['saving_ci_low']:.0f}%",
              b["saving_ci_low"] is not None and b["saving_ci_low"] >= t["saving_ci_low"],
-             "—" if b["saving_ci_low"] is None else f"{100 * b['saving_ci_low']:+.1f}%"),
+             pct(b["saving_ci_low"])),
             ("learning gain > 0", b["learning_gain"] is not None and b["learning_gain"] > 0,
-             "—" if b["learning_gain"] is None else f"{100 * b['learning_gain']:+.1f}% "
-             f"[{100 * (b['learning_gain_ci_low'] or 0):+.1f}%, {100 * (b['learning_gain_ci_high'] or 0):+.1f}%]"),
+             f"{pct(b['learning_gain'])} "
+             f"{ci(b['learning_gain_ci_low'], b['learning_gain_ci_high'])}"),
         ]
-        def pc(x):
-            return "—" if x is None else f"{100 * x:+.1f}%"
         w(f"The best confirmed arm is **{b['name']}** ({len(b['seeds'])} paired seeds): s_eq "
-          f"{pc(b['saving'])} [{pc(b['saving_ci_low'])}, {pc(b['saving_ci_high'])}], a speedup "
-          f"of {pc(b['speedup'])}"
-          + (f"; FLOPs-to-target {100 * b['saving_target']:+.1f}%" if b.get("saving_target")
-             is not None else "") + ".")
+          f"{pct(b['saving'])} {ci(b['saving_ci_low'], b['saving_ci_high'])}, a speedup of "
+          f"{pct(b['speedup'])}"
+          + (f"; FLOPs-to-target {pct(b['saving_target'])}" if b["saving_target"] is not None
+             else "") + ".")
         w()
         w("| criterion | measured | met |")
         w("|---|---|---|")
@@ -283,7 +280,7 @@ class Report:
         sane = [(L, arms.get(f"sanity-{L}")) for L in p.get("sanity_layers", [])]
         better = [(L, r) for L, r in sane if r and r["saving"] is not None and r["saving"] >= b["saving"]]
         w(("**The target is reached.**" if reached else "**The target is not reached.**") +
-          (" A fixed " + " and a fixed ".join(f"{L}-block model ({100 * r['saving']:+.1f}%)"
+          (" A fixed " + " and a fixed ".join(f"{L}-block model ({pct(r['saving'])})"
                                               for L, r in better) +
            f" trained on the baseline's FLOPs {'saves' if len(better) == 1 else 'save'} as much or "
            f"more: at this budget the "

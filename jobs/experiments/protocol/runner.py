@@ -133,15 +133,14 @@ class Queue:
         return read_json(os.path.join(self.out, "decisions.json"), {})
 
     def binary(self, run, make=False):
-        """(train binary, eval binary, commit) of a run: the queue's, or for an arm the plan
-        marks `sprout: own` (a method added after the queue froze its binary) a copy of
+        """(train binary, eval binary, commit, eval commit) of a run: the queue's, or for an arm
+        the plan marks `sprout: own` (a method added after the queue froze its binary) a copy of
         build/sprout taken when that arm first runs, OUT/arms/METHOD.bin with its commit in
         METHOD.json, that trains, verifies and evaluates every run of the arm (--sprout, when
         given, instead of build/sprout)."""
-        m = getattr(run, "own", None)
-        if not m:
-            return self.sprout, self.sprout_eval, self.commit
-        b = os.path.join(self.out, "arms", f"{m}.bin")
+        if not run.own:
+            return self.sprout, self.sprout_eval, self.commit, self.eval_commit
+        b = os.path.join(self.out, "arms", f"{run.own}.bin")
         info = read_json(b[:-4] + ".json")
         if (info is None or not os.path.exists(b)) and make:
             os.makedirs(os.path.dirname(b), exist_ok=True)
@@ -150,7 +149,7 @@ class Queue:
             info = {"commit": git_commit(self.root), "time": now()}
             write_json(b[:-4] + ".json", info)
         commit = info["commit"] if info else "(not made yet)"
-        return b, b, commit
+        return b, b, commit, commit
 
     def own_arms(self):
         """{method: commit} of the arms with their own binary made so far"""
@@ -283,7 +282,7 @@ class Queue:
         dump_config(cfg, cfg_path, f"# {run.name}: written by jobs/experiments/compare.sh "
                                    f"(stage {run.stage}, plan {os.path.relpath(self.plan_path, self.root)})\n")
         args = []
-        binary, _, commit = self.binary(run, make=True)
+        binary, _, commit, _ = self.binary(run, make=True)
         if self.own_resume(d, binary):
             args = ["--resume", "auto"]
         elif run.parent:
@@ -373,13 +372,10 @@ class Queue:
 
     EVAL_SPLITS = ("tune", "report", "val")
 
-    def eval_commit_of(self, run):
-        return self.binary(run)[2] if getattr(run, "own", None) else self.eval_commit
-
     def evaluate_all(self, ckpt, run):
         """loss_S, loss_S_se for every split S and eval_commit, or None if an evaluation failed."""
-        _, ebin, _ = self.binary(run)
-        out = {"eval_commit": self.eval_commit_of(run)}
+        _, ebin, _, ecommit = self.binary(run)
+        out = {"eval_commit": ecommit}
         for k in self.EVAL_SPLITS:
             v = self.evaluate(ckpt, self.data[k], ebin)
             if v is None or "val_loss" not in v:
@@ -393,13 +389,12 @@ class Queue:
         earlier figures in its done.json (evals_before) and in the manifest (event reeval)."""
         plan = self.plan()
         _, recs = self.state(plan)
-        n = 0
         for name in plan.order:
             if self.stop:
                 break
             rec = recs.get(name)
             run = plan.runs[name]
-            if not rec or rec.get("eval_commit", rec.get("commit")) == self.eval_commit_of(run):
+            if not rec or rec.get("eval_commit", rec.get("commit")) == self.binary(run)[3]:
                 continue
             ev = self.evaluate_all(self.final_ckpt(run), run)
             if ev is None:
@@ -418,8 +413,6 @@ class Queue:
             print(f"compare: re-evaluated {name} with {ev['eval_commit']}: report "
                   f"{before['loss_report']:.4f} -> {ev['loss_report']:.4f}, tune "
                   f"{before['loss_tune']:.4f} -> {ev['loss_tune']:.4f}", flush=True)
-            n += 1
-        return n
 
     # ---- the choices ----
     def decide(self, plan, recs):
