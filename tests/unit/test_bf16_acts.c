@@ -46,25 +46,33 @@ static void same16(tu_ctx *t, const uint16_t *got, const float *ref, size_t n, c
     free(r);
 }
 
-static void check_acts(tu_ctx *t, sp_gemm *g) {
+/* A trained-looking model of spec s running its products in g, and its activation set for
+ * B x T_; nonzero after a failed check (nothing left to free). */
+static int bf16_model(tu_ctx *t, sp_gemm *g, const sp_spec *s, uint64_t seed, sp_model *m,
+                      sp_acts *a) {
     sp_err err = {0};
-    sp_model m;
-    if (tu_model_trained(&m, &k_spec, 5, t)) return;
-    int rc = sp_model_use_gemm(&m, g, &err);
-    tu_check(t, rc == 0, "sp_model_use_gemm: %s", err.msg);
-    if (rc) goto out_model;
-    sp_model_sync_bf16(&m);
-    sp_acts a;
-    if (sp_acts_create(&a, &m, B, T_, &err)) {
-        tu_check(t, 0, "activations: %s", err.msg);
-        goto out_model;
+    if (tu_model_trained(m, s, seed, t)) return 1;
+    int rc = sp_model_use_gemm(m, g, &err);
+    if (!rc) {
+        sp_model_sync_bf16(m);
+        rc = sp_acts_create(a, m, B, T_, &err);
     }
+    tu_check(t, rc == 0, "%s model in bf16 with its activations: %s", sp_kind_of(s)->name, err.msg);
+    if (rc) sp_model_free(m);
+    return rc;
+}
+
+static void check_acts(tu_ctx *t, sp_gemm *g) {
+    sp_model m;
+    sp_acts a;
+    if (bf16_model(t, g, &k_spec, 5, &m, &a)) return;
     size_t N = (size_t)B * T_, C = k_spec.d_model, F = k_spec.d_ff, L = k_spec.n_layer;
     tu_check(t, !a.ln1 && !a.ln2 && !a.fchg && !a.lnf && a.ln1h && a.ln2h && a.fchgh && a.lnfh,
              "bf16 gpt2 acts: operand-only activations not in bf16 only");
     size_t saved = 2 * (L * (2 * N * C + N * F) + N * C),
            full = sp_acts_bytes(&m.spec, L, 1, B, T_);
-    size_t stage = sizeof(float) * (C > SP_ACTS_STAGE ? C : SP_ACTS_STAGE);
+    size_t wide = C > F ? C : F,
+           stage = sizeof(float) * (wide > SP_ACTS_STAGE ? wide : SP_ACTS_STAGE);
     /* each carved buffer is rounded up to 64 bytes: 4 halved ones, the stage */
     tu_check(t,
              a.bytes + saved <= full + stage + 5 * 64 && a.bytes + saved + 5 * 64 >= full + stage,
@@ -100,7 +108,6 @@ static void check_acts(tu_ctx *t, sp_gemm *g) {
     same16(t, a.lnfh, o, N * C, "lnf");
     free(o), free(mu), free(rs), free(inp), free(tgt);
     sp_acts_free(&a);
-out_model:
     sp_model_free(&m);
 }
 
@@ -114,21 +121,12 @@ static size_t offset_of(const sp_tensor_info *t, int n, const char *name) {
 /* llama's operand-only activations (both RMSNorm outputs, SwiGLU's h, the final norm) in bf16
  * only, each the rounding of its fp32 producer on the stored inputs, untied and tied head */
 static void check_acts_llama(tu_ctx *t, sp_gemm *g, int tie, int d_ff) {
-    sp_err err = {0};
     sp_spec s = k_spec;
     s.kind = sp_kind_find("llama"), s.tie_head = tie, s.norm_eps = 1e-5, s.rope_theta = 1e4;
     s.d_ff = d_ff;
     sp_model m;
-    if (tu_model_trained(&m, &s, 6, t)) return;
-    int rc = sp_model_use_gemm(&m, g, &err);
-    tu_check(t, rc == 0, "sp_model_use_gemm (llama): %s", err.msg);
-    if (rc) goto out_model;
-    sp_model_sync_bf16(&m);
     sp_acts a;
-    if (sp_acts_create(&a, &m, B, T_, &err)) {
-        tu_check(t, 0, "llama activations: %s", err.msg);
-        goto out_model;
-    }
+    if (bf16_model(t, g, &s, 6, &m, &a)) return;
     size_t N = (size_t)B * T_, C = s.d_model, F = s.d_ff, L = s.n_layer;
     tu_check(t, !a.ln1 && !a.ln2 && !a.fchg && !a.lnf && a.ln1h && a.ln2h && a.fchgh && a.lnfh,
              "bf16 llama acts (tie %d): operand-only activations not in bf16 only", tie);
@@ -169,7 +167,6 @@ static void check_acts_llama(tu_ctx *t, sp_gemm *g, int tie, int d_ff) {
     free(o), free(rs), free(inp), free(tgt);
 out_acts:
     sp_acts_free(&a);
-out_model:
     sp_model_free(&m);
 }
 
